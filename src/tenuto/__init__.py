@@ -1,0 +1,70 @@
+"""tenuto: a durable orchestration engine for Python with first-class pause and resume.
+
+The public surface::
+
+    app = tenuto.App()                       # @app.orchestrator, @app.activity
+    tenuto.Worker(app, "sqlite:///tenuto.db")  # runs them
+    tenuto.Client("sqlite:///tenuto.db")       # starts, pauses, resumes, inspects
+"""
+
+from ._activities import ActivityInfo, activity_info
+from .app import App
+from .client import AsyncClient, Client
+from .clock import Clock, SystemClock
+from .context import OrchestrationContext
+from .errors import (
+    ActivityFailed,
+    EventTimeout,
+    InstanceExists,
+    InstanceFinished,
+    InstanceNotFinished,
+    InstanceNotFound,
+    InvalidCursor,
+    NonDeterminismError,
+    SubOrchestrationFailed,
+    TaskFailed,
+    TenutoError,
+    UnknownActivity,
+    UnknownOrchestrator,
+    WaitTimeout,
+)
+from .retry import RetryPolicy
+from .status import Failure, HistoryEvent, InstanceStatus, Page, PauseInfo, Status
+from .tasks import Task
+from .worker import Worker
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActivityFailed",
+    "ActivityInfo",
+    "App",
+    "AsyncClient",
+    "Client",
+    "Clock",
+    "EventTimeout",
+    "Failure",
+    "HistoryEvent",
+    "InstanceExists",
+    "InstanceFinished",
+    "InstanceNotFinished",
+    "InstanceNotFound",
+    "InstanceStatus",
+    "InvalidCursor",
+    "NonDeterminismError",
+    "OrchestrationContext",
+    "Page",
+    "PauseInfo",
+    "RetryPolicy",
+    "Status",
+    "SubOrchestrationFailed",
+    "SystemClock",
+    "Task",
+    "TaskFailed",
+    "TenutoError",
+    "UnknownActivity",
+    "UnknownOrchestrator",
+    "WaitTimeout",
+    "Worker",
+    "activity_info",
+]

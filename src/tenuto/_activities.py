@@ -1,0 +1,271 @@
+"""Running activities, and recording how they ended.
+
+Plain functions run on a thread pool, ``async def`` activities on an event loop in a
+thread of their own; together no more than the worker's concurrency run at once.
+
+:meth:`ActivityRunner.start` returns only once every activity it was given has been
+entered. The worker calls it inside the transaction that leases those activities, so an
+activity's start always precedes the commit of its lease, and a ``pause`` (which must
+wait for that commit) returns after every activity that will run has started: after
+``pause()`` returns, no activity of the instance starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from . import history as h
+from ._json import dumps, loads
+from .app import App
+from .retry import RetryPolicy
+from .status import Failure
+from .store.base import ActivityRow, NewMessage, Tx
+from .tracking import track
+
+log = logging.getLogger("tenuto.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityInfo:
+    """What a running activity can know about itself (``tenuto.activity_info()``)."""
+
+    instance_id: str
+    name: str
+    task_id: int
+    attempt: int
+    #: When the worker started this attempt (epoch seconds), taken before the lease
+    #: that covers it commits: a pause that returned earlier than this never happens.
+    started_at: float
+
+    @property
+    def idempotency_key(self) -> str:
+        """A key that is the same for every attempt of this activity call."""
+        return f"{self.instance_id}/{self.task_id}"
+
+
+_current: contextvars.ContextVar[ActivityInfo] = contextvars.ContextVar("tenuto_activity")
+
+
+def activity_info() -> ActivityInfo:
+    """Inside an activity: which instance, call and attempt this is."""
+    try:
+        return _current.get()
+    except LookupError:
+        raise RuntimeError("activity_info() is only available inside a running activity") from None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How one activity attempt ended: ``result`` if ``failure`` is ``None``."""
+
+    row: ActivityRow
+    result: Any = None
+    failure: Failure | None = None
+
+
+class _Latch:
+    def __init__(self, count: int) -> None:
+        self._count = count
+        self._cond = threading.Condition()
+
+    def count_down(self) -> None:
+        with self._cond:
+            self._count -= 1
+            if self._count <= 0:
+                self._cond.notify_all()
+
+    def wait(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._count <= 0, timeout)
+
+
+class ActivityRunner:
+    """Executes leased activities and reports each outcome to ``on_done``."""
+
+    def __init__(self, app: App, concurrency: int, on_done: Callable[[Outcome], None]) -> None:
+        self.app = app
+        self.concurrency = concurrency
+        self._on_done = on_done
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="tenuto-activity")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.running: dict[int, ActivityRow] = {}
+
+    @property
+    def free(self) -> int:
+        with self._lock:
+            return self.concurrency - len(self.running)
+
+    def leases(self) -> list[str]:
+        with self._lock:
+            return list({row.lease for row in self.running.values() if row.lease})
+
+    def start(self, rows: list[ActivityRow]) -> None:
+        """Start ``rows``; return once each one's function has been entered."""
+        latch = _Latch(len(rows))
+        with self._lock:
+            for row in rows:
+                self.running[row.id] = row
+        for row in rows:
+            activity = self.app.get_activity(row.name)
+            if activity.is_async:
+                asyncio.run_coroutine_threadsafe(self._run_async(row, latch), self._event_loop())
+            else:
+                self._pool.submit(self._run_sync, row, latch)
+        if not latch.wait(timeout=30):
+            log.error("activities did not start within 30 s; the worker is overloaded")
+
+    def _begin(self, row: ActivityRow, latch: _Latch) -> tuple[Any, Any, ActivityInfo]:
+        try:
+            activity = self.app.get_activity(row.name)
+            info = ActivityInfo(row.instance_id, row.name, row.task_id, row.attempt, time.time())
+            return activity, loads(row.input), info
+        finally:
+            latch.count_down()
+
+    def _run_sync(self, row: ActivityRow, latch: _Latch) -> None:
+        try:
+            activity, arg, info = self._begin(row, latch)
+            token = _current.set(info)
+            try:
+                value = activity.fn(arg) if activity.takes_input else activity.fn()
+            finally:
+                _current.reset(token)
+            self._finish(row, value, None)
+        except Exception as exc:
+            self._finish(row, None, exc)
+
+    async def _run_async(self, row: ActivityRow, latch: _Latch) -> None:
+        try:
+            activity, arg, info = self._begin(row, latch)
+            _current.set(info)
+            value = await (activity.fn(arg) if activity.takes_input else activity.fn())
+            self._finish(row, value, None)
+        except Exception as exc:
+            self._finish(row, None, exc)
+
+    def _finish(self, row: ActivityRow, value: Any, exc: Exception | None) -> None:
+        failure = None
+        if exc is None:
+            try:
+                dumps(value, f"the output of activity {row.name!r}")
+            except TypeError as error:
+                failure = Failure.from_exception(error)
+        else:
+            failure = Failure.from_exception(exc)
+        with self._lock:
+            self.running.pop(row.id, None)
+        self._on_done(Outcome(row, None if failure else value, failure))
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="tenuto-async-activities", daemon=True
+                )
+                thread.start()
+                self._loop, self._loop_thread = loop, thread
+            return self._loop
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            loop, thread = self._loop, self._loop_thread
+            self._loop = None
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            if thread is not None:
+                thread.join(timeout=5)
+            if not loop.is_running():
+                loop.close()
+
+
+def record_outcomes(tx: Tx, outcomes: list[Outcome], now: float) -> None:
+    """Turn activity outcomes into inbox messages (or retries), exactly once each.
+
+    A result counts only if its lease is still held: the row is deleted as the result is
+    queued, so a result delivered late by a worker that lost its lease is discarded.
+    """
+    messages: list[NewMessage] = []
+    due: list[str] = []
+    for o in outcomes:
+        row = o.row
+        assert row.lease is not None
+        if o.failure is None:
+            taken = tx.take_activity(row.id, row.lease)
+            if taken is None:
+                _lost(row)
+                continue
+            event = h.Event(h.TASK_COMPLETED, now, {"task_id": row.task_id, "result": o.result})
+        else:
+            policy = RetryPolicy.from_json(loads(row.retry)) if row.retry else None
+            if policy is not None and policy.retries(o.failure.type, row.attempt):
+                delay = policy.delay(row.attempt)
+                if tx.retry_activity(row.id, row.lease, row.attempt + 1, now + delay):
+                    _track_retry(tx, row, o.failure, delay)
+                else:
+                    _lost(row)
+                continue
+            taken = tx.take_activity(row.id, row.lease)
+            if taken is None:
+                _lost(row)
+                continue
+            event = h.Event(
+                h.TASK_FAILED,
+                now,
+                {
+                    "task_id": row.task_id,
+                    "failure": o.failure.to_json(),
+                    "attempts": row.attempt,
+                },
+            )
+            _track_failure(tx, row, o.failure)
+        messages.append(NewMessage(row.instance_id, row.execution_id, event, now))
+        due.append(row.instance_id)
+    if messages:
+        tx.add_messages(messages)
+        tx.set_due(due, now)
+        tx.wake()
+
+
+def _track_failure(tx: Tx, row: ActivityRow, failure: Failure) -> None:
+    tx.after_commit(
+        lambda: track(
+            "activity_failed",
+            row.instance_id,
+            activity=row.name,
+            attempts=row.attempt,
+            error=f"{failure.type}: {failure.message}",
+        )
+    )
+
+
+def _track_retry(tx: Tx, row: ActivityRow, failure: Failure, delay: float) -> None:
+    tx.after_commit(
+        lambda: track(
+            "activity_retry",
+            row.instance_id,
+            activity=row.name,
+            attempt=row.attempt,
+            delay=round(delay, 3),
+            error=f"{failure.type}: {failure.message}",
+        )
+    )
+
+
+def _lost(row: ActivityRow) -> None:
+    # The instance finished or moved on, or the lease expired and another worker took
+    # the activity over: this result is not the one that counts.
+    log.info(
+        "discarding the result of activity %r of %s: its lease is gone", row.name, row.instance_id
+    )

@@ -1,0 +1,523 @@
+"""``Client`` and ``AsyncClient``: start, inspect, pause, resume and control instances."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import getpass
+import json
+import re
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from . import _control
+from ._json import dumps, loads
+from .app import App, name_of
+from .clock import SYSTEM_CLOCK, Clock
+from .errors import InstanceNotFound, InvalidCursor, UnknownOrchestrator, WaitTimeout
+from .status import (
+    Failure,
+    HistoryEvent,
+    InstanceStatus,
+    Page,
+    PauseInfo,
+    Status,
+    from_timestamp,
+)
+from .store import open_store
+from .store.base import Filter, InstanceRow, Store
+
+_ID_RE = re.compile(r"^[^/\\#?\s\x00-\x1f\x7f][^/\\#?\x00-\x1f\x7f]{0,255}$")
+_TIME_FIELDS = ("fire_at", "resume_at")
+MAX_REASON = 4096
+MAX_PAGE = 1000
+
+
+def _default_actor() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def check_instance_id(instance_id: Any) -> str:
+    """Validate an instance id: 1-256 characters, none of ``/ \\ # ?`` or control
+    characters, not starting with whitespace (ids appear in URLs and logs)."""
+    if not isinstance(instance_id, str):
+        raise TypeError(f"an instance id must be a string, not {type(instance_id).__name__}")
+    if not _ID_RE.match(instance_id) or instance_id != instance_id.strip():
+        raise ValueError(
+            f"invalid instance id {instance_id!r}: use 1-256 characters without '/', '\\', "
+            "'#', '?', control characters, or leading/trailing whitespace"
+        )
+    return instance_id
+
+
+def _epoch(value: datetime | None, what: str) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise TypeError(f"{what} must be a datetime, not {type(value).__name__}")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def _reason(reason: Any) -> str | None:
+    if reason is None:
+        return None
+    if not isinstance(reason, str):
+        raise TypeError(f"a reason must be a string, not {type(reason).__name__}")
+    if len(reason) > MAX_REASON:
+        raise ValueError(f"a reason must be at most {MAX_REASON} characters")
+    return reason
+
+
+def _statuses(status: Status | str | Iterable[Status | str] | None) -> tuple[Status, ...]:
+    if status is None:
+        return ()
+    items = [status] if isinstance(status, Status | str) else list(status)
+    out = []
+    for item in items:
+        try:
+            out.append(Status(item.upper() if isinstance(item, str) else item))
+        except ValueError:
+            raise ValueError(
+                f"unknown status {item!r}; use one of {', '.join(s.value for s in Status)}"
+            ) from None
+    return tuple(out)
+
+
+def encode_cursor(row: InstanceRow) -> str:
+    raw = json.dumps([row.created_at, row.instance_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, iid = json.loads(raw)
+        if not isinstance(created, int | float) or not isinstance(iid, str):
+            raise ValueError
+        return float(created), iid
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise InvalidCursor(
+            f"invalid cursor {cursor[:40]!r}: pass back the next_cursor of a previous page"
+        ) from None
+
+
+def to_status(row: InstanceRow) -> InstanceStatus:
+    """The public snapshot of a stored instance row."""
+    pause = None
+    if row.status is Status.PAUSED and row.pause_since is not None:
+        pause = PauseInfo(
+            reason=row.pause_reason,
+            by=row.pause_by,
+            since=from_timestamp(row.pause_since),  # type: ignore[arg-type]
+            resume_at=from_timestamp(row.pause_resume_at),
+            source=row.pause_source or "client",
+        )
+    return InstanceStatus(
+        instance_id=row.instance_id,
+        name=row.name,
+        runtime_status=row.status,
+        input=loads(row.input),
+        output=loads(row.output),
+        failure=None if row.failure is None else Failure.from_json(loads(row.failure)),
+        custom_status=loads(row.custom_status),
+        created_at=from_timestamp(row.created_at),  # type: ignore[arg-type]
+        updated_at=from_timestamp(row.updated_at),  # type: ignore[arg-type]
+        completed_at=from_timestamp(row.completed_at),
+        parent_instance_id=row.parent_instance_id,
+        pause=pause,
+    )
+
+
+def _history_event(seq: int, event: Any) -> HistoryEvent:
+    data = dict(event.data)
+    for key in _TIME_FIELDS:
+        if isinstance(data.get(key), int | float):
+            data[key] = from_timestamp(data[key]).isoformat()  # type: ignore[union-attr]
+    return HistoryEvent(seq, event.type, from_timestamp(event.ts), data)  # type: ignore[arg-type]
+
+
+class Client:
+    """A synchronous client of a tenuto database.
+
+    ``db`` is a URL (``sqlite:///tenuto.db``, ``postgresql://...``); it defaults to
+    ``$TENUTO_DB``, then ``sqlite:///tenuto.db``. ``actor`` is recorded as ``by`` on the
+    pauses, resumes and terminations this client makes (default ``user@host``).
+    Give ``app`` to check orchestrator names locally when starting instances.
+    """
+
+    def __init__(
+        self,
+        db: str | None = None,
+        *,
+        app: App | None = None,
+        store: Store | None = None,
+        actor: str | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._own_store = store is None
+        self.store = store if store is not None else open_store(db)
+        self.app = app
+        self.actor = actor or _default_actor()
+        self.clock = clock
+
+    def close(self) -> None:
+        """Close the database connections this client opened."""
+        if self._own_store:
+            self.store.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- starting and reading ----------------------------------------------------------
+
+    def start(
+        self,
+        orchestrator: str | Callable[..., Any],
+        input: Any = None,
+        *,
+        instance_id: str | None = None,
+        start_at: datetime | None = None,
+    ) -> str:
+        """Start an orchestration; returns its instance id.
+
+        ``instance_id`` defaults to a random id; an id that is taken raises
+        :class:`~tenuto.InstanceExists`. ``start_at`` delays the first step.
+        """
+        name = self._orchestrator_name(orchestrator)
+        input_json = dumps(input, f"the input of orchestrator {name!r}")
+        iid = uuid.uuid4().hex if instance_id is None else check_instance_id(instance_id)
+        at = _epoch(start_at, "start_at")
+        with self.store.transaction() as tx:
+            _control.start(
+                tx,
+                name=name,
+                input_json=input_json,
+                instance_id=iid,
+                start_at=at,
+                now=self.clock.now(),
+            )
+        return iid
+
+    def _orchestrator_name(self, orchestrator: str | Callable[..., Any]) -> str:
+        if self.app is not None:
+            return self.app.get_orchestrator(orchestrator).name
+        name = name_of(orchestrator)
+        known = self.store.known_orchestrators()
+        if known and name not in known:
+            raise UnknownOrchestrator(name, known)
+        return name
+
+    def status(self, instance_id: str) -> InstanceStatus:
+        """The instance's current status; :class:`~tenuto.InstanceNotFound` if unknown."""
+        with self.store.reader() as r:
+            row = r.get_instance(instance_id)
+        if row is None:
+            raise InstanceNotFound(instance_id)
+        return to_status(row)
+
+    def history(self, instance_id: str) -> list[HistoryEvent]:
+        """The instance's history events, oldest first."""
+        with self.store.reader() as r:
+            if r.get_instance(instance_id) is None:
+                raise InstanceNotFound(instance_id)
+            events = r.load_history(instance_id)
+        return [_history_event(i, e) for i, e in enumerate(events)]
+
+    def query(
+        self,
+        *,
+        status: Status | str | Iterable[Status | str] | None = None,
+        name: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        id_prefix: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[InstanceStatus]:
+        """Instances matching every given filter, newest first, one page at a time.
+
+        Pass ``next_cursor`` of a page as ``cursor`` to get the next one.
+        """
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+            raise ValueError(f"limit must be an int from 1 to {MAX_PAGE}")
+        flt = self._filter(status, name, created_from, created_to, id_prefix)
+        after = None if cursor is None else decode_cursor(cursor)
+        with self.store.reader() as r:
+            rows = r.query(flt, limit + 1, after)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page([to_status(r) for r in rows], encode_cursor(rows[-1]) if more else None)
+
+    @staticmethod
+    def _filter(
+        status: Status | str | Iterable[Status | str] | None,
+        name: str | None,
+        created_from: datetime | None,
+        created_to: datetime | None,
+        id_prefix: str | None,
+        default_status: Sequence[Status] = (),
+    ) -> Filter:
+        return Filter(
+            statuses=_statuses(status) or tuple(default_status),
+            name=name,
+            created_from=_epoch(created_from, "created_from"),
+            created_to=_epoch(created_to, "created_to"),
+            id_prefix=id_prefix or None,
+        )
+
+    def wait(self, instance_id: str, timeout: float | None = None) -> InstanceStatus:
+        """Block until the instance has finished (a PAUSED instance has not); returns its
+        final status, or raises :class:`~tenuto.WaitTimeout` after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        listener = self.store.listener()
+        try:
+            while True:
+                st = self.status(instance_id)
+                if st.is_terminal:
+                    return st
+                remaining = 1.0 if deadline is None else deadline - time.monotonic()
+                if remaining <= 0:
+                    raise WaitTimeout(
+                        f"instance {instance_id!r} is still {st.runtime_status.value} after "
+                        f"{timeout} s"
+                    )
+                listener.wait(min(remaining, 1.0))
+        finally:
+            listener.close()
+
+    # -- controlling -------------------------------------------------------------------
+
+    def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
+        """Send an external event; a paused instance receives it after resume, in order."""
+        if not isinstance(name, str) or not name:
+            raise ValueError("an event name must be a non-empty string")
+        dumps(data, f"the data of event {name!r}")
+        with self.store.transaction() as tx:
+            _control.raise_event(tx, instance_id, name, data, self.clock.now())
+
+    def pause(
+        self,
+        instance_id: str,
+        reason: str | None = None,
+        *,
+        resume_at: datetime | None = None,
+        by: str | None = None,
+    ) -> bool:
+        """Pause a PENDING or RUNNING instance; ``True`` if it changed, ``False`` if it
+        was already paused. When this returns, nothing of the instance starts until it is
+        resumed (by :meth:`resume`, or by itself at ``resume_at``)."""
+        at = _epoch(resume_at, "resume_at")
+        with self.store.transaction() as tx:
+            changed = _control.pause(
+                tx,
+                [instance_id],
+                reason=_reason(reason),
+                by=by or self.actor,
+                resume_at=at,
+                now=self.clock.now(),
+                strict=True,
+            )
+        return bool(changed)
+
+    def resume(self, instance_id: str, reason: str | None = None, *, by: str | None = None) -> bool:
+        """Resume a PAUSED instance; ``True`` if it changed, ``False`` if it was not paused."""
+        with self.store.transaction() as tx:
+            changed = _control.resume(
+                tx,
+                [instance_id],
+                reason=_reason(reason),
+                by=by or self.actor,
+                now=self.clock.now(),
+                strict=True,
+            )
+        return bool(changed)
+
+    def terminate(
+        self,
+        instance_id: str,
+        reason: str | None = None,
+        *,
+        by: str | None = None,
+        recursive: bool = True,
+    ) -> None:
+        """End a live instance (paused ones included) as TERMINATED, with its
+        sub-orchestrations unless ``recursive=False``."""
+        with self.store.transaction() as tx:
+            _control.terminate(
+                tx,
+                [instance_id],
+                reason=_reason(reason),
+                by=by or self.actor,
+                now=self.clock.now(),
+                strict=True,
+                recursive=recursive,
+            )
+
+    def purge(self, instance_id: str) -> None:
+        """Delete a finished instance and its history."""
+        with self.store.transaction() as tx:
+            _control.purge(tx, [instance_id], strict=True)
+
+    def pause_many(
+        self,
+        *,
+        status: Status | str | Iterable[Status | str] | None = None,
+        name: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        id_prefix: str | None = None,
+        reason: str | None = None,
+        resume_at: datetime | None = None,
+        by: str | None = None,
+    ) -> int:
+        """Pause every PENDING or RUNNING instance matching the filters; returns how many
+        changed."""
+        flt = self._filter(
+            status, name, created_from, created_to, id_prefix, (Status.PENDING, Status.RUNNING)
+        )
+        at = _epoch(resume_at, "resume_at")
+        with self.store.transaction() as tx:
+            ids = tx.select_ids(flt)
+            return len(
+                _control.pause(
+                    tx,
+                    ids,
+                    reason=_reason(reason),
+                    by=by or self.actor,
+                    resume_at=at,
+                    now=self.clock.now(),
+                )
+            )
+
+    def resume_many(
+        self,
+        *,
+        status: Status | str | Iterable[Status | str] | None = None,
+        name: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        id_prefix: str | None = None,
+        reason: str | None = None,
+        by: str | None = None,
+    ) -> int:
+        """Resume every PAUSED instance matching the filters; returns how many changed."""
+        flt = self._filter(status, name, created_from, created_to, id_prefix, (Status.PAUSED,))
+        with self.store.transaction() as tx:
+            ids = tx.select_ids(flt)
+            return len(
+                _control.resume(
+                    tx, ids, reason=_reason(reason), by=by or self.actor, now=self.clock.now()
+                )
+            )
+
+    def purge_many(
+        self,
+        *,
+        status: Status | str | Iterable[Status | str] | None = None,
+        name: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        id_prefix: str | None = None,
+    ) -> int:
+        """Delete every finished instance matching the filters; returns how many."""
+        flt = self._filter(
+            status,
+            name,
+            created_from,
+            created_to,
+            id_prefix,
+            (Status.COMPLETED, Status.FAILED, Status.TERMINATED),
+        )
+        with self.store.transaction() as tx:
+            return _control.purge(tx, tx.select_ids(flt))
+
+
+class AsyncClient:
+    """The same operations as :class:`Client`, as coroutines.
+
+    Database calls run in a thread (``asyncio.to_thread``) so the event loop never
+    blocks; :meth:`wait` polls without holding a thread.
+    """
+
+    def __init__(self, db: str | None = None, **kwargs: Any) -> None:
+        self._client = Client(db, **kwargs)
+
+    @property
+    def store(self) -> Store:
+        return self._client.store
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._client.close)
+
+    async def start(
+        self, orchestrator: str | Callable[..., Any], input: Any = None, **kwargs: Any
+    ) -> str:
+        return await asyncio.to_thread(self._client.start, orchestrator, input, **kwargs)
+
+    async def status(self, instance_id: str) -> InstanceStatus:
+        return await asyncio.to_thread(self._client.status, instance_id)
+
+    async def history(self, instance_id: str) -> list[HistoryEvent]:
+        return await asyncio.to_thread(self._client.history, instance_id)
+
+    async def query(self, **kwargs: Any) -> Page[InstanceStatus]:
+        return await asyncio.to_thread(self._client.query, **kwargs)
+
+    async def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
+        await asyncio.to_thread(self._client.raise_event, instance_id, name, data)
+
+    async def pause(self, instance_id: str, reason: str | None = None, **kwargs: Any) -> bool:
+        return await asyncio.to_thread(self._client.pause, instance_id, reason, **kwargs)
+
+    async def resume(self, instance_id: str, reason: str | None = None, **kwargs: Any) -> bool:
+        return await asyncio.to_thread(self._client.resume, instance_id, reason, **kwargs)
+
+    async def terminate(self, instance_id: str, reason: str | None = None, **kwargs: Any) -> None:
+        await asyncio.to_thread(self._client.terminate, instance_id, reason, **kwargs)
+
+    async def purge(self, instance_id: str) -> None:
+        await asyncio.to_thread(self._client.purge, instance_id)
+
+    async def pause_many(self, **kwargs: Any) -> int:
+        return await asyncio.to_thread(self._client.pause_many, **kwargs)
+
+    async def resume_many(self, **kwargs: Any) -> int:
+        return await asyncio.to_thread(self._client.resume_many, **kwargs)
+
+    async def purge_many(self, **kwargs: Any) -> int:
+        return await asyncio.to_thread(self._client.purge_many, **kwargs)
+
+    async def wait(self, instance_id: str, timeout: float | None = None) -> InstanceStatus:
+        """Wait until the instance finishes (PAUSED is not finished)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        interval = 0.005
+        while True:
+            st = await self.status(instance_id)
+            if st.is_terminal:
+                return st
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(
+                    f"instance {instance_id!r} is still {st.runtime_status.value} after {timeout} s"
+                )
+            await asyncio.sleep(interval)
+            interval = min(interval * 1.5, 0.25)

@@ -1,0 +1,157 @@
+"""``OrchestrationContext``: the only API orchestrator code sees.
+
+Orchestrator code is replayed from its history, possibly many times and on other
+machines, so it must be deterministic: it reaches the outside world only through ``ctx``
+(activities, timers, events, sub-orchestrations), reads the time with ``ctx.now()``, and
+makes identifiers with ``ctx.new_uuid()``. Each durable call returns a
+:class:`~tenuto.tasks.Task` to ``yield`` (generator orchestrators) or ``await``
+(``async def`` orchestrators).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from ._json import dumps
+from .app import name_of
+from .retry import RetryPolicy
+from .tasks import Task, WhenAll, WhenAny
+
+if TYPE_CHECKING:
+    from .replay import Replayer
+
+
+def _epoch(value: datetime) -> float:
+    if value.tzinfo is None:  # naive datetimes are read as UTC, like everywhere in tenuto
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+class OrchestrationContext:
+    """The handle an orchestrator function receives as its first argument."""
+
+    __slots__ = ("_r",)
+
+    def __init__(self, replayer: Replayer) -> None:
+        self._r = replayer
+
+    @property
+    def instance_id(self) -> str:
+        """The id of the running instance."""
+        return self._r.instance_id
+
+    @property
+    def is_replaying(self) -> bool:
+        """True while the code re-runs steps it already took (to skip duplicate logging)."""
+        return self._r.is_replaying
+
+    def now(self) -> datetime:
+        """The current time, replay-safe: the time at which this step first ran."""
+        return datetime.fromtimestamp(self._r.current_time, UTC)
+
+    def new_uuid(self) -> str:
+        """A new UUID string, the same on every replay of this step."""
+        return self._r.new_uuid()
+
+    def call_activity(
+        self,
+        activity: str | Callable[..., Any],
+        input: Any = None,
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> Task[Any]:
+        """Schedule an activity with one JSON input; the task gives its return value.
+
+        If the activity raises on its last attempt, waiting on the task raises
+        :class:`~tenuto.ActivityFailed`. ``retry`` overrides the activity's default policy.
+        """
+        registered = self._r.app.get_activity(name_of(activity))
+        dumps(input, f"the input of activity {registered.name!r}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a tenuto.RetryPolicy, not {type(retry).__name__}")
+        return self._r.schedule_activity(registered.name, input, retry or registered.retry)
+
+    def call_sub_orchestrator(
+        self,
+        orchestrator: str | Callable[..., Any],
+        input: Any = None,
+        *,
+        instance_id: str | None = None,
+    ) -> Task[Any]:
+        """Start a child orchestration and wait for its output.
+
+        The child gets the id ``instance_id``, or one derived from this instance's id.
+        If the child fails or is terminated, waiting raises
+        :class:`~tenuto.SubOrchestrationFailed`. Pausing this instance pauses the child.
+        """
+        registered = self._r.app.get_orchestrator(name_of(orchestrator))
+        dumps(input, f"the input of sub-orchestrator {registered.name!r}")
+        if instance_id is not None and (not isinstance(instance_id, str) or not instance_id):
+            raise ValueError("instance_id must be a non-empty string")
+        return self._r.schedule_sub_orchestration(registered.name, input, instance_id)
+
+    def create_timer(self, fire_at: datetime | timedelta) -> Task[None]:
+        """A durable timer that fires at ``fire_at`` (a datetime, or a delay from ``now()``).
+
+        A timer that comes due while the instance is paused fires right after resume.
+        """
+        return self._r.create_timer(self._deadline(fire_at))
+
+    def wait_for_event(
+        self, name: str, timeout: datetime | timedelta | float | None = None
+    ) -> Task[Any]:
+        """Wait for an external event raised with ``client.raise_event(id, name, data)``.
+
+        Events that arrive before anyone waits are kept, in order, for the next wait
+        with that name. With ``timeout`` (a delay, seconds, or a deadline), waiting raises
+        :class:`~tenuto.EventTimeout` if the event has not arrived by then.
+        """
+        if not isinstance(name, str) or not name:
+            raise ValueError("an event name must be a non-empty string")
+        deadline = None
+        if timeout is not None:
+            if isinstance(timeout, int | float):
+                timeout = timedelta(seconds=timeout)
+            deadline = self._deadline(timeout)
+        return self._r.wait_for_event(name, deadline)
+
+    def when_all(self, tasks: Sequence[Task[Any]]) -> Task[list[Any]]:
+        """A task that completes with all results, in order (fails on the first failure)."""
+        return WhenAll(tasks)
+
+    def when_any(self, tasks: Sequence[Task[Any]]) -> Task[Task[Any]]:
+        """A task that completes with the first of ``tasks`` to finish (the task itself)."""
+        return WhenAny(tasks)
+
+    def continue_as_new(
+        self, input: Any = None, *, preserve_unprocessed_events: bool = True
+    ) -> None:
+        """Restart this instance with ``input`` and an empty history, once the code returns.
+
+        Use it for eternal orchestrations (monitors, loops) so history stays short.
+        Events received but not yet waited on are carried over unless told otherwise.
+        """
+        dumps(input, "the input of continue_as_new")
+        self._r.continue_as_new(input, preserve_unprocessed_events)
+
+    def set_custom_status(self, value: Any) -> None:
+        """Publish a JSON value (progress, say) that clients read in ``status().custom_status``."""
+        self._r.set_custom_status(value)
+
+    def pause(self, reason: str | None = None) -> Task[None]:
+        """Pause this instance; the task completes when someone resumes it.
+
+        The pause takes effect when the current step ends: ``yield``/``await`` it at once.
+        """
+        if reason is not None and not isinstance(reason, str):
+            raise TypeError("a pause reason must be a string")
+        return self._r.pause_self(reason)
+
+    def _deadline(self, when: datetime | timedelta) -> float:
+        if isinstance(when, timedelta):
+            return self._r.current_time + when.total_seconds()
+        if isinstance(when, datetime):
+            return _epoch(when)
+        raise TypeError(f"expected a datetime or a timedelta, not {type(when).__name__}")

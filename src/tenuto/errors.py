@@ -1,0 +1,132 @@
+"""The errors tenuto raises. Each says what was wrong and what to do about it."""
+
+from __future__ import annotations
+
+from .status import Failure, Status
+
+
+class TenutoError(Exception):
+    """Base class of every error tenuto raises on purpose."""
+
+
+class InstanceNotFound(TenutoError, LookupError):
+    """No instance has this id (it never existed, or it was purged). HTTP 404."""
+
+    def __init__(self, instance_id: str) -> None:
+        super().__init__(f"no orchestration instance with id {instance_id!r}")
+        self.instance_id = instance_id
+
+
+class InstanceFinished(TenutoError):
+    """The operation needs a live instance, but this one has finished. HTTP 409."""
+
+    def __init__(self, instance_id: str, status: Status, operation: str) -> None:
+        super().__init__(
+            f"cannot {operation} instance {instance_id!r}: it has already finished ({status.value})"
+        )
+        self.instance_id = instance_id
+        self.status = status
+        self.operation = operation
+
+
+class InstanceNotFinished(TenutoError):
+    """The operation needs a finished instance (purge), but this one is still live."""
+
+    def __init__(self, instance_id: str, status: Status) -> None:
+        super().__init__(
+            f"cannot purge instance {instance_id!r}: it is {status.value}; terminate it "
+            "first or wait for it to finish"
+        )
+        self.instance_id = instance_id
+        self.status = status
+
+
+class InstanceExists(TenutoError):
+    """``start`` was given an instance id that is already taken. HTTP 409."""
+
+    def __init__(self, instance_id: str) -> None:
+        super().__init__(
+            f"an instance with id {instance_id!r} already exists; choose another id, or "
+            "purge the old instance first"
+        )
+        self.instance_id = instance_id
+
+
+class UnknownOrchestrator(TenutoError, LookupError):
+    """No orchestrator is registered under this name."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        hint = ", ".join(sorted(known)) if known else "none"
+        super().__init__(
+            f"no orchestrator named {name!r} is registered (known orchestrators: {hint})"
+        )
+        self.name = name
+
+
+class UnknownActivity(TenutoError, LookupError):
+    """No activity is registered under this name."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        hint = ", ".join(sorted(known)) if known else "none"
+        super().__init__(f"no activity named {name!r} is registered (known activities: {hint})")
+        self.name = name
+
+
+class NonDeterminismError(TenutoError):
+    """Orchestrator code no longer does what its history says it did.
+
+    Replaying history must reproduce the same steps in the same order. This error means
+    the code changed under a running instance (or depends on something that is not
+    replay-safe, such as the wall clock or random numbers outside ``ctx``).
+    """
+
+
+class TaskFailed(TenutoError):
+    """A task awaited by an orchestration failed; ``failure`` holds the details."""
+
+    def __init__(self, message: str, failure: Failure) -> None:
+        super().__init__(message)
+        self.failure = failure
+
+    @property
+    def type(self) -> str:
+        """The qualified name of the original exception type."""
+        return self.failure.type
+
+    @property
+    def traceback(self) -> str | None:
+        """The original traceback text, as formatted where the error happened."""
+        return self.failure.traceback
+
+
+class ActivityFailed(TaskFailed):
+    """An activity raised on its last attempt. Catch it in the orchestrator to handle it."""
+
+    def __init__(self, activity: str, failure: Failure, attempts: int = 1) -> None:
+        tries = "" if attempts == 1 else f" after {attempts} attempts"
+        super().__init__(f"activity {activity!r} failed{tries}: {failure}", failure)
+        self.activity = activity
+        self.attempts = attempts
+
+
+class SubOrchestrationFailed(TaskFailed):
+    """A sub-orchestration ended FAILED or TERMINATED."""
+
+    def __init__(self, name: str, instance_id: str, failure: Failure) -> None:
+        super().__init__(
+            f"sub-orchestration {name!r} (instance {instance_id!r}) failed: {failure}", failure
+        )
+        self.orchestrator = name
+        self.instance_id = instance_id
+
+
+class EventTimeout(TenutoError, TimeoutError):
+    """``ctx.wait_for_event(name, timeout=...)`` timed out before the event arrived."""
+
+
+class WaitTimeout(TenutoError, TimeoutError):
+    """``client.wait(..., timeout=...)`` gave up before the instance finished."""
+
+
+class InvalidCursor(TenutoError, ValueError):
+    """A query cursor was not one this engine produced."""

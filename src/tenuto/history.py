@@ -1,0 +1,79 @@
+"""History event types and their stored JSON form.
+
+An instance's history is an append-only list of events. The names follow the Durable Task
+Framework so that its users recognize them. Each event has a type, a timestamp (epoch
+seconds) and a JSON object of fields:
+
+======================================  ===============================================
+``ExecutionStarted``                    name, input, generation, parent_instance_id
+``OrchestratorStarted``                 (an episode begins; its time is ``ctx.now()``)
+``TaskScheduled``                       task_id, name, input
+``TaskCompleted``                       task_id, result
+``TaskFailed``                          task_id, failure, attempts
+``TimerCreated`` / ``TimerFired``       task_id, fire_at
+``SubOrchestrationInstanceCreated``     task_id, name, instance_id, input
+``SubOrchestrationInstanceCompleted``   task_id, result
+``SubOrchestrationInstanceFailed``      task_id, failure
+``EventRaised``                         name, data
+``ExecutionSuspended``                  reason, by, source, resume_at, task_id (self-pause)
+``ExecutionResumed``                    reason, by
+``ExecutionCompleted``                  status (COMPLETED or FAILED), result or failure
+``ContinuedAsNew``                      input
+``ExecutionTerminated``                 reason, by
+======================================  ===============================================
+
+Messages delivered to an orchestration (activity results, timers, events) travel through
+its inbox with the same types, and become history events when an episode consumes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+EXECUTION_STARTED: Final = "ExecutionStarted"
+ORCHESTRATOR_STARTED: Final = "OrchestratorStarted"
+TASK_SCHEDULED: Final = "TaskScheduled"
+TASK_COMPLETED: Final = "TaskCompleted"
+TASK_FAILED: Final = "TaskFailed"
+TIMER_CREATED: Final = "TimerCreated"
+TIMER_FIRED: Final = "TimerFired"
+SUB_CREATED: Final = "SubOrchestrationInstanceCreated"
+SUB_COMPLETED: Final = "SubOrchestrationInstanceCompleted"
+SUB_FAILED: Final = "SubOrchestrationInstanceFailed"
+EVENT_RAISED: Final = "EventRaised"
+EXECUTION_SUSPENDED: Final = "ExecutionSuspended"
+EXECUTION_RESUMED: Final = "ExecutionResumed"
+EXECUTION_COMPLETED: Final = "ExecutionCompleted"
+CONTINUED_AS_NEW: Final = "ContinuedAsNew"
+EXECUTION_TERMINATED: Final = "ExecutionTerminated"
+
+#: Message types that complete a task identified by ``task_id``.
+TASK_RESULTS: Final = frozenset(
+    {TASK_COMPLETED, TASK_FAILED, TIMER_FIRED, SUB_COMPLETED, SUB_FAILED}
+)
+
+
+@dataclass(slots=True)
+class Event:
+    """A history event, or a message on its way to becoming one."""
+
+    type: str
+    ts: float
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Message:
+    """A message waiting in an instance's inbox.
+
+    ``execution_id`` is ``None`` for messages meant for whichever execution is current
+    (external events); task results name the execution that scheduled the task, so that
+    results meant for an execution that continued-as-new are dropped.
+    """
+
+    id: int
+    instance_id: str
+    execution_id: str | None
+    event: Event
+    visible_at: float

@@ -1,0 +1,385 @@
+"""The replay engine: drives orchestrator code deterministically against its history.
+
+A :class:`Replayer` holds one execution of one instance. Applying history events to it,
+oldest first, re-runs the orchestrator code to the same point every time: results are
+handed to the code only when the event that carries them is applied, and every durable
+call the code makes gets the next task id, which must match the id the history recorded
+for it. The worker keeps live replayers in memory, so an episode applies only the events
+that are new since the last one; a cold worker rebuilds the same state by applying the
+whole history (see ``tenuto._episode``).
+
+Generator orchestrators and ``async def`` orchestrators are driven the same way: both
+are objects with ``send``/``throw``, and both hand over the :class:`~tenuto.tasks.Task`
+they wait on. No asyncio event loop is involved.
+"""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from . import history as h
+from ._json import dumps
+from .actions import (
+    Action,
+    Completed,
+    ContinuedAsNew,
+    CreateSubOrchestration,
+    CreateTimer,
+    Failed,
+    Outcome,
+    PauseSelf,
+    ScheduleActivity,
+)
+from .app import App, Orchestrator
+from .context import OrchestrationContext
+from .errors import (
+    ActivityFailed,
+    EventTimeout,
+    NonDeterminismError,
+    SubOrchestrationFailed,
+)
+from .retry import RetryPolicy
+from .status import Failure
+from .tasks import Task, _CompositeTask
+
+_UUID_NAMESPACE = uuid.UUID("6d2f1a8e-0b7c-4a53-9d55-7e0c1a3b9f21")
+
+_DESCRIBE_EVENT: dict[str, Callable[[dict[str, Any]], str]] = {
+    h.TASK_SCHEDULED: lambda d: f"calls activity {d['name']!r}",
+    h.TIMER_CREATED: lambda d: "creates a timer",
+    h.SUB_CREATED: lambda d: f"calls sub-orchestrator {d['name']!r}",
+    h.EXECUTION_SUSPENDED: lambda d: "pauses itself",
+}
+
+
+class _EventWithTimeout(_CompositeTask[Any]):
+    """``wait_for_event`` with a timeout: the event or the timer, whichever comes first."""
+
+    __slots__ = ("_event", "_name", "_replayer")
+
+    def __init__(self, replayer: Replayer, name: str, event: Task[Any], timer: Task[Any]) -> None:
+        self._replayer, self._name, self._event = replayer, name, event
+        super().__init__([event, timer])
+        self._settle_initial()
+
+    def _child_done(self, child: Task[Any]) -> None:
+        if self.is_done:
+            return
+        if child is self._event:
+            self._complete(child._value)
+        else:
+            self._replayer._forget_waiter(self._name, self._event)
+            self._fail(EventTimeout(f"event {self._name!r} did not arrive before the timeout"))
+
+
+class Replayer:
+    """One execution of one orchestration instance, replayed from its history."""
+
+    def __init__(
+        self, app: App, orchestrator: Orchestrator, instance_id: str, execution_id: str
+    ) -> None:
+        self.app = app
+        self.orchestrator = orchestrator
+        self.instance_id = instance_id
+        self.execution_id = execution_id
+        #: Number of history events applied so far.
+        self.history_len = 0
+        #: How the execution ended, once it has.
+        self.outcome: Outcome | None = None
+        #: The custom status, as JSON text (``None`` if never set).
+        self.custom_status_json: str | None = None
+        self.custom_status_changed = False
+        self.is_replaying = False
+        self.current_time = 0.0
+        self.generation = 0
+        self.ctx = OrchestrationContext(self)
+        self._gen: Any = None
+        self._awaiting: Task[Any] | None = None
+        self._next_task_id = 0
+        self._uuid_counter = 0
+        # Actions the code asked for whose history events are not applied yet.
+        self._pending: dict[int, Action] = {}
+        # Tasks awaiting their result event, by task id.
+        self._open: dict[int, Task[Any]] = {}
+        self._names: dict[int, str] = {}
+        self._waiters: dict[str, deque[Task[Any]]] = {}
+        self._buffered: dict[str, deque[Any]] = {}
+        self._self_pause: Task[Any] | None = None
+
+    # -- applying events -------------------------------------------------------------
+
+    def apply(self, event: h.Event, *, replaying: bool) -> None:
+        """Apply one history event; the code runs as far as the event allows."""
+        self.is_replaying = replaying
+        self.history_len += 1
+        handler = self._HANDLERS.get(event.type)
+        try:
+            if handler is not None:
+                handler(self, event)
+            self._advance()
+        except NonDeterminismError as error:
+            self._finish(Failed(Failure.from_exception(error)))
+
+    def wants(self, event: h.Event) -> bool:
+        """Whether a message event still matters to this execution.
+
+        Results for tasks that are not open (already delivered, or never scheduled by this
+        execution) are duplicates, and are dropped rather than written to history.
+        """
+        if self.outcome is not None:
+            return False
+        if event.type in h.TASK_RESULTS:
+            return event.data.get("task_id") in self._open
+        return True
+
+    def take_actions(self) -> list[Action]:
+        """The actions the code asked for that history does not hold yet."""
+        return list(self._pending.values())
+
+    @property
+    def started(self) -> bool:
+        return self._gen is not None or self.outcome is not None
+
+    # -- event handlers --------------------------------------------------------------
+
+    def _on_execution_started(self, event: h.Event) -> None:
+        self.generation = event.data.get("generation", 0)
+        try:
+            result = self.orchestrator.invoke(self.ctx, event.data.get("input"))
+        except Exception as exc:
+            self._finish(Failed(Failure.from_exception(exc)))
+            return
+        if inspect.isgenerator(result) or inspect.iscoroutine(result):
+            self._gen = result
+            self._run(None, None)
+        else:
+            self._finish_with_value(result)
+
+    def _on_orchestrator_started(self, event: h.Event) -> None:
+        self.current_time = event.ts
+
+    def _on_action_event(self, event: h.Event) -> None:
+        task_id = event.data.get("task_id")
+        action = self._pending.pop(task_id, None) if task_id is not None else None
+        if task_id is None:
+            return  # a pause recorded by a client: nothing for the code to match
+        expected = _ACTION_FOR_EVENT[event.type]
+        name = event.data.get("name")
+        if (
+            action is None
+            or not isinstance(action, expected)
+            or (name is not None and getattr(action, "name", name) != name)
+        ):
+            said = _DESCRIBE_EVENT[event.type](event.data)
+            does = action.describe() if action is not None else "does not do that there"
+            raise NonDeterminismError(
+                f"orchestrator {self.orchestrator.name!r} is not deterministic: at step "
+                f"{task_id} its history says it {said}, but the code now {does}. Code that "
+                "changes under running instances must keep the order of its durable calls; "
+                "use ctx.now() and ctx.new_uuid() instead of the clock or random numbers."
+            )
+
+    def _on_task_completed(self, event: h.Event) -> None:
+        task_id = event.data["task_id"]
+        task = self._open.pop(task_id, None)
+        self._names.pop(task_id, None)
+        if task is not None:
+            task._complete(event.data.get("result"))
+
+    def _on_task_failed(self, event: h.Event) -> None:
+        task_id = event.data["task_id"]
+        task = self._open.pop(task_id, None)
+        if task is not None:
+            failure = Failure.from_json(event.data["failure"])
+            name = self._names.pop(task_id)
+            task._fail(ActivityFailed(name, failure, event.data.get("attempts", 1)))
+
+    def _on_sub_failed(self, event: h.Event) -> None:
+        task_id = event.data["task_id"]
+        task = self._open.pop(task_id, None)
+        if task is not None:
+            failure = Failure.from_json(event.data["failure"])
+            name, _, child = self._names.pop(task_id).partition("\0")
+            task._fail(SubOrchestrationFailed(name, child, failure))
+
+    def _on_event_raised(self, event: h.Event) -> None:
+        name, data = event.data["name"], event.data.get("data")
+        waiters = self._waiters.get(name)
+        if waiters:
+            waiters.popleft()._complete(data)
+        else:
+            self._buffered.setdefault(name, deque()).append(data)
+
+    def _on_resumed(self, event: h.Event) -> None:
+        self.current_time = event.ts
+        if self._self_pause is not None:
+            task, self._self_pause = self._self_pause, None
+            task._complete(None)
+
+    def _on_suspended(self, event: h.Event) -> None:
+        self._on_action_event(event)
+        if event.data.get("task_id") is not None:
+            self._self_pause = self._open.pop(event.data["task_id"], None)
+
+    _HANDLERS: dict[str, Callable[[Replayer, h.Event], None]] = {
+        h.EXECUTION_STARTED: _on_execution_started,
+        h.ORCHESTRATOR_STARTED: _on_orchestrator_started,
+        h.TASK_SCHEDULED: _on_action_event,
+        h.TIMER_CREATED: _on_action_event,
+        h.SUB_CREATED: _on_action_event,
+        h.TASK_COMPLETED: _on_task_completed,
+        h.TIMER_FIRED: _on_task_completed,
+        h.SUB_COMPLETED: _on_task_completed,
+        h.TASK_FAILED: _on_task_failed,
+        h.SUB_FAILED: _on_sub_failed,
+        h.EVENT_RAISED: _on_event_raised,
+        h.EXECUTION_SUSPENDED: _on_suspended,
+        h.EXECUTION_RESUMED: _on_resumed,
+    }
+
+    # -- driving the code ------------------------------------------------------------
+
+    def _advance(self) -> None:
+        task = self._awaiting
+        if task is not None and task.is_done:
+            self._awaiting = None
+            if task.is_failed:
+                self._run(None, task._exception)
+            else:
+                self._run(task._value, None)
+
+    def _run(self, value: Any, exc: BaseException | None) -> None:
+        gen = self._gen
+        while True:
+            try:
+                yielded = gen.send(value) if exc is None else gen.throw(exc)
+            except StopIteration as stop:
+                self._finish_with_value(stop.value)
+                return
+            except Exception as error:
+                self._finish(Failed(Failure.from_exception(error)))
+                return
+            if self.outcome is not None:  # continue_as_new was called during this step
+                gen.close()
+                return
+            if not isinstance(yielded, Task):
+                value, exc = (
+                    None,
+                    TypeError(
+                        f"orchestrator {self.orchestrator.name!r} yielded or awaited "
+                        f"{type(yielded).__name__!s} ({yielded!r:.60}); orchestrators may only "
+                        "wait on tasks from ctx (ctx.call_activity, ctx.create_timer, ...), "
+                        "never on asyncio or other awaitables"
+                    ),
+                )
+                continue
+            if yielded.is_done:
+                value, exc = yielded._value, yielded._exception
+                continue
+            self._awaiting = yielded
+            return
+
+    def _finish_with_value(self, value: Any) -> None:
+        if self.outcome is not None:  # continued as new
+            return
+        try:
+            dumps(value, f"the output of orchestrator {self.orchestrator.name!r}")
+        except TypeError as exc:
+            self._finish(Failed(Failure.from_exception(exc)))
+            return
+        self._finish(Completed(value))
+
+    def _finish(self, outcome: Outcome) -> None:
+        if self.outcome is None:
+            self.outcome = outcome
+            # Whatever the code asked for after it finished is moot.
+            self._pending.clear()
+            self._awaiting = None
+
+    # -- operations for OrchestrationContext ------------------------------------------
+
+    def _new_task(self, action_factory: Callable[[int], Action], label: str) -> Task[Any]:
+        task: Task[Any] = Task()
+        if self.outcome is not None:
+            return task  # finished: the call is moot and never completes
+        task_id = self._next_task_id
+        self._next_task_id += 1
+        self._names[task_id] = label
+        self._pending[task_id] = action_factory(task_id)
+        self._open[task_id] = task
+        return task
+
+    def schedule_activity(self, name: str, input: Any, retry: RetryPolicy | None) -> Task[Any]:
+        return self._new_task(lambda tid: ScheduleActivity(tid, name, input, retry), name)
+
+    def create_timer(self, fire_at: float) -> Task[Any]:
+        return self._new_task(lambda tid: CreateTimer(tid, fire_at), "timer")
+
+    def schedule_sub_orchestration(
+        self, name: str, input: Any, instance_id: str | None
+    ) -> Task[Any]:
+        def action(tid: int) -> Action:
+            child = instance_id or self._child_id(tid)
+            self._names[tid] = f"{name}\0{child}"
+            return CreateSubOrchestration(tid, name, child, input)
+
+        return self._new_task(action, name)
+
+    def _child_id(self, task_id: int) -> str:
+        if self.generation:
+            return f"{self.instance_id}:{self.generation}:{task_id}"
+        return f"{self.instance_id}:{task_id}"
+
+    def pause_self(self, reason: str | None) -> Task[Any]:
+        return self._new_task(lambda tid: PauseSelf(tid, reason), "pause")
+
+    def wait_for_event(self, name: str, timeout_at: float | None) -> Task[Any]:
+        event: Task[Any] = Task()
+        buffered = self._buffered.get(name)
+        if buffered:
+            event._complete(buffered.popleft())
+            return event
+        self._waiters.setdefault(name, deque()).append(event)
+        if timeout_at is None:
+            return event
+        return _EventWithTimeout(self, name, event, self.create_timer(timeout_at))
+
+    def _forget_waiter(self, name: str, task: Task[Any]) -> None:
+        waiters = self._waiters.get(name)
+        if waiters is not None and task in waiters:
+            waiters.remove(task)
+
+    def continue_as_new(self, input: Any, preserve_events: bool) -> None:
+        carry: list[tuple[str, Any]] = []
+        if preserve_events:
+            for name, queue in self._buffered.items():
+                carry.extend((name, data) for data in queue)
+        self._finish(ContinuedAsNew(input, tuple(carry)))
+
+    def set_custom_status(self, value: Any) -> None:
+        self.custom_status_json = dumps(value, "custom status")
+        self.custom_status_changed = True
+
+    def new_uuid(self) -> str:
+        self._uuid_counter += 1
+        name = f"{self.instance_id}/{self.execution_id}/{self._uuid_counter}"
+        return str(uuid.uuid5(_UUID_NAMESPACE, name))
+
+    def add_carry_over(self, name: str, data: Any) -> None:
+        """Append an event received after ``continue_as_new`` to the carry-over."""
+        if isinstance(self.outcome, ContinuedAsNew):
+            self.outcome = ContinuedAsNew(
+                self.outcome.input, (*self.outcome.carry_over, (name, data))
+            )
+
+
+_ACTION_FOR_EVENT: dict[str, type] = {
+    h.TASK_SCHEDULED: ScheduleActivity,
+    h.TIMER_CREATED: CreateTimer,
+    h.SUB_CREATED: CreateSubOrchestration,
+    h.EXECUTION_SUSPENDED: PauseSelf,
+}

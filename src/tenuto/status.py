@@ -1,0 +1,158 @@
+"""What a client sees of an instance: its runtime status and everything around it."""
+
+from __future__ import annotations
+
+import enum
+import traceback
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Status(enum.StrEnum):
+    """The runtime status of an orchestration instance.
+
+    ``PENDING``: created, its first step has not run yet (or its ``start_at`` is ahead).
+    ``RUNNING``: started and not finished. ``PAUSED``: held by a pause; nothing of it
+    starts until it is resumed. ``COMPLETED``, ``FAILED`` and ``TERMINATED`` are final.
+    """
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    TERMINATED = "TERMINATED"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for the final statuses: COMPLETED, FAILED, TERMINATED."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.TERMINATED})
+
+#: Statuses a pause applies to.
+PAUSABLE = (Status.PENDING, Status.RUNNING)
+
+
+def type_name(kind: type) -> str:
+    """The name a failure reports for an exception type: qualified unless built in."""
+    if kind.__module__ == "builtins":
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def from_timestamp(ts: float | None) -> datetime | None:
+    """Turn stored epoch seconds into an aware UTC datetime."""
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why an activity, a sub-orchestration or an orchestration failed."""
+
+    type: str
+    message: str
+    traceback: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "message": self.message, "traceback": self.traceback}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Failure:
+        return cls(data["type"], data["message"], data.get("traceback"))
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> Failure:
+        return cls(type_name(type(exc)), str(exc), "".join(traceback.format_exception(exc)))
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class PauseInfo:
+    """Why and since when an instance is paused.
+
+    ``source`` says where the pause came from: ``"client"`` (a client call, the CLI, HTTP),
+    ``"orchestration"`` (the orchestration paused itself), or ``"parent"`` (its parent
+    orchestration was paused).
+    """
+
+    reason: str | None
+    by: str | None
+    since: datetime
+    resume_at: datetime | None
+    source: str = "client"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reason": self.reason,
+            "by": self.by,
+            "since": self.since.isoformat(),
+            "resume_at": None if self.resume_at is None else self.resume_at.isoformat(),
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceStatus:
+    """A snapshot of one orchestration instance."""
+
+    instance_id: str
+    name: str
+    runtime_status: Status
+    input: Any
+    output: Any
+    failure: Failure | None
+    custom_status: Any
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    parent_instance_id: str | None
+    pause: PauseInfo | None
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the instance has COMPLETED, FAILED or been TERMINATED."""
+        return self.runtime_status.is_terminal
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (datetimes as ISO 8601 strings)."""
+        data = asdict(self)
+        data["runtime_status"] = self.runtime_status.value
+        data["failure"] = None if self.failure is None else self.failure.to_json()
+        data["pause"] = None if self.pause is None else self.pause.to_json()
+        for key in ("created_at", "updated_at", "completed_at"):
+            value = getattr(self, key)
+            data[key] = None if value is None else value.isoformat()
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEvent:
+    """One event of an instance's history. ``data`` holds the event's own fields."""
+
+    sequence: int
+    type: str
+    timestamp: datetime
+    data: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sequence": self.sequence,
+            "type": self.type,
+            "timestamp": self.timestamp.isoformat(),
+            **self.data,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a query: ``items``, and ``next_cursor`` (``None`` on the last page)."""
+
+    items: list[T]
+    next_cursor: str | None

@@ -1,0 +1,33 @@
+"""Storage backends behind one seam (:mod:`tenuto.store.base`)."""
+
+from __future__ import annotations
+
+import os
+
+from .base import Store
+
+DEFAULT_URL = "sqlite:///tenuto.db"
+
+
+def resolve_url(url: str | None) -> str:
+    """The database URL to use: ``url``, else ``$TENUTO_DB``, else ``./tenuto.db``."""
+    return url or os.environ.get("TENUTO_DB") or DEFAULT_URL
+
+
+def open_store(url: str | None = None) -> Store:
+    """Open the store a URL names: ``sqlite:///path`` or ``postgresql://...``."""
+    url = resolve_url(url)
+    scheme = url.split(":", 1)[0].lower()
+    if scheme == "sqlite":
+        from .sqlite import SqliteStore
+
+        return SqliteStore(url)
+    if scheme in ("postgresql", "postgres"):
+        raise NotImplementedError("PostgreSQL support is not built yet")
+    raise ValueError(
+        f"unsupported database URL {url!r}: use sqlite:///path/to/file.db or "
+        "postgresql://user@host/dbname"
+    )
+
+
+__all__ = ["DEFAULT_URL", "Store", "open_store", "resolve_url"]

@@ -1,0 +1,497 @@
+"""The SQL shared by the SQLite and PostgreSQL stores.
+
+Statements are written once, with ``?`` placeholders; a :class:`Dialect` turns them into
+the backend's form and supplies the few pieces that differ (list parameters, row
+locking). Only whitelisted column names are ever formatted into SQL; every value is a
+bound parameter.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .. import _json
+from ..history import Event, Message
+from ..status import Status
+from .base import (
+    INSTANCE_FIELDS,
+    ActivityRow,
+    Filter,
+    HistoryRow,
+    InstanceRow,
+    NewActivity,
+    NewMessage,
+    Reader,
+    Tx,
+    chunks,
+)
+
+INSTANCE_COLUMNS = (
+    "instance_id, name, status, execution_id, generation, input, output, failure, "
+    "custom_status, created_at, updated_at, started_at, completed_at, start_at, "
+    "parent_instance_id, "
+    "parent_execution_id, parent_task_id, pause_reason, pause_by, pause_since, "
+    "pause_resume_at, pause_source, history_len, next_due"
+)
+_ACTIVITY_COLUMNS = (
+    "id, instance_id, execution_id, task_id, name, input, retry, attempt, created_at, lease"
+)
+_LIVE = (Status.PENDING.value, Status.RUNNING.value)
+#: Most list parameters bound in one statement (SQLite's limit is 32766).
+BATCH = 900
+
+
+def instance_row(row: Sequence[Any]) -> InstanceRow:
+    values = list(row)
+    values[2] = Status(values[2])
+    return InstanceRow(*values)
+
+
+def _activity_row(row: Sequence[Any]) -> ActivityRow:
+    return ActivityRow(*row)
+
+
+def _event(type_: str, ts: float, data: str) -> Event:
+    return Event(type_, ts, _json.loads(data))
+
+
+class Dialect(abc.ABC):
+    """What differs between backends in otherwise shared SQL."""
+
+    #: Appended to claims: row locks that other claimers skip.
+    skip_locked: str = ""
+    #: Appended to reads that precede an update of the same rows.
+    for_update: str = ""
+
+    @abc.abstractmethod
+    def sql(self, text: str) -> str:
+        """Convert ``?`` placeholders to the driver's style."""
+
+    @abc.abstractmethod
+    def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """An SQL condition ``column IN values`` and its parameters."""
+
+
+class SqlCursor(abc.ABC):
+    """The minimal database access the shared SQL needs."""
+
+    dialect: Dialect
+
+    @abc.abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement; returns an object with ``fetchall``/``fetchone``/``rowcount``."""
+
+    @abc.abstractmethod
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(self.execute(sql, params).fetchall())
+
+    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.execute(sql, params).fetchone()
+
+
+def filter_sql(dialect: Dialect, flt: Filter) -> tuple[str, list[Any]]:
+    """A WHERE condition (never empty) and parameters for a :class:`Filter`."""
+    conds: list[str] = []
+    params: list[Any] = []
+    if flt.statuses:
+        cond, more = dialect.in_list("status", [s.value for s in flt.statuses])
+        conds.append(cond)
+        params += more
+    if flt.name is not None:
+        conds.append("name = ?")
+        params.append(flt.name)
+    if flt.created_from is not None:
+        conds.append("created_at >= ?")
+        params.append(flt.created_from)
+    if flt.created_to is not None:
+        conds.append("created_at < ?")
+        params.append(flt.created_to)
+    if flt.id_prefix:
+        # Range comparison rather than LIKE: no escaping, and it uses the primary key.
+        conds.append("instance_id >= ? AND instance_id < ?")
+        params += [flt.id_prefix, flt.id_prefix + "\U0010ffff"]
+    if flt.ids:
+        cond, more = dialect.in_list("instance_id", list(flt.ids))
+        conds.append(cond)
+        params += more
+    return (" AND ".join(conds) or "1 = 1"), params
+
+
+class SqlReader(Reader):
+    """Reads shared by the SQL backends."""
+
+    def __init__(self, cur: SqlCursor) -> None:
+        self.cur = cur
+        self.d = cur.dialect
+
+    def _q(self, text: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self.cur.fetchall(self.d.sql(text), params)
+
+    def get_instance(self, instance_id: str) -> InstanceRow | None:
+        rows = self._q(
+            f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?", (instance_id,)
+        )
+        return instance_row(rows[0]) if rows else None
+
+    def load_history(self, instance_id: str, after: int = 0) -> list[Event]:
+        rows = self._q(
+            "SELECT type, ts, data FROM history WHERE instance_id = ? AND seq >= ? ORDER BY seq",
+            (instance_id, after),
+        )
+        return [_event(*r) for r in rows]
+
+    def history_timestamps(self, instance_id: str) -> list[float]:
+        rows = self._q("SELECT ts FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,))
+        return [r[0] for r in rows]
+
+    def query(self, flt: Filter, limit: int, after: tuple[float, str] | None) -> list[InstanceRow]:
+        where, params = filter_sql(self.d, flt)
+        if after is not None:
+            where += " AND (created_at < ? OR (created_at = ? AND instance_id < ?))"
+            params += [after[0], after[0], after[1]]
+        rows = self._q(
+            f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE {where} "
+            "ORDER BY created_at DESC, instance_id DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [instance_row(r) for r in rows]
+
+    def count_by_status(self) -> dict[Status, int]:
+        rows = self._q("SELECT status, COUNT(*) FROM instances GROUP BY status")
+        counts = dict.fromkeys(Status, 0)
+        for status, count in rows:
+            counts[Status(status)] = count
+        return counts
+
+    def next_work_at(self, orchestrators: Sequence[str], activities: Sequence[str]) -> float | None:
+        times: list[float] = []
+        if orchestrators:
+            cond, params = self.d.in_list("name", orchestrators)
+            row = self._q(
+                f"SELECT MIN(next_due) FROM instances WHERE next_due IS NOT NULL AND {cond}",
+                params,
+            )
+            if row and row[0][0] is not None:
+                times.append(row[0][0])
+        if activities:
+            cond, params = self.d.in_list("name", activities)
+            row = self._q(
+                f"SELECT MIN(visible_at) FROM activities WHERE held = 0 AND {cond}", params
+            )
+            if row and row[0][0] is not None:
+                times.append(row[0][0])
+        row = self._q(
+            "SELECT MIN(pause_resume_at) FROM instances WHERE pause_resume_at IS NOT NULL"
+        )
+        if row and row[0][0] is not None:
+            times.append(row[0][0])
+        return min(times) if times else None
+
+    def statuses(self, ids: Sequence[str]) -> dict[str, Status]:
+        found: dict[str, Status] = {}
+        for part in chunks(list(ids), BATCH):
+            cond, params = self.d.in_list("instance_id", part)
+            for iid, status in self._q(
+                f"SELECT instance_id, status FROM instances WHERE {cond}", params
+            ):
+                found[iid] = Status(status)
+        return found
+
+
+class SqlTx(SqlReader, Tx):
+    """The write primitives, in SQL shared by the backends."""
+
+    def __init__(self, cur: SqlCursor) -> None:
+        SqlReader.__init__(self, cur)
+        Tx.__init__(self)
+
+    def _x(self, text: str, params: Sequence[Any] = ()) -> Any:
+        return self.cur.execute(self.d.sql(text), params)
+
+    def _many(self, text: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.cur.executemany(self.d.sql(text), rows)
+
+    # -- instances -----------------------------------------------------------------
+
+    def insert_instance(self, row: InstanceRow) -> bool:
+        values = [
+            row.instance_id,
+            row.name,
+            row.status.value,
+            row.execution_id,
+            row.generation,
+            row.input,
+            row.output,
+            row.failure,
+            row.custom_status,
+            row.created_at,
+            row.updated_at,
+            row.started_at,
+            row.completed_at,
+            row.start_at,
+            row.parent_instance_id,
+            row.parent_execution_id,
+            row.parent_task_id,
+            row.pause_reason,
+            row.pause_by,
+            row.pause_since,
+            row.pause_resume_at,
+            row.pause_source,
+            row.history_len,
+            row.next_due,
+        ]
+        marks = ", ".join("?" * len(values))
+        cursor = self._x(
+            f"INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES ({marks}) "
+            "ON CONFLICT (instance_id) DO NOTHING",
+            values,
+        )
+        return bool(cursor.rowcount == 1)
+
+    def lock_instances(self, ids: Sequence[str]) -> list[InstanceRow]:
+        rows: list[InstanceRow] = []
+        for part in chunks(list(ids), BATCH):
+            cond, params = self.d.in_list("instance_id", part)
+            rows += [
+                instance_row(r)
+                for r in self._q(
+                    f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE {cond} "
+                    f"ORDER BY instance_id {self.d.for_update}",
+                    params,
+                )
+            ]
+        return rows
+
+    @staticmethod
+    def _assignments(changes: dict[str, Any]) -> tuple[str, list[Any]]:
+        unknown = set(changes) - INSTANCE_FIELDS
+        if unknown:
+            raise ValueError(f"not an updatable instance column: {sorted(unknown)}")
+        cols = sorted(changes)
+        return ", ".join(f"{c} = ?" for c in cols), [
+            v.value if isinstance(v, Status) else v for v in (changes[c] for c in cols)
+        ]
+
+    def update_instance(self, instance_id: str, changes: dict[str, Any]) -> None:
+        sets, params = self._assignments(changes)
+        self._x(f"UPDATE instances SET {sets} WHERE instance_id = ?", [*params, instance_id])
+
+    def update_instances(self, ids: Sequence[str], changes: dict[str, Any]) -> None:
+        sets, params = self._assignments(changes)
+        for part in chunks(list(ids), BATCH):
+            cond, more = self.d.in_list("instance_id", part)
+            self._x(f"UPDATE instances SET {sets} WHERE {cond}", [*params, *more])
+
+    def claim_instances(self, names: Sequence[str], now: float, limit: int) -> list[InstanceRow]:
+        cond, params = self.d.in_list("name", names)
+        rows = self._q(
+            f"SELECT {INSTANCE_COLUMNS} FROM instances "
+            f"WHERE next_due IS NOT NULL AND next_due <= ? AND {cond} "
+            f"ORDER BY next_due LIMIT ? {self.d.skip_locked}",
+            [now, *params, limit],
+        )
+        return [instance_row(r) for r in rows]
+
+    def select_ids(self, flt: Filter, limit: int | None = None) -> list[str]:
+        where, params = filter_sql(self.d, flt)
+        tail = "" if limit is None else " LIMIT ?"
+        if limit is not None:
+            params.append(limit)
+        rows = self._q(
+            f"SELECT instance_id FROM instances WHERE {where} ORDER BY instance_id{tail}",
+            params,
+        )
+        return [r[0] for r in rows]
+
+    def children(self, parent_ids: Sequence[str], statuses: Sequence[Status]) -> list[str]:
+        found: list[str] = []
+        scond, sparams = self.d.in_list("status", [s.value for s in statuses])
+        for part in chunks(list(parent_ids), BATCH):
+            cond, params = self.d.in_list("parent_instance_id", part)
+            found += [
+                r[0]
+                for r in self._q(
+                    f"SELECT instance_id FROM instances WHERE {cond} AND {scond} "
+                    "ORDER BY instance_id",
+                    [*params, *sparams],
+                )
+            ]
+        return found
+
+    def due_resumes(self, now: float, limit: int) -> list[str]:
+        rows = self._q(
+            "SELECT instance_id FROM instances WHERE pause_resume_at IS NOT NULL "
+            "AND pause_resume_at <= ? AND status = ? "
+            f"ORDER BY pause_resume_at LIMIT ? {self.d.skip_locked}",
+            (now, Status.PAUSED.value, limit),
+        )
+        return [r[0] for r in rows]
+
+    def set_due(self, instance_ids: Sequence[str], at: float) -> None:
+        for part in chunks(list(instance_ids), BATCH):
+            cond, params = self.d.in_list("instance_id", part)
+            self._x(
+                "UPDATE instances SET next_due = CASE WHEN next_due IS NULL OR next_due > ? "
+                f"THEN ? ELSE next_due END WHERE {cond} AND status = ?",
+                [at, at, *params, Status.RUNNING.value],
+            )
+
+    def recompute_due(self, instance_ids: Sequence[str], now: float) -> None:
+        for part in chunks(list(instance_ids), BATCH):
+            cond, params = self.d.in_list("instance_id", part)
+            self._x(
+                "UPDATE instances SET next_due = CASE "
+                "WHEN status = ? THEN COALESCE(start_at, created_at) "
+                "ELSE (SELECT MIN(m.visible_at) FROM inbox m "
+                "      WHERE m.instance_id = instances.instance_id) END "
+                f"WHERE {cond} AND status IN (?, ?)",
+                [Status.PENDING.value, *params, *_LIVE],
+            )
+
+    def delete_instances(self, ids: Sequence[str]) -> int:
+        deleted = 0
+        for part in chunks(list(ids), BATCH):
+            cond, params = self.d.in_list("instance_id", part)
+            for table in ("history", "inbox", "activities"):
+                self._x(f"DELETE FROM {table} WHERE {cond}", params)
+            deleted += self._x(f"DELETE FROM instances WHERE {cond}", params).rowcount
+        return deleted
+
+    # -- history -------------------------------------------------------------------
+
+    def append_history(self, rows: Iterable[HistoryRow]) -> None:
+        self._many(
+            "INSERT INTO history (instance_id, seq, type, ts, data) VALUES (?, ?, ?, ?, ?)",
+            [
+                (r.instance_id, r.seq, r.event.type, r.event.ts, _json.dumps(r.event.data))
+                for r in rows
+            ],
+        )
+
+    def annotate(self, instance_ids: Sequence[str], event: Event) -> None:
+        data = _json.dumps(event.data)
+        for part in chunks(list(instance_ids), BATCH):
+            cond, params = self.d.in_list("instance_id", part)
+            self._x(
+                "INSERT INTO history (instance_id, seq, type, ts, data) "
+                f"SELECT instance_id, history_len, ?, ?, ? FROM instances WHERE {cond}",
+                [event.type, event.ts, data, *params],
+            )
+            self._x(f"UPDATE instances SET history_len = history_len + 1 WHERE {cond}", params)
+
+    def delete_history(self, instance_id: str) -> None:
+        self._x("DELETE FROM history WHERE instance_id = ?", (instance_id,))
+
+    # -- inbox ---------------------------------------------------------------------
+
+    def add_messages(self, messages: Iterable[NewMessage]) -> None:
+        self._many(
+            "INSERT INTO inbox (instance_id, execution_id, type, ts, data, visible_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    m.instance_id,
+                    m.execution_id,
+                    m.event.type,
+                    m.event.ts,
+                    _json.dumps(m.event.data),
+                    m.visible_at,
+                )
+                for m in messages
+            ],
+        )
+
+    def load_messages(self, instance_ids: Sequence[str]) -> dict[str, list[Message]]:
+        found: dict[str, list[Message]] = {iid: [] for iid in instance_ids}
+        for part in chunks(list(instance_ids), BATCH):
+            cond, params = self.d.in_list("instance_id", part)
+            for mid, iid, eid, type_, ts, data, visible_at in self._q(
+                "SELECT id, instance_id, execution_id, type, ts, data, visible_at FROM inbox "
+                f"WHERE {cond} ORDER BY id",
+                params,
+            ):
+                found[iid].append(Message(mid, iid, eid, _event(type_, ts, data), visible_at))
+        return found
+
+    def delete_messages(self, message_ids: Sequence[int]) -> None:
+        for part in chunks(list(message_ids), BATCH):
+            cond, params = self.d.in_list("id", part)
+            self._x(f"DELETE FROM inbox WHERE {cond}", params)
+
+    def delete_pending_work(self, instance_ids: Sequence[str]) -> None:
+        for part in chunks(list(instance_ids), BATCH):
+            cond, params = self.d.in_list("instance_id", part)
+            self._x(f"DELETE FROM inbox WHERE {cond}", params)
+            self._x(f"DELETE FROM activities WHERE {cond}", params)
+
+    # -- activities ----------------------------------------------------------------
+
+    def insert_activities(self, rows: Iterable[NewActivity]) -> None:
+        self._many(
+            "INSERT INTO activities (instance_id, execution_id, task_id, name, input, retry, "
+            "attempt, held, visible_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+            [
+                (
+                    a.instance_id,
+                    a.execution_id,
+                    a.task_id,
+                    a.name,
+                    a.input,
+                    a.retry,
+                    1 if a.held else 0,
+                    a.visible_at,
+                    a.visible_at,
+                )
+                for a in rows
+            ],
+        )
+
+    def claim_activities(
+        self, names: Sequence[str], now: float, limit: int, lease: str, lease_until: float
+    ) -> list[ActivityRow]:
+        cond, params = self.d.in_list("name", names)
+        rows = self._q(
+            "UPDATE activities SET lease = ?, visible_at = ? WHERE id IN ("
+            f"  SELECT id FROM activities WHERE held = 0 AND visible_at <= ? AND {cond}"
+            f"  ORDER BY visible_at, id LIMIT ? {self.d.skip_locked}"
+            f") RETURNING {_ACTIVITY_COLUMNS}",
+            [lease, lease_until, now, *params, limit],
+        )
+        return sorted((_activity_row(r) for r in rows), key=lambda a: a.id)
+
+    def take_activity(self, activity_id: int, lease: str) -> ActivityRow | None:
+        rows = self._q(
+            f"DELETE FROM activities WHERE id = ? AND lease = ? RETURNING {_ACTIVITY_COLUMNS}",
+            (activity_id, lease),
+        )
+        return _activity_row(rows[0]) if rows else None
+
+    def retry_activity(self, activity_id: int, lease: str, attempt: int, visible_at: float) -> bool:
+        # A retry of a paused instance's activity is held like any queued activity.
+        cursor = self._x(
+            "UPDATE activities SET lease = NULL, attempt = ?, visible_at = ?, held = CASE "
+            "WHEN EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = activities.instance_id"
+            "             AND i.status = ?) THEN 1 ELSE 0 END "
+            "WHERE id = ? AND lease = ?",
+            (attempt, visible_at, Status.PAUSED.value, activity_id, lease),
+        )
+        return bool(cursor.rowcount == 1)
+
+    def renew_leases(self, leases: Sequence[str], until: float) -> None:
+        for part in chunks(list(leases), BATCH):
+            cond, params = self.d.in_list("lease", part)
+            self._x(f"UPDATE activities SET visible_at = ? WHERE {cond}", [until, *params])
+
+    def hold_activities(self, instance_ids: Sequence[str]) -> None:
+        for part in chunks(list(instance_ids), BATCH):
+            cond, params = self.d.in_list("instance_id", part)
+            self._x(f"UPDATE activities SET held = 1 WHERE {cond}", params)
+
+    def release_activities(self, instance_ids: Sequence[str]) -> None:
+        for part in chunks(list(instance_ids), BATCH):
+            cond, params = self.d.in_list("instance_id", part)
+            self._x(f"UPDATE activities SET held = 0 WHERE {cond}", params)

@@ -1,0 +1,350 @@
+"""The seam between the engine and storage.
+
+Engine code (client operations, episodes, activity outcomes) is written once against
+:class:`Tx`, a transaction that offers the primitive reads and writes the engine needs,
+in batches. Each backend implements it with its own SQL; nothing above this package
+knows which database it talks to.
+
+Every state change the engine makes happens inside one ``store.transaction()``: it
+commits completely or not at all, so a crash at any line leaves a state from which the
+engine continues.
+
+Times are epoch seconds (UTC floats) throughout the seam.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..history import Event, Message
+from ..status import Status
+
+#: Instance columns an engine update may set.
+INSTANCE_FIELDS = frozenset(
+    {
+        "status",
+        "execution_id",
+        "generation",
+        "input",
+        "output",
+        "failure",
+        "custom_status",
+        "updated_at",
+        "started_at",
+        "completed_at",
+        "pause_reason",
+        "pause_by",
+        "pause_since",
+        "pause_resume_at",
+        "pause_source",
+        "history_len",
+        "next_due",
+    }
+)
+
+
+@dataclass(slots=True)
+class InstanceRow:
+    """One row of the instances table. JSON columns hold JSON text."""
+
+    instance_id: str
+    name: str
+    status: Status
+    execution_id: str
+    generation: int = 0
+    input: str | None = None
+    output: str | None = None
+    failure: str | None = None
+    custom_status: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    started_at: float | None = None
+    completed_at: float | None = None
+    start_at: float | None = None
+    parent_instance_id: str | None = None
+    parent_execution_id: str | None = None
+    parent_task_id: int | None = None
+    pause_reason: str | None = None
+    pause_by: str | None = None
+    pause_since: float | None = None
+    pause_resume_at: float | None = None
+    pause_source: str | None = None
+    history_len: int = 0
+    next_due: float | None = None
+
+
+@dataclass(slots=True)
+class ActivityRow:
+    """A scheduled activity execution (one attempt at a time)."""
+
+    id: int
+    instance_id: str
+    execution_id: str
+    task_id: int
+    name: str
+    input: str | None
+    retry: str | None
+    attempt: int
+    created_at: float
+    lease: str | None = None
+
+
+@dataclass(slots=True)
+class NewActivity:
+    instance_id: str
+    execution_id: str
+    task_id: int
+    name: str
+    input: str | None
+    retry: str | None
+    visible_at: float
+    held: bool
+
+
+@dataclass(slots=True)
+class NewMessage:
+    instance_id: str
+    execution_id: str | None
+    event: Event
+    visible_at: float
+
+
+@dataclass(slots=True)
+class HistoryRow:
+    instance_id: str
+    seq: int
+    event: Event
+
+
+@dataclass(slots=True)
+class Filter:
+    """Which instances a query or a bulk operation applies to. Empty means all."""
+
+    statuses: tuple[Status, ...] = ()
+    name: str | None = None
+    created_from: float | None = None
+    created_to: float | None = None
+    id_prefix: str | None = None
+    ids: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Tx(abc.ABC):
+    """One database transaction. All writes commit together or not at all."""
+
+    def __init__(self) -> None:
+        self.wakes = False
+        self._after_commit: list[Callable[[], None]] = []
+
+    def wake(self) -> None:
+        """Ask for workers to be woken once this transaction commits."""
+        self.wakes = True
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` once this transaction has committed (never if it rolls back)."""
+        self._after_commit.append(fn)
+
+    def committed(self) -> None:
+        """Called by the store after a successful commit."""
+        for fn in self._after_commit:
+            fn()
+
+    # -- instances -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def insert_instance(self, row: InstanceRow) -> bool:
+        """Insert a new instance; ``False`` (and nothing written) if the id is taken."""
+
+    @abc.abstractmethod
+    def lock_instances(self, ids: Sequence[str]) -> list[InstanceRow]:
+        """Read instances for update (blocking concurrent writers of those rows)."""
+
+    @abc.abstractmethod
+    def update_instance(self, instance_id: str, changes: dict[str, Any]) -> None:
+        """Set columns of one instance (names from :data:`INSTANCE_FIELDS`)."""
+
+    @abc.abstractmethod
+    def update_instances(self, ids: Sequence[str], changes: dict[str, Any]) -> None:
+        """Set the same columns of several instances."""
+
+    @abc.abstractmethod
+    def claim_instances(self, names: Sequence[str], now: float, limit: int) -> list[InstanceRow]:
+        """Lock up to ``limit`` live instances with work due (``next_due <= now``)."""
+
+    @abc.abstractmethod
+    def select_ids(self, flt: Filter, limit: int | None = None) -> list[str]:
+        """Ids of instances matching ``flt``, locked for update where the backend can."""
+
+    @abc.abstractmethod
+    def children(self, parent_ids: Sequence[str], statuses: Sequence[Status]) -> list[str]:
+        """Ids of sub-orchestrations of ``parent_ids`` whose status is in ``statuses``."""
+
+    @abc.abstractmethod
+    def due_resumes(self, now: float, limit: int) -> list[str]:
+        """Ids of PAUSED instances whose scheduled resume time has come."""
+
+    @abc.abstractmethod
+    def set_due(self, instance_ids: Sequence[str], at: float) -> None:
+        """Make RUNNING instances runnable no later than ``at``."""
+
+    @abc.abstractmethod
+    def recompute_due(self, instance_ids: Sequence[str], now: float) -> None:
+        """Reset ``next_due`` of live, unpaused instances from their pending messages."""
+
+    @abc.abstractmethod
+    def delete_instances(self, ids: Sequence[str]) -> int:
+        """Delete instances with their history, messages and activities."""
+
+    # -- history -------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def append_history(self, rows: Iterable[HistoryRow]) -> None:
+        """Append history events (sequence numbers continue each instance's history)."""
+
+    @abc.abstractmethod
+    def load_history(self, instance_id: str, after: int = 0) -> list[Event]:
+        """Events of one instance with sequence number ``>= after``, oldest first."""
+
+    @abc.abstractmethod
+    def delete_history(self, instance_id: str) -> None:
+        """Forget an instance's history (continue-as-new starts a fresh one)."""
+
+    # -- inbox ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def add_messages(self, messages: Iterable[NewMessage]) -> None:
+        """Queue messages for orchestrations (does not touch ``next_due``)."""
+
+    @abc.abstractmethod
+    def load_messages(self, instance_ids: Sequence[str]) -> dict[str, list[Message]]:
+        """Every pending message of each instance, in arrival order."""
+
+    @abc.abstractmethod
+    def delete_messages(self, message_ids: Sequence[int]) -> None:
+        """Delete consumed messages."""
+
+    @abc.abstractmethod
+    def delete_pending_work(self, instance_ids: Sequence[str]) -> None:
+        """Drop the messages and not-yet-started activities of finished instances."""
+
+    # -- activities ----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def insert_activities(self, rows: Iterable[NewActivity]) -> None:
+        """Queue activity executions."""
+
+    @abc.abstractmethod
+    def claim_activities(
+        self, names: Sequence[str], now: float, limit: int, lease: str, lease_until: float
+    ) -> list[ActivityRow]:
+        """Lease up to ``limit`` ready activities, oldest first."""
+
+    @abc.abstractmethod
+    def take_activity(self, activity_id: int, lease: str) -> ActivityRow | None:
+        """Delete a leased activity and return it; ``None`` if the lease was lost."""
+
+    @abc.abstractmethod
+    def retry_activity(self, activity_id: int, lease: str, attempt: int, visible_at: float) -> bool:
+        """Release a leased activity for another attempt at ``visible_at``."""
+
+    @abc.abstractmethod
+    def renew_leases(self, leases: Sequence[str], until: float) -> None:
+        """Extend leases held by a live worker."""
+
+    @abc.abstractmethod
+    def hold_activities(self, instance_ids: Sequence[str]) -> None:
+        """Hold the queued (unleased) activities of paused instances."""
+
+    @abc.abstractmethod
+    def release_activities(self, instance_ids: Sequence[str]) -> None:
+        """Release held activities of resumed instances."""
+
+    @abc.abstractmethod
+    def annotate(self, instance_ids: Sequence[str], event: Event) -> None:
+        """Append the same event to the history of each instance (pause, resume, ...)."""
+
+
+class Reader(abc.ABC):
+    """Consistent reads outside a write transaction."""
+
+    @abc.abstractmethod
+    def get_instance(self, instance_id: str) -> InstanceRow | None: ...
+
+    @abc.abstractmethod
+    def load_history(self, instance_id: str, after: int = 0) -> list[Event]: ...
+
+    @abc.abstractmethod
+    def history_timestamps(self, instance_id: str) -> list[float]: ...
+
+    @abc.abstractmethod
+    def query(self, flt: Filter, limit: int, after: tuple[float, str] | None) -> list[InstanceRow]:
+        """Instances matching ``flt``, newest first, after the cursor key ``after``."""
+
+    @abc.abstractmethod
+    def count_by_status(self) -> dict[Status, int]: ...
+
+    @abc.abstractmethod
+    def next_work_at(self, orchestrators: Sequence[str], activities: Sequence[str]) -> float | None:
+        """The earliest time any work these names cover is due, scheduled resumes
+        included (``None``: nothing is queued)."""
+
+    @abc.abstractmethod
+    def statuses(self, ids: Sequence[str]) -> dict[str, Status]: ...
+
+
+class Listener(abc.ABC):
+    """Waits for committed changes that may have made work or finished instances."""
+
+    @abc.abstractmethod
+    def wait(self, timeout: float) -> bool:
+        """Block until a change is seen (``True``) or ``timeout`` seconds pass (``False``)."""
+
+    @abc.abstractmethod
+    def kick(self) -> None:
+        """Wake the waiter now (from another thread of the same process)."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+class Store(abc.ABC):
+    """A database holding tenuto's state."""
+
+    url: str
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractContextManager[Tx]:
+        """A write transaction: commits on normal exit, rolls back on an exception."""
+
+    @abc.abstractmethod
+    def reader(self) -> AbstractContextManager[Reader]:
+        """A read-only view."""
+
+    @abc.abstractmethod
+    def listener(self) -> Listener:
+        """Something to wait on for changes committed by anyone (this process or others)."""
+
+    @abc.abstractmethod
+    def register_names(self, orchestrators: Sequence[str], activities: Sequence[str]) -> None:
+        """Record names a worker serves (so clients can validate names)."""
+
+    @abc.abstractmethod
+    def known_orchestrators(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    """Split ``items`` into slices of at most ``size`` (bound parameter limits)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,258 @@
+"""The embedded SQLite store: one file, WAL mode, safe for several processes.
+
+Durability: by default the database runs with ``synchronous=NORMAL`` in WAL mode. Every
+committed change survives a crash of the process (kill -9 included); a power loss or
+operating-system crash may lose the last transactions committed before it, but never
+corrupts the file. ``sqlite:///path.db?synchronous=full`` makes every commit durable
+against power loss too, at the cost of an fsync per transaction.
+
+Write transactions take SQLite's write lock up front (``BEGIN IMMEDIATE``), so two
+workers never interleave; readers never block in WAL mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from .._signals import hub_for
+from . import migrations
+from ._sql import Dialect, SqlCursor, SqlReader, SqlTx
+from .base import Listener, Reader, Store, Tx
+
+_SYNC_MODES = {"off": "OFF", "normal": "NORMAL", "full": "FULL", "extra": "EXTRA"}
+
+
+class _SqliteDialect(Dialect):
+    def sql(self, text: str) -> str:
+        return text
+
+    def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        if not values:
+            return "1 = 0", []
+        return f"{column} IN ({', '.join('?' * len(values))})", list(values)
+
+
+_DIALECT = _SqliteDialect()
+
+
+class _Cursor(SqlCursor):
+    dialect = _DIALECT
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
+
+
+def parse_url(url: str) -> tuple[str, dict[str, str]]:
+    """``sqlite:///relative.db`` or ``sqlite:////absolute.db`` to a path and options."""
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite":
+        raise ValueError(f"not an SQLite URL: {url!r}")
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if parts.netloc:
+        raise ValueError(
+            f"SQLite URLs have no host: write sqlite:///relative.db or sqlite:////abs.db, "
+            f"not {url!r}"
+        )
+    if not path or path == ":memory:":
+        raise ValueError(
+            "tenuto needs an SQLite file shared by its worker and clients; give a path, "
+            "for example sqlite:///tenuto.db"
+        )
+    options = dict(parse_qsl(parts.query))
+    unknown = set(options) - {"synchronous", "busy_timeout"}
+    if unknown:
+        raise ValueError(
+            f"unknown SQLite URL option(s) {sorted(unknown)}; known: synchronous, busy_timeout"
+        )
+    return path, options
+
+
+class SqliteStore(Store):
+    """tenuto's state in one SQLite file."""
+
+    def __init__(self, url: str) -> None:
+        path, options = parse_url(url)
+        self.url = url
+        self.path = os.path.abspath(path)
+        sync = options.get("synchronous", "normal").lower()
+        if sync not in _SYNC_MODES:
+            raise ValueError(f"synchronous must be one of {sorted(_SYNC_MODES)}, not {sync!r}")
+        self.synchronous = _SYNC_MODES[sync]
+        self.busy_timeout = float(options.get("busy_timeout", "60"))
+        directory = os.path.dirname(self.path)
+        if directory and not os.path.isdir(directory):
+            raise ValueError(f"the directory of the SQLite file does not exist: {directory}")
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._hub = hub_for(f"sqlite:{self.path}")
+        self._migrate()
+
+    # -- connections ---------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        conn.execute("PRAGMA foreign_keys=OFF")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA cache_size=-16000")
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise RuntimeError("this store is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def _migrate(self) -> None:
+        conn = self._conn()
+        with self._write(conn):
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+            )
+            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            for m in migrations.load("sqlite"):
+                if m.version in done:
+                    continue
+                for statement in _statements(m.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (m.version, m.name, time.time()),
+                )
+
+    @contextmanager
+    def _write(self, conn: sqlite3.Connection) -> Iterator[None]:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- Store ---------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        conn = self._conn()
+        tx = SqlTx(_Cursor(conn))
+        with self._write(conn):
+            yield tx
+        tx.committed()
+        if tx.wakes:
+            self._hub.pulse()
+
+    @contextmanager
+    def reader(self) -> Iterator[Reader]:
+        conn = self._conn()
+        # One read transaction: every read sees the same snapshot.
+        conn.execute("BEGIN")
+        try:
+            yield SqlReader(_Cursor(conn))
+        finally:
+            conn.execute("COMMIT")
+
+    def listener(self) -> Listener:
+        return _SqliteListener(self)
+
+    def register_names(self, orchestrators: Sequence[str], activities: Sequence[str]) -> None:
+        conn = self._conn()
+        now = time.time()
+        rows = [("orchestrator", n, now) for n in orchestrators]
+        rows += [("activity", n, now) for n in activities]
+        with self._write(conn):
+            conn.executemany(
+                "INSERT INTO names (kind, name, seen_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (kind, name) DO UPDATE SET seen_at = excluded.seen_at",
+                rows,
+            )
+
+    def known_orchestrators(self) -> list[str]:
+        rows = self._conn().execute(
+            "SELECT name FROM names WHERE kind = 'orchestrator' ORDER BY name"
+        )
+        return [r[0] for r in rows]
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+
+class _SqliteListener(Listener):
+    """Wakes on commits in this process at once, and on other processes' commits
+    within ``poll`` seconds (``PRAGMA data_version`` changes on any foreign commit)."""
+
+    poll = 0.01
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self._event = store._hub.listen()
+        self._conn = store._connect()
+        self._version = self._data_version()
+
+    def _data_version(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if self._event.wait(min(self.poll, max(remaining, 0))):
+                self._event.clear()
+                self._version = self._data_version()
+                return True
+            version = self._data_version()
+            if version != self._version:
+                self._version = version
+                return True
+            if remaining <= 0:
+                return False
+
+    def kick(self) -> None:
+        self._event.set()
+
+    def close(self) -> None:
+        self._store._hub.unlisten(self._event)
+        self._conn.close()
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration script into complete statements."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--") and not buffer.strip():
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            yield buffer.strip()
+            buffer = ""
+    if buffer.strip():
+        raise ValueError(f"incomplete statement in migration: {buffer.strip()[:80]!r}")

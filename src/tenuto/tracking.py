@@ -1,0 +1,61 @@
+"""The tracking log: one structured record per instance state change.
+
+Records go to the ``tenuto`` logger (Python ``logging``) at INFO, or WARNING for
+failures. Each carries its fields in ``record.tenuto`` (a dict with at least ``event``
+and ``instance_id``), and a readable ``key=value`` message::
+
+    instance paused: instance_id=backup-1 reason='business hours' by=alice
+
+Events: ``started``, ``paused``, ``resumed``, ``completed``, ``failed``, ``terminated``,
+``continued_as_new``, ``purged``, ``event_raised``, ``activity_retry``,
+``activity_failed``, ``lease_lost``.
+Use :class:`JsonFormatter` to write them as JSON lines.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+logger = logging.getLogger("tenuto")
+
+_WARN = frozenset({"failed", "activity_failed", "lease_lost"})
+
+#: Callbacks run for every tracked change (metrics subscribe here).
+observers: list[Callable[[str, dict[str, Any]], None]] = []
+
+
+def track(event: str, instance_id: str, **fields: Any) -> None:
+    """Record one state change of one instance."""
+    data = {"event": event, "instance_id": instance_id, **fields}
+    for observer in observers:
+        observer(event, data)
+    level = logging.WARNING if event in _WARN else logging.INFO
+    if logger.isEnabledFor(level):
+        text = " ".join(
+            f"{k}={v!r}" if isinstance(v, str) and k != "instance_id" else f"{k}={v}"
+            for k, v in data.items()
+            if k != "event" and v is not None
+        )
+        logger.log(level, "instance %s: %s", event.replace("_", " "), text, extra={"tenuto": data})
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats records as one JSON object per line, tracking fields included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "tenuto", None)
+        if isinstance(fields, dict):
+            out.update(fields)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)

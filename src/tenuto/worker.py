@@ -1,0 +1,278 @@
+"""The worker: runs orchestration episodes and activities.
+
+A worker loops over *cycles*. One cycle is one transaction that records the outcomes of
+activities that finished since the last cycle, resumes instances whose scheduled resume
+time has come, runs an episode for every instance with work due, and leases as many
+ready activities as the worker has room for, starting them before it commits. An
+activity result therefore reaches its orchestration, and the orchestration's next
+activity starts, in a single transaction.
+
+Activities are leased with an expiry that the worker keeps renewing while they run. When
+a worker dies, its transactions roll back and its leases run out; any other worker (or
+the same one restarted) then takes the work over. Activities run at least once;
+orchestration steps commit exactly once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import queue
+import signal
+import socket
+import threading
+import time
+import uuid
+from types import FrameType
+
+from . import _control
+from ._activities import ActivityRunner, Outcome, record_outcomes
+from ._episode import EpisodeRunner, ReplayCache
+from .app import App
+from .clock import SYSTEM_CLOCK, Clock
+from .store import open_store
+from .store.base import Store
+
+log = logging.getLogger("tenuto.worker")
+
+
+class Worker:
+    """Runs the orchestrators and activities of ``app`` against a database.
+
+    In-process::
+
+        with tenuto.Worker(app, "sqlite:///tenuto.db"):
+            ...                      # the worker runs in background threads
+
+    As a process: ``tenuto worker module:app --db sqlite:///tenuto.db``, or
+    ``Worker(app, db).run()``, which returns after SIGINT or SIGTERM.
+
+    ``concurrency`` bounds the activities running at once. ``lease_seconds`` is how long
+    a crashed worker's activities stay claimed before another worker takes them over.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        db: str | None = None,
+        *,
+        store: Store | None = None,
+        concurrency: int = 32,
+        lease_seconds: float = 30.0,
+        batch_size: int = 100,
+        cache_size: int = 10_000,
+        poll_interval: float = 1.0,
+        shutdown_grace: float = 30.0,
+        clock: Clock = SYSTEM_CLOCK,
+        name: str | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
+        self.app = app
+        self._own_store = store is None
+        self.store = store if store is not None else open_store(db)
+        self.clock = clock
+        self.lease_seconds = lease_seconds
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.shutdown_grace = shutdown_grace
+        self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+        self._activities = ActivityRunner(app, concurrency, self._activity_done)
+        self._episodes = EpisodeRunner(app, ReplayCache(cache_size))
+        self._orchestrators = app.orchestrator_names
+        self._activity_names = app.activity_names
+        self._lease_counter = itertools.count(1)
+        self._next_renewal = 0.0
+        self._next_resume_check = 0.0
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._listener = self.store.listener()
+        #: Cycles that did work, and every cycle tried (busy or idle).
+        self.cycles = 0
+        self.polls = 0
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> Worker:
+        """Start the worker's threads and return at once."""
+        if self._thread is not None:
+            raise RuntimeError("this worker has already been started")
+        self.store.register_names(self._orchestrators, self._activity_names)
+        self._thread = threading.Thread(
+            target=self._main, name=f"tenuto-worker-{self.id}", daemon=True
+        )
+        self._thread.start()
+        log.info(
+            "worker %s started (orchestrators: %s; activities: %s)",
+            self.id,
+            ", ".join(self._orchestrators) or "none",
+            ", ".join(self._activity_names) or "none",
+        )
+        return self
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop claiming work, let running activities finish (up to the shutdown grace),
+        record their results, and stop."""
+        self._stopping.set()
+        self._listener.kick()
+        if self._thread is not None:
+            self._thread.join(timeout if timeout is not None else self.shutdown_grace + 10)
+        self._activities.shutdown()
+        self._listener.close()
+        if self._own_store:
+            self.store.close()
+
+    def run(self) -> None:
+        """Run in the foreground until SIGINT or SIGTERM, then stop gracefully."""
+
+        def handle(signum: int, frame: FrameType | None) -> None:
+            log.info("worker %s: received signal %d, stopping", self.id, signum)
+            self._stopping.set()
+            self._listener.kick()
+
+        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.start()
+            while not self._stopped.wait(0.5):
+                pass
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+            self.stop()
+
+    def __enter__(self) -> Worker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running_activities(self) -> int:
+        return self.concurrency - self._activities.free
+
+    @property
+    def concurrency(self) -> int:
+        return self._activities.concurrency
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def _activity_done(self, outcome: Outcome) -> None:
+        self._outcomes.put(outcome)
+        self._listener.kick()
+
+    def _main(self) -> None:
+        backoff = 0.0
+        grace_deadline: float | None = None
+        try:
+            while True:
+                stopping = self._stopping.is_set()
+                if stopping:
+                    if grace_deadline is None:
+                        grace_deadline = time.monotonic() + self.shutdown_grace
+                    if self.running_activities == 0 and self._outcomes.empty():
+                        break
+                    if time.monotonic() > grace_deadline:
+                        log.warning(
+                            "worker %s: %d activities still running at shutdown; "
+                            "their leases will expire",
+                            self.id,
+                            self.running_activities,
+                        )
+                        break
+                try:
+                    busy = self._cycle(claim=not stopping)
+                    backoff = 0.0
+                    self.polls += 1
+                except Exception:
+                    backoff = min(max(backoff * 2, 0.05), 5.0)
+                    log.exception("worker %s: cycle failed; retrying in %.2f s", self.id, backoff)
+                    self._episodes.cache.clear()
+                    self._listener.wait(backoff)
+                    continue
+                if busy:
+                    continue
+                self._listener.wait(self._idle_timeout() if not stopping else 0.05)
+        finally:
+            self._stopped.set()
+
+    def _drain(self) -> list[Outcome]:
+        outcomes = []
+        while True:
+            try:
+                outcomes.append(self._outcomes.get_nowait())
+            except queue.Empty:
+                return outcomes
+
+    def _cycle(self, claim: bool = True) -> bool:
+        outcomes = self._drain()
+        try:
+            with self.store.transaction() as tx:
+                now = self.clock.now()
+                if outcomes:
+                    record_outcomes(tx, outcomes, now)
+                if now >= self._next_renewal:
+                    leases = self._activities.leases()
+                    if leases:
+                        tx.renew_leases(leases, now + self.lease_seconds)
+                    self._next_renewal = now + self.lease_seconds / 3
+                resumed = 0
+                if claim and now >= self._next_resume_check:
+                    due = tx.due_resumes(now, self.batch_size)
+                    if due:
+                        resumed = len(
+                            _control.resume(
+                                tx, due, reason="scheduled resume", by="schedule", now=now
+                            )
+                        )
+                    self._next_resume_check = now + 0.2
+                ran = activities = 0
+                if claim and self._orchestrators:
+                    rows = tx.claim_instances(self._orchestrators, now, self.batch_size)
+                    ran = self._episodes.run(tx, rows, now)
+                free = self._activities.free
+                if claim and free > 0 and self._activity_names:
+                    lease = f"{self.id}:{next(self._lease_counter)}"
+                    leased = tx.claim_activities(
+                        self._activity_names,
+                        now,
+                        min(free, self.batch_size),
+                        lease,
+                        now + self.lease_seconds,
+                    )
+                    if leased:
+                        self._activities.start(leased)
+                        activities = len(leased)
+        except BaseException:
+            for outcome in outcomes:  # not recorded: try again next cycle
+                self._outcomes.put(outcome)
+            raise
+        busy = bool(outcomes or ran or activities or resumed)
+        if busy:
+            self.cycles += 1
+        return busy
+
+    def _idle_timeout(self) -> float:
+        # With no room for activities, their due times are moot: a finishing activity
+        # wakes the worker anyway.
+        activities = self._activity_names if self._activities.free > 0 else []
+        try:
+            with self.store.reader() as r:
+                at = r.next_work_at(self._orchestrators, activities)
+        except Exception:
+            log.exception("worker %s: could not read the next due time", self.id)
+            return self.poll_interval
+        timeout = self.poll_interval
+        now = self.clock.now()
+        if at is not None:
+            timeout = min(timeout, max(at - now, 0.0))
+        if self.running_activities:
+            timeout = min(timeout, max(self._next_renewal - now, 0.0))
+        return timeout
+
+    def __repr__(self) -> str:
+        return f"<Worker {self.id} {self.store.url}>"
