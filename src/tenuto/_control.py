@@ -123,6 +123,10 @@ def pause(
             "pause_source": source,
             "next_due": None,
             "updated_at": now,
+            # A step in progress is discarded when it tries to commit; freeing its lease
+            # lets the instance run at once after resume, even if that worker died.
+            "lease": None,
+            "lease_until": None,
         },
     )
     tx.hold_activities(targets)
@@ -232,6 +236,8 @@ def terminate(
             "pause_since": None,
             "pause_resume_at": None,
             "pause_source": None,
+            "lease": None,
+            "lease_until": None,
         },
     )
     tx.annotate(targets, h.Event(h.EXECUTION_TERMINATED, now, {"reason": reason, "by": by}))

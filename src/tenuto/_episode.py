@@ -2,15 +2,25 @@
 
 An episode takes the messages waiting for one instance (activity results, fired timers,
 external events), turns them into history events, lets the orchestrator code react, and
-writes the new history, the actions the code took and the instance's new state in the
-caller's transaction. Many episodes share one transaction.
+commits the new history, the actions the code took and the instance's new state.
+
+It happens in three phases, so that orchestrator code never runs while the database is
+locked (a slow or stuck orchestrator cannot block clients or other workers):
+
+1. :meth:`EpisodeRunner.claim`, in a transaction: lease instances with work due and read
+   their messages and the history the worker does not hold in memory yet.
+2. :meth:`EpisodeRunner.run`, outside any transaction: replay and run the code.
+3. :meth:`EpisodeRunner.commit`, in a later transaction: write each episode's results if
+   the instance is still leased by this worker, still live and unpaused, and its history
+   unchanged. Otherwise (it was paused or terminated meanwhile, or the lease ran out) the
+   episode is discarded; its messages stay in the inbox for a later episode.
 
 Live replayers are cached between episodes, keyed by instance. A cached replayer is used
 only if it is at or behind the stored history of the same execution; events stored since
 (a pause record, or steps another worker took) are applied to catch it up. Anything else
-(a different execution, a shorter history) is a stale entry: it is dropped and the
-instance is replayed from its full history. A replayer returns to the cache only after
-its episode committed, so a rolled-back episode never leaves state behind.
+(a different execution, a longer history than stored) is a stale entry: it is dropped and
+the instance is replayed from its full history. A replayer returns to the cache only after
+its episode committed, so a discarded episode never leaves state behind.
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import _control
@@ -34,6 +44,7 @@ from .actions import (
     ScheduleActivity,
 )
 from .app import App
+from .clock import Clock
 from .errors import InstanceExists
 from .replay import Replayer
 from .status import Failure, Status, type_name
@@ -41,6 +52,10 @@ from .store.base import HistoryRow, InstanceRow, NewActivity, NewMessage, Tx
 from .tracking import track
 
 log = logging.getLogger("tenuto.worker")
+
+#: An orchestration step claimed this many times without committing fails the instance:
+#: its code keeps crashing the workers that run it (or never yields).
+MAX_CLAIMS = 10
 
 
 class ReplayCache:
@@ -78,68 +93,98 @@ class ReplayCache:
 
 
 @dataclass
-class _Writes:
-    """Everything a batch of episodes writes, collected so it is written in bulk."""
+class Claimed:
+    """An instance leased for one step, with what the step needs to read."""
 
+    row: InstanceRow
+    messages: list[h.Message]
+    history: list[h.Event]
+    replayer: Replayer | None
+
+
+@dataclass
+class Episode:
+    """The outcome of one step: everything it writes if it commits."""
+
+    row: InstanceRow
+    changes: dict[str, Any]
     consumed: list[int] = field(default_factory=list)
     history: list[HistoryRow] = field(default_factory=list)
     activities: list[NewActivity] = field(default_factory=list)
     messages: list[NewMessage] = field(default_factory=list)
     children: list[InstanceRow] = field(default_factory=list)
-    updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    finished: list[str] = field(default_factory=list)
-    restarted: list[str] = field(default_factory=list)
-    due_now: list[str] = field(default_factory=list)
-    tracked: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-    cached: list[Replayer] = field(default_factory=list)
+    wake_parent: bool = False
+    finished: bool = False
+    restarted: bool = False
+    tracked: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    replayer: Replayer | None = None
 
-    def merge(self, other: _Writes) -> None:
-        for f in fields(self):
-            getattr(self, f.name).extend(getattr(other, f.name))
+    @property
+    def instance_id(self) -> str:
+        return self.row.instance_id
+
+    @property
+    def lease(self) -> str:
+        assert self.row.lease is not None
+        return self.row.lease
 
 
 class EpisodeRunner:
-    """Runs episodes for one worker, with its replay cache."""
+    """Claims, runs and commits episodes for one worker, with its replay cache."""
 
-    def __init__(self, app: App, cache: ReplayCache) -> None:
+    def __init__(self, app: App, cache: ReplayCache, clock: Clock) -> None:
         self.app = app
         self.cache = cache
+        self.clock = clock
 
-    def run(self, tx: Tx, rows: Sequence[InstanceRow], now: float) -> int:
-        """Run one episode for each claimed instance; returns how many ran."""
+    # -- phase 1: claim ----------------------------------------------------------------
+
+    def claim(
+        self, tx: Tx, now: float, limit: int, lease: str, lease_until: float
+    ) -> list[Claimed]:
+        rows = tx.claim_instances(self.app.orchestrator_names, now, limit, lease, lease_until)
         if not rows:
-            return 0
+            return []
         inbox = tx.load_messages([r.instance_id for r in rows])
-        w = _Writes()
+        claimed = []
         for row in rows:
-            # Each episode collects its writes apart, so one that breaks adds nothing.
-            local = _Writes()
-            try:
-                self._episode(tx, row, inbox[row.instance_id], now, local)
-            except Exception as exc:  # an engine fault must not stall every other instance
-                log.exception("episode of instance %s failed unexpectedly", row.instance_id)
-                local = _Writes()
-                self._fail_instance(row, Failure.from_exception(exc), now, local, [])
-            w.merge(local)
-        self._write(tx, w, now)
-        return len(rows)
+            replayer = self.cache.take(row)
+            start = 0 if replayer is None else replayer.history_len
+            history = tx.load_history(row.instance_id, start) if start < row.history_len else []
+            claimed.append(Claimed(row, inbox[row.instance_id], history, replayer))
+        return claimed
 
-    # -- one episode -----------------------------------------------------------------
+    # -- phase 2: run ------------------------------------------------------------------
 
-    def _replayer_for(self, tx: Tx, row: InstanceRow) -> Replayer:
-        replayer = self.cache.take(row)
-        if replayer is None:
-            orchestrator = self.app.get_orchestrator(row.name)
-            replayer = Replayer(self.app, orchestrator, row.instance_id, row.execution_id)
-        if replayer.history_len < row.history_len:
-            for event in tx.load_history(row.instance_id, replayer.history_len):
-                replayer.apply(event, replaying=True)
-        return replayer
+    def run(self, claimed: Claimed) -> Episode:
+        """Run one step; never raises (an engine fault fails the instance instead)."""
+        now = self.clock.now()
+        row = claimed.row
+        try:
+            if row.claims > MAX_CLAIMS:
+                return self._failed(
+                    row,
+                    Failure(
+                        "tenuto.StepAbandoned",
+                        f"the orchestration step was claimed {row.claims - 1} times without "
+                        "completing: its code crashes the worker or never yields",
+                    ),
+                    now,
+                    [],
+                )
+            return self._run(claimed, now)
+        except Exception as exc:
+            log.exception("step of instance %s failed unexpectedly", row.instance_id)
+            return self._failed(row, Failure.from_exception(exc), now, [])
 
-    def _episode(
-        self, tx: Tx, row: InstanceRow, messages: list[h.Message], now: float, w: _Writes
-    ) -> None:
-        replayer = self._replayer_for(tx, row)
+    def _run(self, claimed: Claimed, now: float) -> Episode:
+        row = claimed.row
+        replayer = claimed.replayer or Replayer(
+            self.app, self.app.get_orchestrator(row.name), row.instance_id, row.execution_id
+        )
+        for event in claimed.history:
+            replayer.apply(event, replaying=True)
+
         new_events: list[h.Event] = []
 
         def add(event: h.Event) -> None:
@@ -162,13 +207,12 @@ class EpisodeRunner:
                 )
             )
 
-        remaining: list[h.Message] = []
-        for msg in messages:
+        consumed: list[int] = []
+        for msg in claimed.messages:
             event = msg.event
             if event.type == h.TIMER_FIRED and msg.visible_at > now:
-                remaining.append(msg)
-                continue
-            w.consumed.append(msg.id)
+                continue  # a timer that is not due yet
+            consumed.append(msg.id)
             if msg.execution_id is not None and msg.execution_id != row.execution_id:
                 continue  # meant for an execution that has continued as new
             if replayer.outcome is not None:
@@ -182,14 +226,12 @@ class EpisodeRunner:
 
         outcome = replayer.outcome
         if isinstance(outcome, ContinuedAsNew):
-            self._continue_as_new(row, outcome, now, w)
-            return
+            return self._continued(row, outcome, now, consumed)
         if isinstance(outcome, Failed):
-            self._fail_instance(row, outcome.failure, now, w, new_events)
-            return
+            return self._failed(row, outcome.failure, now, new_events)
 
+        ep = Episode(row, {}, consumed=consumed)
         paused_by: PauseSelf | None = None
-        next_due = min((m.visible_at for m in remaining), default=None)
         for action in replayer.take_actions():
             if isinstance(action, ScheduleActivity):
                 event = h.Event(
@@ -201,7 +243,7 @@ class EpisodeRunner:
                         "input": action.input,
                     },
                 )
-                w.activities.append(
+                ep.activities.append(
                     NewActivity(
                         row.instance_id,
                         row.execution_id,
@@ -222,7 +264,7 @@ class EpisodeRunner:
                         "fire_at": action.fire_at,
                     },
                 )
-                w.messages.append(
+                ep.messages.append(
                     NewMessage(
                         row.instance_id,
                         row.execution_id,
@@ -234,7 +276,6 @@ class EpisodeRunner:
                         action.fire_at,
                     )
                 )
-                next_due = action.fire_at if next_due is None else min(next_due, action.fire_at)
             elif isinstance(action, CreateSubOrchestration):
                 event = h.Event(
                     h.SUB_CREATED,
@@ -246,7 +287,7 @@ class EpisodeRunner:
                         "input": action.input,
                     },
                 )
-                w.children.append(
+                ep.children.append(
                     InstanceRow(
                         instance_id=action.instance_id,
                         name=action.name,
@@ -276,25 +317,19 @@ class EpisodeRunner:
                 )
             add(event)
 
-        changes: dict[str, Any] = {
-            "history_len": row.history_len + len(new_events),
-            "updated_at": now,
-            "next_due": next_due,
-            "status": Status.RUNNING,
-        }
-        if first:
-            changes["started_at"] = now
+        ep.history = _history_rows(row, new_events)
+        ep.changes = self._base_changes(row, now, len(new_events))
+        ep.changes["status"] = Status.RUNNING
         if replayer.custom_status_changed:
-            changes["custom_status"] = replayer.custom_status_json
+            ep.changes["custom_status"] = replayer.custom_status_json
             replayer.custom_status_changed = False
-        self._history(row, new_events, w)
 
         if isinstance(outcome, Completed):
-            output = dumps(outcome.output)
-            w.history.append(
+            seq = row.history_len + len(new_events)
+            ep.history.append(
                 HistoryRow(
                     row.instance_id,
-                    changes["history_len"],
+                    seq,
                     h.Event(
                         h.EXECUTION_COMPLETED,
                         now,
@@ -302,65 +337,71 @@ class EpisodeRunner:
                     ),
                 )
             )
-            changes.update(
+            ep.changes.update(
                 status=Status.COMPLETED,
-                output=output,
+                output=dumps(outcome.output),
                 completed_at=now,
                 next_due=None,
-                history_len=changes["history_len"] + 1,
+                history_len=seq + 1,
             )
-            w.finished.append(row.instance_id)
+            ep.finished = True
             if row.parent_instance_id:
-                self._notify_parent(row, h.SUB_COMPLETED, {"result": outcome.output}, now, w)
-            w.tracked.append(("completed", row.instance_id, {"name": row.name}))
+                _notify_parent(ep, h.SUB_COMPLETED, {"result": outcome.output}, now)
+            ep.tracked.append(("completed", {"name": row.name}))
+        elif paused_by is not None:
+            ep.changes.update(
+                status=Status.PAUSED,
+                next_due=None,
+                pause_reason=paused_by.reason,
+                pause_by="orchestration",
+                pause_since=now,
+                pause_resume_at=None,
+                pause_source="orchestration",
+            )
+            for activity in ep.activities:
+                activity.held = True
+            ep.tracked.append(
+                (
+                    "paused",
+                    {
+                        "reason": paused_by.reason,
+                        "by": "orchestration",
+                        "source": "orchestration",
+                    },
+                )
+            )
+            ep.replayer = replayer
         else:
-            if paused_by is not None:
-                changes.update(
-                    status=Status.PAUSED,
-                    next_due=None,
-                    pause_reason=paused_by.reason,
-                    pause_by="orchestration",
-                    pause_since=now,
-                    pause_resume_at=None,
-                    pause_source="orchestration",
-                )
-                for activity in w.activities:
-                    if activity.instance_id == row.instance_id:
-                        activity.held = True
-                w.tracked.append(
-                    (
-                        "paused",
-                        row.instance_id,
-                        {
-                            "reason": paused_by.reason,
-                            "by": "orchestration",
-                            "source": "orchestration",
-                        },
-                    )
-                )
-            w.cached.append(replayer)
-        w.updates.append((row.instance_id, changes))
+            ep.replayer = replayer
+        return ep
 
-    def _history(self, row: InstanceRow, events: list[h.Event], w: _Writes) -> None:
-        w.history.extend(
-            HistoryRow(row.instance_id, row.history_len + i, event)
-            for i, event in enumerate(events)
-        )
+    @staticmethod
+    def _base_changes(row: InstanceRow, now: float, new_events: int) -> dict[str, Any]:
+        changes: dict[str, Any] = {
+            "history_len": row.history_len + new_events,
+            "updated_at": now,
+            "lease": None,
+            "lease_until": None,
+            "claims": 0,
+        }
+        if row.started_at is None:
+            changes["started_at"] = now
+        return changes
 
-    def _fail_instance(
+    def _failed(
         self,
         row: InstanceRow,
         failure: Failure,
         now: float,
-        w: _Writes,
         new_events: list[h.Event],
-    ) -> None:
-        self._history(row, new_events, w)
-        seq = row.history_len + len(new_events)
-        w.history.append(
+    ) -> Episode:
+        # A finished instance's messages all go, consumed or not (delete_pending_work).
+        ep = Episode(row, self._base_changes(row, now, len(new_events) + 1))
+        ep.history = _history_rows(row, new_events)
+        ep.history.append(
             HistoryRow(
                 row.instance_id,
-                seq,
+                row.history_len + len(new_events),
                 h.Event(
                     h.EXECUTION_COMPLETED,
                     now,
@@ -368,54 +409,38 @@ class EpisodeRunner:
                 ),
             )
         )
-        w.updates.append(
-            (
-                row.instance_id,
-                {
-                    "status": Status.FAILED,
-                    "failure": dumps(failure.to_json()),
-                    "completed_at": now,
-                    "updated_at": now,
-                    "next_due": None,
-                    "history_len": seq + 1,
-                    **({"started_at": now} if row.started_at is None else {}),
-                },
-            )
+        ep.changes.update(
+            status=Status.FAILED,
+            failure=dumps(failure.to_json()),
+            completed_at=now,
+            next_due=None,
         )
-        w.finished.append(row.instance_id)
+        ep.finished = True
         if row.parent_instance_id:
-            self._notify_parent(row, h.SUB_FAILED, {"failure": failure.to_json()}, now, w)
-        w.tracked.append(
+            _notify_parent(ep, h.SUB_FAILED, {"failure": failure.to_json()}, now)
+        ep.tracked.append(
             (
                 "failed",
-                row.instance_id,
                 {
                     "name": row.name,
                     "error": f"{failure.type}: {failure.message}",
                 },
             )
         )
+        return ep
 
-    def _continue_as_new(
-        self, row: InstanceRow, outcome: ContinuedAsNew, now: float, w: _Writes
-    ) -> None:
-        w.restarted.append(row.instance_id)
-        w.updates.append(
-            (
-                row.instance_id,
-                {
-                    "execution_id": _control.new_execution_id(),
-                    "generation": row.generation + 1,
-                    "input": dumps(outcome.input),
-                    "history_len": 0,
-                    "status": Status.RUNNING,
-                    "updated_at": now,
-                    "next_due": now,
-                    **({"started_at": now} if row.started_at is None else {}),
-                },
-            )
+    def _continued(
+        self, row: InstanceRow, outcome: ContinuedAsNew, now: float, consumed: list[int]
+    ) -> Episode:
+        ep = Episode(row, self._base_changes(row, now, 0), consumed=consumed, restarted=True)
+        ep.changes.update(
+            execution_id=_control.new_execution_id(),
+            generation=row.generation + 1,
+            input=dumps(outcome.input),
+            history_len=0,
+            status=Status.RUNNING,
         )
-        w.messages.extend(
+        ep.messages.extend(
             NewMessage(
                 row.instance_id,
                 None,
@@ -424,71 +449,105 @@ class EpisodeRunner:
             )
             for name, data in outcome.carry_over
         )
-        w.tracked.append(("continued_as_new", row.instance_id, {"name": row.name}))
+        ep.tracked.append(("continued_as_new", {"name": row.name}))
+        return ep
 
-    def _notify_parent(
-        self, row: InstanceRow, kind: str, fields: dict[str, Any], now: float, w: _Writes
-    ) -> None:
-        assert row.parent_instance_id is not None
-        w.messages.append(
-            NewMessage(
-                row.parent_instance_id,
-                row.parent_execution_id,
-                h.Event(kind, now, {"task_id": row.parent_task_id, **fields}),
-                now,
-            )
-        )
-        w.due_now.append(row.parent_instance_id)
+    # -- phase 3: commit ---------------------------------------------------------------
 
-    # -- writing ---------------------------------------------------------------------
-
-    def _write(self, tx: Tx, w: _Writes, now: float) -> None:
-        if w.consumed:
-            tx.delete_messages(w.consumed)
-        if w.finished or w.restarted:
-            tx.delete_pending_work(w.finished + w.restarted)
-        for iid in w.restarted:
-            tx.delete_history(iid)
-        if w.history:
-            tx.append_history(w.history)
-        for child in w.children:
-            if not tx.insert_instance(child):
-                # The id is taken: the parent's call fails instead of adopting a stranger.
-                error = InstanceExists(child.instance_id)
-                failure = Failure(type_name(type(error)), str(error))
-                w.messages.append(
-                    NewMessage(
-                        child.parent_instance_id,  # type: ignore[arg-type]
-                        child.parent_execution_id,
-                        h.Event(
-                            h.SUB_FAILED,
+    def commit(self, tx: Tx, episodes: Sequence[Episode], now: float) -> int:
+        """Write the episodes whose instance is still theirs; returns how many committed."""
+        done: list[Episode] = []
+        for ep in episodes:
+            if tx.update_leased_instance(ep.instance_id, ep.lease, ep.row.history_len, ep.changes):
+                done.append(ep)
+            else:
+                # Paused, terminated or taken over meanwhile: its messages stay queued.
+                tx.release_instances([ep.instance_id], ep.lease)
+                self.cache.drop(ep.instance_id)
+                log.debug("discarded a step of %s: the instance changed meanwhile", ep.instance_id)
+        if not done:
+            return 0
+        consumed = [m for ep in done for m in ep.consumed]
+        if consumed:
+            tx.delete_messages(consumed)
+        ended = [ep.instance_id for ep in done if ep.finished or ep.restarted]
+        if ended:
+            tx.delete_pending_work(ended)
+        for ep in done:
+            if ep.restarted:
+                tx.delete_history(ep.instance_id)
+        history = [r for ep in done for r in ep.history]
+        if history:
+            tx.append_history(history)
+        messages = [m for ep in done for m in ep.messages]
+        wake = [ep.row.parent_instance_id for ep in done if ep.wake_parent]
+        for ep in done:
+            for child in ep.children:
+                if not tx.insert_instance(child):
+                    # The id is taken: the parent's call fails rather than adopt a stranger.
+                    error = InstanceExists(child.instance_id)
+                    messages.append(
+                        NewMessage(
+                            ep.instance_id,
+                            ep.row.execution_id,
+                            h.Event(
+                                h.SUB_FAILED,
+                                now,
+                                {
+                                    "task_id": child.parent_task_id,
+                                    "failure": Failure(
+                                        type_name(InstanceExists), str(error)
+                                    ).to_json(),
+                                },
+                            ),
                             now,
-                            {"task_id": child.parent_task_id, "failure": failure.to_json()},
-                        ),
-                        now,
+                        )
                     )
-                )
-                w.due_now.append(child.parent_instance_id)  # type: ignore[arg-type]
-        if w.activities:
-            tx.insert_activities(w.activities)
-        if w.messages:
-            tx.add_messages(w.messages)
-        for iid, changes in w.updates:
-            tx.update_instance(iid, changes)
-        if w.due_now:
-            tx.set_due(w.due_now, now)
-        if w.children or w.activities or w.due_now:
+                    wake.append(ep.instance_id)
+        activities = [a for ep in done for a in ep.activities]
+        if activities:
+            tx.insert_activities(activities)
+        if messages:
+            tx.add_messages(messages)
+        live = [ep.instance_id for ep in done if not ep.finished]
+        if live:
+            # From the inbox, not from memory: messages may have come in during the step.
+            tx.recompute_due(live, now)
+        restarted = [ep.instance_id for ep in done if ep.restarted]
+        if restarted:
+            tx.set_due(restarted, now)
+        if wake:
+            tx.set_due([w for w in wake if w is not None], now)
+        if activities or wake or restarted or any(ep.children for ep in done):
             tx.wake()
-        finished = set(w.finished) | set(w.restarted)
-        for iid in finished:
-            self.cache.drop(iid)
-        cached = w.cached
-        tracked = w.tracked
+        for ep in done:
+            if ep.finished or ep.restarted:
+                self.cache.drop(ep.instance_id)
 
         def after() -> None:
-            for replayer in cached:
-                self.cache.put(replayer)
-            for event, iid, extra in tracked:
-                track(event, iid, **extra)
+            for ep in done:
+                if ep.replayer is not None:
+                    self.cache.put(ep.replayer)
+                for event, extra in ep.tracked:
+                    track(event, ep.instance_id, **extra)
 
         tx.after_commit(after)
+        return len(done)
+
+
+def _history_rows(row: InstanceRow, events: list[h.Event]) -> list[HistoryRow]:
+    return [HistoryRow(row.instance_id, row.history_len + i, e) for i, e in enumerate(events)]
+
+
+def _notify_parent(ep: Episode, kind: str, fields: dict[str, Any], now: float) -> None:
+    row = ep.row
+    assert row.parent_instance_id is not None
+    ep.messages.append(
+        NewMessage(
+            row.parent_instance_id,
+            row.parent_execution_id,
+            h.Event(kind, now, {"task_id": row.parent_task_id, **fields}),
+            now,
+        )
+    )
+    ep.wake_parent = True

@@ -267,21 +267,23 @@ class Replayer:
                 gen.close()
                 return
             if not isinstance(yielded, Task):
-                value, exc = (
-                    None,
-                    TypeError(
-                        f"orchestrator {self.orchestrator.name!r} yielded or awaited "
-                        f"{type(yielded).__name__!s} ({yielded!r:.60}); orchestrators may only "
-                        "wait on tasks from ctx (ctx.call_activity, ctx.create_timer, ...), "
-                        "never on asyncio or other awaitables"
-                    ),
-                )
+                value, exc = None, self._not_a_task(yielded)
                 continue
             if yielded.is_done:
                 value, exc = yielded._value, yielded._exception
                 continue
             self._awaiting = yielded
             return
+
+    def _not_a_task(self, yielded: object) -> TypeError:
+        if inspect.iscoroutine(yielded):
+            yielded.close()  # it will never run: no "never awaited" warning on top
+        return TypeError(
+            f"orchestrator {self.orchestrator.name!r} yielded or awaited "
+            f"{type(yielded).__name__} ({yielded!r:.60}); orchestrators may only wait on "
+            "tasks from ctx (ctx.call_activity, ctx.create_timer, ...), never on asyncio "
+            "or other awaitables"
+        )
 
     def _finish_with_value(self, value: Any) -> None:
         if self.outcome is not None:  # continued as new

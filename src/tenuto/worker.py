@@ -28,7 +28,7 @@ from types import FrameType
 
 from . import _control
 from ._activities import ActivityRunner, Outcome, record_outcomes
-from ._episode import EpisodeRunner, ReplayCache
+from ._episode import Episode, EpisodeRunner, ReplayCache
 from .app import App
 from .clock import SYSTEM_CLOCK, Clock
 from .store import open_store
@@ -82,7 +82,8 @@ class Worker:
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._activities = ActivityRunner(app, concurrency, self._activity_done)
-        self._episodes = EpisodeRunner(app, ReplayCache(cache_size))
+        self._episodes = EpisodeRunner(app, ReplayCache(cache_size), clock)
+        self._ran: list[Episode] = []  # steps run, to commit in the next cycle
         self._orchestrators = app.orchestrator_names
         self._activity_names = app.activity_names
         self._lease_counter = itertools.count(1)
@@ -174,7 +175,7 @@ class Worker:
                 if stopping:
                     if grace_deadline is None:
                         grace_deadline = time.monotonic() + self.shutdown_grace
-                    if self.running_activities == 0 and self._outcomes.empty():
+                    if self.running_activities == 0 and self._outcomes.empty() and not self._ran:
                         break
                     if time.monotonic() > grace_deadline:
                         log.warning(
@@ -209,12 +210,16 @@ class Worker:
                 return outcomes
 
     def _cycle(self, claim: bool = True) -> bool:
+        """One transaction of bookkeeping and claims, then the claimed steps' code."""
         outcomes = self._drain()
+        ran, self._ran = self._ran, []
         try:
             with self.store.transaction() as tx:
                 now = self.clock.now()
                 if outcomes:
                     record_outcomes(tx, outcomes, now)
+                if ran:
+                    self._episodes.commit(tx, ran, now)
                 if now >= self._next_renewal:
                     leases = self._activities.leases()
                     if leases:
@@ -230,13 +235,10 @@ class Worker:
                             )
                         )
                     self._next_resume_check = now + 0.2
-                ran = activities = 0
-                if claim and self._orchestrators:
-                    rows = tx.claim_instances(self._orchestrators, now, self.batch_size)
-                    ran = self._episodes.run(tx, rows, now)
+                lease = f"{self.id}:{next(self._lease_counter)}"
+                leased = []
                 free = self._activities.free
                 if claim and free > 0 and self._activity_names:
-                    lease = f"{self.id}:{next(self._lease_counter)}"
                     leased = tx.claim_activities(
                         self._activity_names,
                         now,
@@ -246,12 +248,20 @@ class Worker:
                     )
                     if leased:
                         self._activities.start(leased)
-                        activities = len(leased)
+                claimed = []
+                if claim and self._orchestrators:
+                    claimed = self._episodes.claim(
+                        tx, now, self.batch_size, lease, now + self.lease_seconds
+                    )
         except BaseException:
-            for outcome in outcomes:  # not recorded: try again next cycle
+            # Nothing of this transaction happened: record and commit again next cycle.
+            for outcome in outcomes:
                 self._outcomes.put(outcome)
+            self._ran = ran + self._ran
             raise
-        busy = bool(outcomes or ran or activities or resumed)
+        # Orchestrator code runs here, outside any transaction; the next cycle commits.
+        self._ran = [self._episodes.run(c) for c in claimed]
+        busy = bool(outcomes or ran or leased or claimed or resumed)
         if busy:
             self.cycles += 1
         return busy

@@ -33,8 +33,9 @@ INSTANCE_COLUMNS = (
     "custom_status, created_at, updated_at, started_at, completed_at, start_at, "
     "parent_instance_id, "
     "parent_execution_id, parent_task_id, pause_reason, pause_by, pause_since, "
-    "pause_resume_at, pause_source, history_len, next_due"
+    "pause_resume_at, pause_source, history_len, next_due, lease, lease_until, claims"
 )
+_INSTANCE_NAMES = [name.strip() for name in INSTANCE_COLUMNS.split(",")]
 _ACTIVITY_COLUMNS = (
     "id, instance_id, execution_id, task_id, name, input, retry, attempt, created_at, lease"
 )
@@ -171,8 +172,10 @@ class SqlReader(Reader):
         times: list[float] = []
         if orchestrators:
             cond, params = self.d.in_list("name", orchestrators)
+            # A step in progress elsewhere is due again only if its lease runs out.
             row = self._q(
-                f"SELECT MIN(next_due) FROM instances WHERE next_due IS NOT NULL AND {cond}",
+                "SELECT MIN(CASE WHEN lease_until > next_due THEN lease_until ELSE next_due END)"
+                f" FROM instances WHERE next_due IS NOT NULL AND {cond}",
                 params,
             )
             if row and row[0][0] is not None:
@@ -218,32 +221,8 @@ class SqlTx(SqlReader, Tx):
     # -- instances -----------------------------------------------------------------
 
     def insert_instance(self, row: InstanceRow) -> bool:
-        values = [
-            row.instance_id,
-            row.name,
-            row.status.value,
-            row.execution_id,
-            row.generation,
-            row.input,
-            row.output,
-            row.failure,
-            row.custom_status,
-            row.created_at,
-            row.updated_at,
-            row.started_at,
-            row.completed_at,
-            row.start_at,
-            row.parent_instance_id,
-            row.parent_execution_id,
-            row.parent_task_id,
-            row.pause_reason,
-            row.pause_by,
-            row.pause_since,
-            row.pause_resume_at,
-            row.pause_source,
-            row.history_len,
-            row.next_due,
-        ]
+        values = [getattr(row, name) for name in _INSTANCE_NAMES]
+        values[2] = row.status.value
         marks = ", ".join("?" * len(values))
         cursor = self._x(
             f"INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES ({marks}) "
@@ -286,15 +265,39 @@ class SqlTx(SqlReader, Tx):
             cond, more = self.d.in_list("instance_id", part)
             self._x(f"UPDATE instances SET {sets} WHERE {cond}", [*params, *more])
 
-    def claim_instances(self, names: Sequence[str], now: float, limit: int) -> list[InstanceRow]:
+    def claim_instances(
+        self, names: Sequence[str], now: float, limit: int, lease: str, lease_until: float
+    ) -> list[InstanceRow]:
         cond, params = self.d.in_list("name", names)
         rows = self._q(
-            f"SELECT {INSTANCE_COLUMNS} FROM instances "
-            f"WHERE next_due IS NOT NULL AND next_due <= ? AND {cond} "
-            f"ORDER BY next_due LIMIT ? {self.d.skip_locked}",
-            [now, *params, limit],
+            "UPDATE instances SET lease = ?, lease_until = ?, claims = claims + 1 "
+            "WHERE instance_id IN ("
+            "  SELECT instance_id FROM instances WHERE next_due IS NOT NULL AND next_due <= ?"
+            f"  AND (lease_until IS NULL OR lease_until < ?) AND {cond}"
+            f"  ORDER BY next_due LIMIT ? {self.d.skip_locked}"
+            f") RETURNING {INSTANCE_COLUMNS}",
+            [lease, lease_until, now, now, *params, limit],
         )
-        return [instance_row(r) for r in rows]
+        return sorted((instance_row(r) for r in rows), key=lambda r: r.next_due or 0.0)
+
+    def update_leased_instance(
+        self, instance_id: str, lease: str, history_len: int, changes: dict[str, Any]
+    ) -> bool:
+        sets, params = self._assignments(changes)
+        cursor = self._x(
+            f"UPDATE instances SET {sets} WHERE instance_id = ? AND lease = ? "
+            "AND history_len = ? AND status IN (?, ?)",
+            [*params, instance_id, lease, history_len, *_LIVE],
+        )
+        return bool(cursor.rowcount == 1)
+
+    def release_instances(self, ids: Sequence[str], lease: str) -> None:
+        for part in chunks(list(ids), BATCH):
+            cond, params = self.d.in_list("instance_id", part)
+            self._x(
+                f"UPDATE instances SET lease = NULL, lease_until = NULL WHERE {cond} AND lease = ?",
+                [*params, lease],
+            )
 
     def select_ids(self, flt: Filter, limit: int | None = None) -> list[str]:
         where, params = filter_sql(self.d, flt)

@@ -43,6 +43,9 @@ INSTANCE_FIELDS = frozenset(
         "pause_source",
         "history_len",
         "next_due",
+        "lease",
+        "lease_until",
+        "claims",
     }
 )
 
@@ -75,6 +78,9 @@ class InstanceRow:
     pause_source: str | None = None
     history_len: int = 0
     next_due: float | None = None
+    lease: str | None = None
+    lease_until: float | None = None
+    claims: int = 0
 
 
 @dataclass(slots=True)
@@ -171,8 +177,22 @@ class Tx(abc.ABC):
         """Set the same columns of several instances."""
 
     @abc.abstractmethod
-    def claim_instances(self, names: Sequence[str], now: float, limit: int) -> list[InstanceRow]:
-        """Lock up to ``limit`` live instances with work due (``next_due <= now``)."""
+    def claim_instances(
+        self, names: Sequence[str], now: float, limit: int, lease: str, lease_until: float
+    ) -> list[InstanceRow]:
+        """Lease up to ``limit`` live, unleased instances with work due (``next_due <= now``)
+        for one orchestration step each; counts the claim in ``claims``."""
+
+    @abc.abstractmethod
+    def update_leased_instance(
+        self, instance_id: str, lease: str, history_len: int, changes: dict[str, Any]
+    ) -> bool:
+        """Set columns of an instance if it is still leased with ``lease``, still live and
+        unpaused, and its history still has ``history_len`` events; else change nothing."""
+
+    @abc.abstractmethod
+    def release_instances(self, ids: Sequence[str], lease: str) -> None:
+        """Give up the lease ``lease`` on instances that still hold it."""
 
     @abc.abstractmethod
     def select_ids(self, flt: Filter, limit: int | None = None) -> list[str]:

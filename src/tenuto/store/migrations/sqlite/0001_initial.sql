@@ -25,7 +25,12 @@ CREATE TABLE instances (
     pause_source        TEXT,
     history_len         INTEGER NOT NULL DEFAULT 0,
     -- When the orchestration next has work: NULL while paused, finished, or idle.
-    next_due            REAL
+    next_due            REAL,
+    -- The worker running an orchestration step holds a lease until it commits.
+    lease               TEXT,
+    lease_until         REAL,
+    -- Steps claimed since the last one committed (a step that keeps crashing fails).
+    claims              INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX instances_next_due ON instances (next_due) WHERE next_due IS NOT NULL;
 CREATE INDEX instances_created ON instances (created_at, instance_id);

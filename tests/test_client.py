@@ -1,0 +1,165 @@
+"""Client operations: start, query and paging, history, purge, wait, and AsyncClient."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+import tenuto
+from tenuto import Status
+
+from helpers import wait_for
+
+app = tenuto.App()
+
+
+@app.activity
+def inc(x: int) -> int:
+    return x + 1
+
+
+@app.orchestrator
+def one_step(ctx, x):
+    return (yield ctx.call_activity(inc, x))
+
+
+@app.orchestrator
+def waits(ctx, _):
+    return (yield ctx.wait_for_event("go"))
+
+
+def test_start_with_caller_chosen_id_and_status_fields(client, start_worker):
+    start_worker(app)
+    iid = client.start(one_step, 41, instance_id="answer")
+    assert iid == "answer"
+    st = client.wait(iid, timeout=10)
+    assert (st.instance_id, st.name, st.runtime_status, st.input, st.output) == (
+        "answer",
+        "one_step",
+        Status.COMPLETED,
+        41,
+        42,
+    )
+    assert st.failure is None and st.pause is None and st.parent_instance_id is None
+    assert st.created_at <= st.updated_at
+    assert st.to_json()["runtime_status"] == "COMPLETED"
+
+
+def test_start_at_delays_the_first_step(client, start_worker):
+    start_worker(app)
+    at = datetime.now(UTC) + timedelta(seconds=0.4)
+    iid = client.start(one_step, 1, start_at=at)
+    assert client.status(iid).runtime_status is Status.PENDING
+    st = client.wait(iid, timeout=10)
+    started = next(e for e in client.history(iid) if e.type == "ExecutionStarted")
+    assert started.timestamp >= at
+    assert st.output == 2
+
+
+def test_history_lists_events_oldest_first(client, start_worker):
+    start_worker(app)
+    iid = client.start(one_step, 1)
+    client.wait(iid, timeout=10)
+    history = client.history(iid)
+    assert [e.type for e in history] == [
+        "OrchestratorStarted",
+        "ExecutionStarted",
+        "TaskScheduled",
+        "OrchestratorStarted",
+        "TaskCompleted",
+        "ExecutionCompleted",
+    ]
+    assert [e.sequence for e in history] == list(range(6))
+    assert history[2].data == {"task_id": 0, "name": "inc", "input": 1}
+    assert history[4].data == {"task_id": 0, "result": 2}
+    assert all(a.timestamp <= b.timestamp for a, b in zip(history[::3], history[3::3], strict=True))
+
+
+def test_query_filters_and_pages(client, start_worker):
+    ids = [client.start(waits, None, instance_id=f"q-{i:02d}") for i in range(7)]
+    client.start(one_step, 1, instance_id="other")
+    page = client.query(name="waits", limit=3)
+    assert [s.instance_id for s in page.items] == ["q-06", "q-05", "q-04"]
+    seen = [s.instance_id for s in page.items]
+    while page.next_cursor:
+        page = client.query(name="waits", limit=3, cursor=page.next_cursor)
+        seen += [s.instance_id for s in page.items]
+    assert seen == list(reversed(ids))
+    assert [s.instance_id for s in client.query(id_prefix="q-0", limit=100).items] == seen
+    assert client.query(id_prefix="zzz").items == []
+    assert {s.instance_id for s in client.query(status="PENDING").items} == {*ids, "other"}
+
+
+def test_query_by_creation_time(client):
+    first = client.start(waits, None)
+    middle_time = datetime.now(UTC)
+    wait_for(lambda: datetime.now(UTC) > middle_time)
+    second = client.start(waits, None)
+    assert [s.instance_id for s in client.query(created_from=middle_time).items] == [second]
+    assert [s.instance_id for s in client.query(created_to=middle_time).items] == [first]
+
+
+def test_purge_and_purge_many(client, start_worker):
+    start_worker(app)
+    done = [client.start(one_step, i) for i in range(3)]
+    live = client.start(waits, None)
+    for iid in done:
+        client.wait(iid, timeout=10)
+    client.purge(done[0])
+    with pytest.raises(tenuto.InstanceNotFound):
+        client.status(done[0])
+    with pytest.raises(tenuto.InstanceNotFound):
+        client.history(done[0])
+    assert client.purge_many() == 2  # only finished instances are purged
+    assert client.status(live).runtime_status is not Status.COMPLETED
+    assert client.purge_many() == 0
+
+
+def test_terminate_ends_a_running_instance(client, start_worker):
+    start_worker(app)
+    iid = client.start(waits, None)
+    wait_for(lambda: client.status(iid).runtime_status is Status.RUNNING)
+    client.terminate(iid, "not needed", by="ops")
+    st = client.status(iid)
+    assert st.runtime_status is Status.TERMINATED
+    assert st.failure is not None and st.failure.message == "not needed (by ops)"
+    with pytest.raises(tenuto.InstanceFinished):
+        client.terminate(iid)
+    event = client.history(iid)[-1]
+    assert (event.type, event.data) == (
+        "ExecutionTerminated",
+        {"reason": "not needed", "by": "ops"},
+    )
+
+
+def test_wait_times_out_with_a_clear_error(client):
+    iid = client.start(waits, None)
+    with pytest.raises(tenuto.WaitTimeout, match="PENDING"):
+        client.wait(iid, timeout=0.05)
+
+
+def test_async_client_has_the_same_operations(db_url, start_worker):
+    start_worker(app)
+
+    async def main() -> None:
+        async with tenuto.AsyncClient(db_url, actor="async") as c:
+            iid = await c.start("waits", None, instance_id="a-1")
+            assert await c.pause(iid, "async pause") is True
+            st = await c.status(iid)
+            assert st.runtime_status is Status.PAUSED and st.pause.by == "async"
+            assert (await c.query(status=Status.PAUSED)).items[0].instance_id == iid
+            assert await c.resume(iid) is True
+            await c.raise_event(iid, "go", "from async")
+            final = await c.wait(iid, timeout=10)
+            assert final.output == "from async"
+            assert [e.type for e in await c.history(iid)][-1] == "ExecutionCompleted"
+            other = await c.start("waits")
+            assert await c.pause_many(id_prefix=other) == 1
+            assert await c.resume_many(id_prefix=other) == 1
+            await c.terminate(other)
+            await c.purge(iid)
+            assert await c.purge_many() == 1
+
+    asyncio.run(main())
