@@ -1,0 +1,56 @@
+"""The SQLite store: WAL mode, a versioned schema, safe concurrent start-up."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+import tenuto
+from tenuto.store import migrations
+from tenuto.store.sqlite import SqliteStore, parse_url
+
+
+def test_database_is_in_wal_mode_with_a_versioned_schema(db_url, tmp_path):
+    SqliteStore(db_url).close()
+    conn = sqlite3.connect(tmp_path / "tenuto.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
+    assert versions == [m.version for m in migrations.load("sqlite")]
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"instances", "history", "inbox", "activities", "schema_migrations"} <= tables
+
+
+def test_reopening_does_not_migrate_again(db_url):
+    with tenuto.Client(db_url) as c:
+        c.start("anything", 1, instance_id="kept")
+    with tenuto.Client(db_url) as c:
+        assert c.status("kept").input == 1
+
+
+def test_several_processes_creating_the_schema_at_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    code = "import sys, tenuto; tenuto.Client(sys.argv[1]).start('x', 1)"
+    procs = [subprocess.Popen([sys.executable, "-c", code, url]) for _ in range(6)]
+    assert [p.wait(timeout=60) for p in procs] == [0] * 6
+    with tenuto.Client(url) as c:
+        assert len(c.query().items) == 6
+
+
+def test_synchronous_setting_from_the_url(tmp_path):
+    store = SqliteStore(f"sqlite:///{tmp_path / 'full.db'}?synchronous=full")
+    assert store.synchronous == "FULL"
+    store.close()
+    with pytest.raises(ValueError, match="synchronous must be one of"):
+        SqliteStore(f"sqlite:///{tmp_path / 'x.db'}?synchronous=sometimes")
+
+
+def test_url_forms():
+    assert parse_url("sqlite:///rel/t.db") == ("rel/t.db", {})
+    assert parse_url("sqlite:////abs/t.db?busy_timeout=5") == ("/abs/t.db", {"busy_timeout": "5"})
+    with pytest.raises(ValueError, match="no host"):
+        parse_url("sqlite://host/t.db")
+    with pytest.raises(ValueError, match="does not exist"):
+        SqliteStore("sqlite:////no/such/dir/t.db")
