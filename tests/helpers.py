@@ -41,6 +41,11 @@ class Gate:
                 raise TimeoutError(f"gate {key!r} was never opened")
             self.waiting.remove(key)
 
+    def wait_briefly(self, key: object) -> bool:
+        """Whether ``key`` opens within a moment (for waiting from async code)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: key in self._open, 0.05)
+
     def open(self, key: object) -> None:
         with self._cond:
             self._open.add(key)
