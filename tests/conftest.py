@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import itertools
+import os
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,11 +14,48 @@ import tenuto
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+#: A PostgreSQL server for the PostgreSQL half of the suite (each test gets a schema).
+PG_URL = os.environ.get("TENUTO_TEST_POSTGRES")
+_RUN = uuid.uuid4().hex[:8]
+_schemas = itertools.count()
+
+
+def postgres_url(schema: str) -> str:
+    assert PG_URL is not None
+    return f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={schema}"
+
+
+def drop_postgres_schema(url: str) -> None:
+    import psycopg
+
+    from tenuto.store.postgres import parse_url
+
+    conninfo, schema = parse_url(url)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def new_db_url(backend: str, directory: Path) -> str:
+    """A fresh, empty database of ``backend``."""
+    if backend == "sqlite":
+        return f"sqlite:///{directory / 'tenuto.db'}"
+    if not PG_URL:
+        pytest.skip("set TENUTO_TEST_POSTGRES to a PostgreSQL URL to run the PostgreSQL tests")
+    return postgres_url(f"t_{_RUN}_{next(_schemas)}")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A fresh database for one test."""
-    return f"sqlite:///{tmp_path / 'tenuto.db'}"
+def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh database for one test, on each backend."""
+    url = new_db_url(backend, tmp_path)
+    yield url
+    if backend == "postgres":
+        drop_postgres_schema(url)
 
 
 @pytest.fixture
@@ -38,3 +78,22 @@ def start_worker(db_url: str) -> Iterator[Callable[..., tenuto.Worker]]:
     yield start
     for worker in workers:
         worker.stop()
+
+
+# -- with TENUTO_TEST_POSTGRES set, a skipped PostgreSQL test is a failure --------------
+
+_skipped_postgres: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if PG_URL and report.skipped and "postgres" in report.nodeid:
+        _skipped_postgres.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _skipped_postgres:
+        print(
+            f"\nFAILED: {len(_skipped_postgres)} PostgreSQL test(s) were skipped although "
+            f"TENUTO_TEST_POSTGRES is set: {_skipped_postgres[:5]}"
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -41,6 +41,11 @@ class Gate:
                 raise TimeoutError(f"gate {key!r} was never opened")
             self.waiting.remove(key)
 
+    def reset(self) -> None:
+        """Close every gate again (between tests that reuse keys)."""
+        with self._cond:
+            self._open.clear()
+
     def wait_briefly(self, key: object) -> bool:
         """Whether ``key`` opens within a moment (for waiting from async code)."""
         with self._cond:

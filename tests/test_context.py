@@ -19,6 +19,12 @@ attempt_times: dict[str, list[float]] = {}
 _lock = threading.Lock()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_state():
+    attempts.clear()
+    attempt_times.clear()
+
+
 @app.activity
 def flaky(spec: dict) -> str:
     """Fails ``spec['failures']`` times for key ``spec['key']``, then succeeds."""

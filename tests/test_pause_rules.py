@@ -29,6 +29,11 @@ def _record(x: int) -> None:
         runs[key] = runs.get(key, 0) + 1
 
 
+@pytest.fixture(autouse=True)
+def _fresh_state():
+    gate.reset()
+
+
 @app.activity
 def step(x: int) -> int:
     _record(x)

@@ -14,13 +14,21 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 import tenuto
+from conftest import drop_postgres_schema, new_db_url
 from tenuto import Status
 
 from helpers import Gate, settle
@@ -70,10 +78,12 @@ class Model:
 
 
 class PauseMachine(RuleBasedStateMachine):
+    backend = "sqlite"
+
     def __init__(self) -> None:
         super().__init__()
         self.dir = tempfile.mkdtemp(prefix="tenuto-prop-")
-        url = f"sqlite:///{self.dir}/t.db"
+        self.url = url = new_db_url(self.backend, Path(self.dir))
         self.worker = tenuto.Worker(app, url, concurrency=1, shutdown_grace=10).start()
         self.client = tenuto.Client(url, actor="prop")
         self.model: dict[str, Model] = {}
@@ -212,13 +222,27 @@ class PauseMachine(RuleBasedStateMachine):
         finally:
             self.worker.stop()
             self.client.close()
+            if self.backend == "postgres":
+                drop_postgres_schema(self.url)
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-PauseMachine.TestCase.settings = settings(
+class PostgresPauseMachine(PauseMachine):
+    backend = "postgres"
+
+
+_settings = settings(
     max_examples=60,
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-test_pause_state_machine = pytest.mark.slow(PauseMachine.TestCase)
+PauseMachine.TestCase.settings = _settings
+PostgresPauseMachine.TestCase.settings = _settings
+test_pause_state_machine_sqlite = pytest.mark.slow(PauseMachine.TestCase)
+
+
+@pytest.mark.slow
+def test_pause_state_machine_postgres() -> None:
+    new_db_url("postgres", Path("."))  # skips without a PostgreSQL server
+    run_state_machine_as_test(PostgresPauseMachine, settings=settings(_settings, max_examples=30))

@@ -13,8 +13,8 @@ from tenuto.store import migrations
 from tenuto.store.sqlite import SqliteStore, parse_url
 
 
-def test_database_is_in_wal_mode_with_a_versioned_schema(db_url, tmp_path):
-    SqliteStore(db_url).close()
+def test_database_is_in_wal_mode_with_a_versioned_schema(tmp_path):
+    SqliteStore(f"sqlite:///{tmp_path / 'tenuto.db'}").close()
     conn = sqlite3.connect(tmp_path / "tenuto.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
@@ -23,7 +23,8 @@ def test_database_is_in_wal_mode_with_a_versioned_schema(db_url, tmp_path):
     assert {"instances", "history", "inbox", "activities", "schema_migrations"} <= tables
 
 
-def test_reopening_does_not_migrate_again(db_url):
+def test_reopening_does_not_migrate_again(tmp_path):
+    db_url = f"sqlite:///{tmp_path / 'tenuto.db'}"
     with tenuto.Client(db_url) as c:
         c.start("anything", 1, instance_id="kept")
     with tenuto.Client(db_url) as c:

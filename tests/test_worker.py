@@ -6,6 +6,8 @@ import asyncio
 import threading
 import time
 
+import pytest
+
 import tenuto
 from tenuto import Status
 
@@ -27,6 +29,13 @@ def _enter() -> None:
 def _leave() -> None:
     with _lock:
         running["now"] -= 1
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state():
+    gate.reset()
+    calls.clear()
+    running.update(now=0, max=0)
 
 
 @app.activity

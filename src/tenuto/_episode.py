@@ -518,7 +518,8 @@ class EpisodeRunner:
             tx.set_due(restarted, now)
         if wake:
             tx.set_due([w for w in wake if w is not None], now)
-        if activities or wake or restarted or any(ep.children for ep in done):
+        # Wake workers for new work, and waiters for finished instances.
+        if activities or wake or ended or any(ep.children for ep in done):
             tx.wake()
         for ep in done:
             if ep.finished or ep.restarted:

@@ -201,8 +201,8 @@ class Client:
         input_json = dumps(input, f"the input of orchestrator {name!r}")
         iid = uuid.uuid4().hex if instance_id is None else check_instance_id(instance_id)
         at = _epoch(start_at, "start_at")
-        with self.store.transaction() as tx:
-            _control.start(
+        self.store.run(
+            lambda tx: _control.start(
                 tx,
                 name=name,
                 input_json=input_json,
@@ -210,13 +210,15 @@ class Client:
                 start_at=at,
                 now=self.clock.now(),
             )
+        )
         return iid
 
     def _orchestrator_name(self, orchestrator: str | Callable[..., Any]) -> str:
         if self.app is not None:
             return self.app.get_orchestrator(orchestrator).name
         name = name_of(orchestrator)
-        known = self.store.known_orchestrators()
+        with self.store.reader() as r:
+            known = r.known_names("orchestrator")
         if known and name not in known:
             raise UnknownOrchestrator(name, known)
         return name
@@ -306,8 +308,9 @@ class Client:
         if not isinstance(name, str) or not name:
             raise ValueError("an event name must be a non-empty string")
         dumps(data, f"the data of event {name!r}")
-        with self.store.transaction() as tx:
-            _control.raise_event(tx, instance_id, name, data, self.clock.now())
+        self.store.run(
+            lambda tx: _control.raise_event(tx, instance_id, name, data, self.clock.now())
+        )
 
     def pause(
         self,
@@ -320,30 +323,28 @@ class Client:
         """Pause a PENDING or RUNNING instance; ``True`` if it changed, ``False`` if it
         was already paused. When this returns, nothing of the instance starts until it is
         resumed (by :meth:`resume`, or by itself at ``resume_at``)."""
-        at = _epoch(resume_at, "resume_at")
-        with self.store.transaction() as tx:
-            changed = _control.pause(
+        at, why, actor = _epoch(resume_at, "resume_at"), _reason(reason), by or self.actor
+        changed = self.store.run(
+            lambda tx: _control.pause(
                 tx,
                 [instance_id],
-                reason=_reason(reason),
-                by=by or self.actor,
+                reason=why,
+                by=actor,
                 resume_at=at,
                 now=self.clock.now(),
                 strict=True,
             )
+        )
         return bool(changed)
 
     def resume(self, instance_id: str, reason: str | None = None, *, by: str | None = None) -> bool:
         """Resume a PAUSED instance; ``True`` if it changed, ``False`` if it was not paused."""
-        with self.store.transaction() as tx:
-            changed = _control.resume(
-                tx,
-                [instance_id],
-                reason=_reason(reason),
-                by=by or self.actor,
-                now=self.clock.now(),
-                strict=True,
+        why, actor = _reason(reason), by or self.actor
+        changed = self.store.run(
+            lambda tx: _control.resume(
+                tx, [instance_id], reason=why, by=actor, now=self.clock.now(), strict=True
             )
+        )
         return bool(changed)
 
     def terminate(
@@ -356,21 +357,22 @@ class Client:
     ) -> None:
         """End a live instance (paused ones included) as TERMINATED, with its
         sub-orchestrations unless ``recursive=False``."""
-        with self.store.transaction() as tx:
-            _control.terminate(
+        why, actor = _reason(reason), by or self.actor
+        self.store.run(
+            lambda tx: _control.terminate(
                 tx,
                 [instance_id],
-                reason=_reason(reason),
-                by=by or self.actor,
+                reason=why,
+                by=actor,
                 now=self.clock.now(),
                 strict=True,
                 recursive=recursive,
             )
+        )
 
     def purge(self, instance_id: str) -> None:
         """Delete a finished instance and its history."""
-        with self.store.transaction() as tx:
-            _control.purge(tx, [instance_id], strict=True)
+        self.store.run(lambda tx: _control.purge(tx, [instance_id], strict=True))
 
     def pause_many(
         self,
@@ -389,19 +391,19 @@ class Client:
         flt = self._filter(
             status, name, created_from, created_to, id_prefix, (Status.PENDING, Status.RUNNING)
         )
-        at = _epoch(resume_at, "resume_at")
-        with self.store.transaction() as tx:
-            ids = tx.select_ids(flt)
-            return len(
+        at, why, actor = _epoch(resume_at, "resume_at"), _reason(reason), by or self.actor
+        return self.store.run(
+            lambda tx: len(
                 _control.pause(
                     tx,
-                    ids,
-                    reason=_reason(reason),
-                    by=by or self.actor,
+                    tx.select_ids(flt),
+                    reason=why,
+                    by=actor,
                     resume_at=at,
                     now=self.clock.now(),
                 )
             )
+        )
 
     def resume_many(
         self,
@@ -416,13 +418,12 @@ class Client:
     ) -> int:
         """Resume every PAUSED instance matching the filters; returns how many changed."""
         flt = self._filter(status, name, created_from, created_to, id_prefix, (Status.PAUSED,))
-        with self.store.transaction() as tx:
-            ids = tx.select_ids(flt)
-            return len(
-                _control.resume(
-                    tx, ids, reason=_reason(reason), by=by or self.actor, now=self.clock.now()
-                )
+        why, actor = _reason(reason), by or self.actor
+        return self.store.run(
+            lambda tx: len(
+                _control.resume(tx, tx.select_ids(flt), reason=why, by=actor, now=self.clock.now())
             )
+        )
 
     def purge_many(
         self,
@@ -442,8 +443,7 @@ class Client:
             id_prefix,
             (Status.COMPLETED, Status.FAILED, Status.TERMINATED),
         )
-        with self.store.transaction() as tx:
-            return _control.purge(tx, tx.select_ids(flt))
+        return self.store.run(lambda tx: _control.purge(tx, tx.select_ids(flt)))
 
 
 class AsyncClient:

@@ -103,7 +103,11 @@ class Worker:
         """Start the worker's threads and return at once."""
         if self._thread is not None:
             raise RuntimeError("this worker has already been started")
-        self.store.register_names(self._orchestrators, self._activity_names)
+        self.store.run(
+            lambda tx: tx.register_names(
+                self._orchestrators, self._activity_names, self.clock.now()
+            )
+        )
         self._thread = threading.Thread(
             target=self._main, name=f"tenuto-worker-{self.id}", daemon=True
         )
@@ -168,6 +172,7 @@ class Worker:
 
     def _main(self) -> None:
         backoff = 0.0
+        in_outage = False
         grace_deadline: float | None = None
         try:
             while True:
@@ -187,14 +192,25 @@ class Worker:
                         break
                 try:
                     busy = self._cycle(claim=not stopping)
-                    backoff = 0.0
-                    self.polls += 1
-                except Exception:
+                except Exception as exc:
                     backoff = min(max(backoff * 2, 0.05), 5.0)
-                    log.exception("worker %s: cycle failed; retrying in %.2f s", self.id, backoff)
-                    self._episodes.cache.clear()
+                    outage = self.store.outage(exc)
+                    if outage is None:
+                        log.exception(
+                            "worker %s: cycle failed; retrying in %.2f s", self.id, backoff
+                        )
+                    elif not in_outage:
+                        log.warning(
+                            "worker %s: %s; retrying with backoff until it is back", self.id, outage
+                        )
+                    in_outage = outage is not None
                     self._listener.wait(backoff)
                     continue
+                if in_outage:
+                    log.warning("worker %s: the database is reachable again; carrying on", self.id)
+                    in_outage = False
+                backoff = 0.0
+                self.polls += 1
                 if busy:
                     continue
                 self._listener.wait(self._idle_timeout() if not stopping else 0.05)

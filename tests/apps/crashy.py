@@ -25,7 +25,7 @@ def _log(line: str) -> None:
 @app.activity
 def work(x: int) -> int:
     info = tenuto.activity_info()
-    _log(f"start {info.instance_id} {x} {os.getpid()}")
+    _log(f"start {info.instance_id} {x} {os.getpid()} {info.started_at!r}")
     time.sleep(ACTIVITY_SECONDS)
     _log(f"end {info.instance_id} {x} {os.getpid()}")
     return x + 1

@@ -23,7 +23,13 @@ def open_store(url: str | None = None) -> Store:
 
         return SqliteStore(url)
     if scheme in ("postgresql", "postgres"):
-        raise NotImplementedError("PostgreSQL support is not built yet")
+        try:
+            from .postgres import PostgresStore
+        except ImportError as exc:  # pragma: no cover - depends on the installation
+            raise ImportError(
+                "PostgreSQL support needs psycopg 3: pip install 'tenuto[postgres]'"
+            ) from exc
+        return PostgresStore(url)
     raise ValueError(
         f"unsupported database URL {url!r}: use sqlite:///path/to/file.db or "
         "postgresql://user@host/dbname"

@@ -204,6 +204,11 @@ class SqlReader(Reader):
                 found[iid] = Status(status)
         return found
 
+    def known_names(self, kind: str) -> list[str]:
+        return [
+            r[0] for r in self._q("SELECT name FROM names WHERE kind = ? ORDER BY name", (kind,))
+        ]
+
 
 class SqlTx(SqlReader, Tx):
     """The write primitives, in SQL shared by the backends."""
@@ -374,6 +379,18 @@ class SqlTx(SqlReader, Tx):
                 for r in rows
             ],
         )
+
+    def register_names(
+        self, orchestrators: Sequence[str], activities: Sequence[str], now: float
+    ) -> None:
+        rows = [("orchestrator", n, now) for n in orchestrators]
+        rows += [("activity", n, now) for n in activities]
+        if rows:
+            self._many(
+                "INSERT INTO names (kind, name, seen_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (kind, name) DO UPDATE SET seen_at = excluded.seen_at",
+                rows,
+            )
 
     def annotate(self, instance_ids: Sequence[str], event: Event) -> None:
         data = _json.dumps(event.data)

@@ -15,13 +15,16 @@ Times are epoch seconds (UTC floats) throughout the seam.
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ..history import Event, Message
 from ..status import Status
+
+T = TypeVar("T")
 
 #: Instance columns an engine update may set.
 INSTANCE_FIELDS = frozenset(
@@ -283,6 +286,12 @@ class Tx(abc.ABC):
         """Release held activities of resumed instances."""
 
     @abc.abstractmethod
+    def register_names(
+        self, orchestrators: Sequence[str], activities: Sequence[str], now: float
+    ) -> None:
+        """Record the names a worker serves (so clients can check names they are given)."""
+
+    @abc.abstractmethod
     def annotate(self, instance_ids: Sequence[str], event: Event) -> None:
         """Append the same event to the history of each instance (pause, resume, ...)."""
 
@@ -313,6 +322,10 @@ class Reader(abc.ABC):
 
     @abc.abstractmethod
     def statuses(self, ids: Sequence[str]) -> dict[str, Status]: ...
+
+    @abc.abstractmethod
+    def known_names(self, kind: str) -> list[str]:
+        """Names registered by workers; ``kind`` is "orchestrator" or "activity"."""
 
 
 class Listener(abc.ABC):
@@ -347,12 +360,27 @@ class Store(abc.ABC):
     def listener(self) -> Listener:
         """Something to wait on for changes committed by anyone (this process or others)."""
 
-    @abc.abstractmethod
-    def register_names(self, orchestrators: Sequence[str], activities: Sequence[str]) -> None:
-        """Record names a worker serves (so clients can validate names)."""
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether ``exc`` aborted a transaction that is safe to run again (a deadlock or
+        serialization failure: the database rolled it back and says so)."""
+        return False
 
-    @abc.abstractmethod
-    def known_orchestrators(self) -> list[str]: ...
+    def outage(self, exc: BaseException) -> str | None:
+        """A one-line description of ``exc`` if it means the database cannot be reached
+        (or is locked) right now, as opposed to a fault in the request."""
+        return None
+
+    def run(self, fn: Callable[[Tx], T], attempts: int = 5) -> T:
+        """Run ``fn`` in a transaction, again (from the start) after a transient failure."""
+        for attempt in range(attempts):
+            try:
+                with self.transaction() as tx:
+                    return fn(tx)
+            except Exception as exc:
+                if attempt + 1 >= attempts or not self.is_transient(exc):
+                    raise
+                time.sleep(min(0.005 * 2**attempt, 0.5))
+        raise AssertionError("unreachable")
 
     @abc.abstractmethod
     def close(self) -> None: ...

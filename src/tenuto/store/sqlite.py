@@ -179,23 +179,17 @@ class SqliteStore(Store):
     def listener(self) -> Listener:
         return _SqliteListener(self)
 
-    def register_names(self, orchestrators: Sequence[str], activities: Sequence[str]) -> None:
-        conn = self._conn()
-        now = time.time()
-        rows = [("orchestrator", n, now) for n in orchestrators]
-        rows += [("activity", n, now) for n in activities]
-        with self._write(conn):
-            conn.executemany(
-                "INSERT INTO names (kind, name, seen_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (kind, name) DO UPDATE SET seen_at = excluded.seen_at",
-                rows,
-            )
+    def is_transient(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
-    def known_orchestrators(self) -> list[str]:
-        rows = self._conn().execute(
-            "SELECT name FROM names WHERE kind = 'orchestrator' ORDER BY name"
-        )
-        return [r[0] for r in rows]
+    def outage(self, exc: BaseException) -> str | None:
+        if isinstance(exc, sqlite3.OperationalError) and (
+            "locked" in str(exc) or "busy" in str(exc)
+        ):
+            return f"the SQLite database {self.path} is locked by another process ({exc})"
+        if isinstance(exc, sqlite3.OperationalError) and "disk" in str(exc):
+            return f"the SQLite database {self.path} cannot be written ({exc})"
+        return None
 
     def close(self) -> None:
         self._closed = True
