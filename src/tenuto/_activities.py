@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import history as h
+from . import metrics
 from ._json import dumps, loads
 from .app import App
 from .retry import RetryPolicy
@@ -116,6 +117,8 @@ class ActivityRunner:
             for row in rows:
                 self.running[row.id] = row
         for row in rows:
+            metrics.activities_started.labels(row.name).inc()
+        for row in rows:
             activity = self.app.get_activity(row.name)
             if activity.is_async:
                 asyncio.run_coroutine_threadsafe(self._run_async(row, latch), self._event_loop())
@@ -164,6 +167,9 @@ class ActivityRunner:
             failure = Failure.from_exception(exc)
         with self._lock:
             self.running.pop(row.id, None)
+        (metrics.activities_failed if failure else metrics.activities_completed).labels(
+            row.name
+        ).inc()
         self._on_done(Outcome(row, None if failure else value, failure))
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:

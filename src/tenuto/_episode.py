@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _control
+from . import _control, metrics
 from . import history as h
 from ._json import dumps, loads
 from .actions import (
@@ -526,7 +526,10 @@ class EpisodeRunner:
                 self.cache.drop(ep.instance_id)
 
         def after() -> None:
+            committed = self.clock.now()
             for ep in done:
+                if ep.row.next_due is not None:
+                    metrics.step_seconds.observe(max(committed - ep.row.next_due, 0.0))
                 if ep.replayer is not None:
                     self.cache.put(ep.replayer)
                 for event, extra in ep.tracked:

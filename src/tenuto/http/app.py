@@ -1,0 +1,272 @@
+"""The HTTP application: tenuto's REST API, the Durable Functions routes, metrics and
+the dashboard, behind one authentication and error policy.
+
+Errors are JSON ``{"error": code, "message": text}``: 400 for a malformed request (body
+that is not JSON), 401 for a missing or wrong token, 404 for an unknown instance or
+route, 409 for an operation the instance's state forbids, 413 for a body over the
+limit, 422 for values that are well-formed but invalid. Bad input never yields a 500.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import errors
+from ..client import Client
+
+log = logging.getLogger("tenuto.http")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Paths served without a token: the dashboard's static shell, which holds no data and
+#: asks for the token itself.
+PUBLIC_PATHS = ("/", "/favicon.ico")
+PUBLIC_PREFIXES = ("/static/",)
+
+DEFAULT_MAX_BODY = 1024 * 1024
+
+
+class ApiError(Exception):
+    """An error response: ``status``, a short machine-readable ``code``, a message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+_ERRORS: list[tuple[type[Exception], int, str]] = [
+    (errors.InstanceNotFound, 404, "not_found"),
+    (errors.InstanceFinished, 409, "instance_finished"),
+    (errors.InstanceNotFinished, 409, "instance_not_finished"),
+    (errors.InstanceExists, 409, "instance_exists"),
+    (errors.UnknownOrchestrator, 422, "unknown_orchestrator"),
+    (errors.InvalidCursor, 422, "invalid_cursor"),
+    (TypeError, 422, "invalid"),
+    (ValueError, 422, "invalid"),
+]
+
+
+def parse_tokens(spec: str | list[str] | None) -> dict[str, str]:
+    """Tokens from ``NAME=SECRET`` entries (comma-separated or a list); a bare secret
+    is named ``api``. Returns ``{secret: name}``."""
+    if not spec:
+        return {}
+    items = spec.split(",") if isinstance(spec, str) else [s for x in spec for s in x.split(",")]
+    tokens: dict[str, str] = {}
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        name, sep, secret = item.partition("=")
+        if not sep:
+            name, secret = "api", item
+        if not secret or not name:
+            raise ValueError(f"invalid token {item!r}: write NAME=SECRET")
+        tokens[secret] = name
+    return tokens
+
+
+class _Guard:
+    """ASGI middleware: bearer-token check and request body limit, for every route."""
+
+    def __init__(self, app: ASGIApp, tokens: dict[str, str], max_body: int) -> None:
+        self.app = app
+        self.tokens = [(secret.encode(), name) for secret, name in tokens.items()]
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
+        scope.setdefault("state", {})
+        if self.tokens and not (path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)):
+            name = self._token_name(headers.get("authorization", b""))
+            if name is None:
+                await _send_error(
+                    send,
+                    401,
+                    "unauthorized",
+                    "this server needs a bearer token: send 'Authorization: Bearer <token>'",
+                    {"www-authenticate": "Bearer"},
+                )
+                return
+            scope["state"]["actor"] = name
+        length = headers.get("content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > self.max_body
+            except ValueError:
+                await _send_error(send, 400, "malformed", "invalid Content-Length header")
+                return
+            if too_big:
+                await _send_error(send, 413, "too_large", self._too_large())
+                return
+        await self.app(scope, self._limited(receive, send), send)
+
+    def _too_large(self) -> str:
+        return f"the request body is larger than the limit of {self.max_body} bytes"
+
+    def _limited(self, receive: Receive, send: Send) -> Receive:
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise ApiError(413, "too_large", self._too_large())
+            return message
+
+        return limited
+
+    def _token_name(self, header: bytes) -> str | None:
+        scheme, _, presented = header.partition(b" ")
+        if scheme.lower() != b"bearer" or not presented:
+            return None
+        found = None
+        for secret, name in self.tokens:  # compare with every token, in constant time
+            if hmac.compare_digest(secret, presented.strip()):
+                found = name
+        return found
+
+
+async def _send_error(
+    send: Send, status: int, code: str, message: str, extra: dict[str, str] | None = None
+) -> None:
+    response = error_response(status, code, message)
+    for key, value in (extra or {}).items():
+        response.headers[key] = value
+    await response({"type": "http"}, _no_receive, send)
+
+
+async def _no_receive() -> Message:  # pragma: no cover - responses never read
+    return {"type": "http.disconnect"}
+
+
+def actor(request: Request, default: str | None = None) -> str:
+    """Who is acting: the token's name when tokens are configured, else ``default`` (a
+    name the caller gave) or ``http@<client address>``."""
+    named = request.scope.get("state", {}).get("actor")
+    if named:
+        return str(named)
+    if default:
+        return default
+    host = request.client.host if request.client else "unknown"
+    return f"http@{host}"
+
+
+def get_client(request: Request) -> Client:
+    client: Client = request.app.state.client
+    return client
+
+
+def create_app(
+    client: Client,
+    *,
+    tokens: dict[str, str] | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    dashboard: bool = True,
+) -> Any:
+    """The ASGI application for ``client``'s database."""
+    from . import api, durable, metrics_route
+
+    app = FastAPI(
+        title="tenuto",
+        version=_version(),
+        description="Durable orchestrations with first-class pause and resume.",
+        docs_url="/docs" if dashboard else None,
+        redoc_url=None,
+    )
+    app.state.client = client
+    app.state.tokens_configured = bool(tokens)
+    app.include_router(api.router)
+    app.include_router(durable.router)
+    app.include_router(metrics_route.router)
+    _install_error_handlers(app)
+    _declare_security(app, bool(tokens))
+    return _Guard(app, tokens or {}, max_body)
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = exc.errors()
+        if any(p.get("type") == "json_invalid" for p in problems):
+            return error_response(400, "malformed", "the request body is not valid JSON")
+        text = "; ".join(
+            f"{'.'.join(str(x) for x in p.get('loc', ()) if x != 'body') or 'body'}: "
+            f"{p.get('msg', 'invalid')}"
+            for p in problems
+        )
+        return error_response(422, "invalid", text or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else "error"
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no route {request.method} {request.url.path}"
+        return error_response(exc.status_code, code, message)
+
+    for kind, status, code in _ERRORS:
+        _map(app, kind, status, code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error serving %s %s", request.method, request.url.path)
+        return error_response(500, "internal", "internal error; see the server log")
+
+
+def _map(app: FastAPI, kind: type[Exception], status: int, code: str) -> None:
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        return error_response(status, code, str(exc))
+
+    app.add_exception_handler(kind, handler)
+
+
+def _declare_security(app: FastAPI, enabled: bool) -> None:
+    """Describe bearer auth in the OpenAPI document when tokens are configured."""
+    if not enabled:
+        return
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = base()
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"}
+        }
+        schema["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,142 @@
+"""Request and response bodies of the REST API (they generate the OpenAPI document)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..client import MAX_REASON
+from ..status import HistoryEvent, InstanceStatus
+
+StatusName = Literal["PENDING", "RUNNING", "PAUSED", "COMPLETED", "FAILED", "TERMINATED"]
+Reason = Field(default=None, max_length=MAX_REASON, description="Why (recorded in history).")
+
+
+class Error(BaseModel):
+    """Every error response."""
+
+    error: str = Field(description="A short machine-readable code, e.g. not_found.")
+    message: str = Field(description="What was wrong and what to do.")
+
+
+class FailureModel(BaseModel):
+    type: str
+    message: str
+    traceback: str | None = None
+
+
+class PauseModel(BaseModel):
+    reason: str | None
+    by: str | None
+    since: datetime
+    resume_at: datetime | None
+    source: str = Field(description="client, orchestration, or parent")
+
+
+class InstanceModel(BaseModel):
+    instance_id: str
+    name: str
+    runtime_status: StatusName
+    input: Any = None
+    output: Any = None
+    failure: FailureModel | None = None
+    custom_status: Any = None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None = None
+    parent_instance_id: str | None = None
+    pause: PauseModel | None = None
+
+    @classmethod
+    def of(cls, st: InstanceStatus) -> InstanceModel:
+        return cls.model_validate(st.to_json())
+
+
+class PageModel(BaseModel):
+    items: list[InstanceModel]
+    next_cursor: str | None = Field(description="Pass as cursor for the next page.")
+
+
+class EventModel(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    sequence: int
+    type: str
+    timestamp: datetime
+
+    @classmethod
+    def of(cls, e: HistoryEvent) -> EventModel:
+        return cls.model_validate(e.to_json())
+
+
+class HistoryModel(BaseModel):
+    instance_id: str
+    events: list[EventModel]
+
+
+class StartRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=256, description="The orchestrator's name.")
+    input: Any = Field(default=None, description="Any JSON value.")
+    instance_id: str | None = Field(default=None, min_length=1, max_length=256)
+    start_at: datetime | None = Field(default=None, description="Delay the first step.")
+
+
+class PauseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Reason
+    resume_at: datetime | None = Field(default=None, description="Resume by itself then.")
+
+
+class ResumeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Reason
+
+
+class TerminateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Reason
+    recursive: bool = Field(default=True, description="Terminate sub-orchestrations too.")
+
+
+class FilterModel(BaseModel):
+    """Which instances a bulk operation applies to (all given conditions must hold)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: list[StatusName] | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=256)
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    id_prefix: str | None = Field(default=None, min_length=1, max_length=256)
+
+    def kwargs(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"reason", "resume_at"})
+
+
+class BulkPauseRequest(FilterModel):
+    reason: str | None = Reason
+    resume_at: datetime | None = None
+
+
+class BulkResumeRequest(FilterModel):
+    reason: str | None = Reason
+
+
+class ChangedModel(BaseModel):
+    changed: bool = Field(description="False when it was a no-op (already so).")
+    instance: InstanceModel
+
+
+class CountModel(BaseModel):
+    count: int = Field(description="How many instances changed.")
+
+
+class StatsModel(BaseModel):
+    counts: dict[StatusName, int]

@@ -1,0 +1,49 @@
+"""``tenuto serve``: a worker and the HTTP server in one process."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..app import App
+from ..client import Client
+from ..worker import Worker
+from .app import DEFAULT_MAX_BODY, create_app
+
+log = logging.getLogger("tenuto.http")
+
+
+def serve(
+    app: App | None,
+    db: str | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    tokens: dict[str, str] | None = None,
+    worker: bool = True,
+    max_body: int = DEFAULT_MAX_BODY,
+    worker_options: dict[str, Any] | None = None,
+    log_level: str = "info",
+) -> None:
+    """Serve the HTTP API (and run a worker for ``app`` unless ``worker=False``) until
+    SIGINT or SIGTERM. Binds to loopback unless ``host`` says otherwise."""
+    import uvicorn
+
+    if worker and app is None:
+        raise ValueError(
+            "a worker needs an app (MODULE:APP); use --no-worker to serve the API alone"
+        )
+    client = Client(db, app=app, actor="http")
+    running = Worker(app, store=client.store, **(worker_options or {})) if worker and app else None
+    asgi = create_app(client, tokens=tokens, max_body=max_body)
+    config = uvicorn.Config(asgi, host=host, port=port, log_level=log_level, lifespan="off")
+    server = uvicorn.Server(config)
+    if running is not None:
+        running.start()
+    try:
+        log.info("serving %s on http://%s:%d", client.store.url, host, port)
+        server.run()
+    finally:
+        if running is not None:
+            running.stop()
+        client.close()
