@@ -118,24 +118,31 @@ class _Guard:
             if too_big:
                 await _send_error(send, 413, "too_large", self._too_large())
                 return
-        await self.app(scope, self._limited(receive, send), send)
+            await self.app(scope, receive, send)
+            return
+        # No length given (chunked): read the body here, so the limit holds all the same.
+        messages = []
+        seen = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            seen += len(message.get("body", b""))
+            if seen > self.max_body:
+                await _send_error(send, 413, "too_large", self._too_large())
+                return
+            if not message.get("more_body", False):
+                break
+        replay = iter(messages)
+
+        async def replayed() -> Message:
+            return next(replay, None) or await receive()
+
+        await self.app(scope, replayed, send)
 
     def _too_large(self) -> str:
         return f"the request body is larger than the limit of {self.max_body} bytes"
-
-    def _limited(self, receive: Receive, send: Send) -> Receive:
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_body:
-                    raise ApiError(413, "too_large", self._too_large())
-            return message
-
-        return limited
 
     def _token_name(self, header: bytes) -> str | None:
         scheme, _, presented = header.partition(b" ")
@@ -230,7 +237,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        code = {400: "malformed", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "error"
+        )
         message = exc.detail if isinstance(exc.detail, str) else "error"
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.method} {request.url.path}"
