@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 import tenuto
+
 from helpers import wait_for
 
 app = tenuto.App()
