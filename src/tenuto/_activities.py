@@ -196,22 +196,20 @@ class ActivityRunner:
                 loop.close()
 
 
-def record_outcomes(tx: Tx, outcomes: list[Outcome], now: float) -> None:
-    """Turn activity outcomes into inbox messages (or retries), exactly once each.
+def deliver_outcomes(tx: Tx, outcomes: list[Outcome], now: float) -> Callable[[], None]:
+    """Settle activity outcomes, exactly once each: retry a failure the policy retries;
+    otherwise delete the activity and queue its result for its orchestration.
 
     A result counts only if its lease is still held: the row is deleted as the result is
     queued, so a result delivered late by a worker that lost its lease is discarded.
+    Returns a function to call before the transaction ends, to log what happened.
     """
-    messages: list[NewMessage] = []
-    due: list[str] = []
+    delivered: list[Outcome] = []
+    items: list[tuple[int, str, NewMessage]] = []
     for o in outcomes:
         row = o.row
         assert row.lease is not None
         if o.failure is None:
-            taken = tx.take_activity(row.id, row.lease)
-            if taken is None:
-                _lost(row)
-                continue
             event = h.Event(h.TASK_COMPLETED, now, {"task_id": row.task_id, "result": o.result})
         else:
             policy = RetryPolicy.from_json(loads(row.retry)) if row.retry else None
@@ -222,10 +220,6 @@ def record_outcomes(tx: Tx, outcomes: list[Outcome], now: float) -> None:
                 else:
                     _lost(row)
                 continue
-            taken = tx.take_activity(row.id, row.lease)
-            if taken is None:
-                _lost(row)
-                continue
             event = h.Event(
                 h.TASK_FAILED,
                 now,
@@ -235,13 +229,21 @@ def record_outcomes(tx: Tx, outcomes: list[Outcome], now: float) -> None:
                     "attempts": row.attempt,
                 },
             )
-            _track_failure(tx, row, o.failure)
-        messages.append(NewMessage(row.instance_id, row.execution_id, event, now))
-        due.append(row.instance_id)
-    if messages:
-        tx.add_messages(messages)
-        tx.set_due(due, now)
+        delivered.append(o)
+        items.append((row.id, row.lease, NewMessage(row.instance_id, row.execution_id, event, now)))
+    if items:
         tx.wake()
+    taken = tx.deliver_results(items, now)
+
+    def finish() -> None:
+        ids = taken()
+        for o in delivered:
+            if o.row.id not in ids:
+                _lost(o.row)
+            elif o.failure is not None:
+                _track_failure(tx, o.row, o.failure)
+
+    return finish
 
 
 def _track_failure(tx: Tx, row: ActivityRow, failure: Failure) -> None:

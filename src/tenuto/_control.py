@@ -22,6 +22,7 @@ from typing import Any
 
 from . import history as h
 from ._json import dumps
+from ._signals import DONE
 from .errors import InstanceExists, InstanceFinished, InstanceNotFinished, InstanceNotFound
 from .status import PAUSABLE, Failure, Status
 from .store.base import InstanceRow, NewMessage, Tx
@@ -147,7 +148,6 @@ def pause(
             track("paused", iid, reason=reason, by=by, source=source, resume_at=resume_at)
 
     tx.after_commit(log)
-    tx.wake()
     return targets
 
 
@@ -260,7 +260,7 @@ def terminate(
             track("terminated", iid, reason=reason, by=by)
 
     tx.after_commit(log)
-    tx.wake()
+    tx.wake(DONE)
     return targets
 
 

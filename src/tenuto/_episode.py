@@ -34,6 +34,7 @@ from typing import Any
 from . import _control, metrics
 from . import history as h
 from ._json import dumps, loads
+from ._signals import DONE, WORK
 from .actions import (
     Completed,
     ContinuedAsNew,
@@ -129,6 +130,17 @@ class Episode:
         return self.row.lease
 
 
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What committing a batch of episodes did."""
+
+    count: int
+    #: It queued activities.
+    activities: bool
+    #: It made other instances due (children, parents, restarts).
+    instances: bool
+
+
 class EpisodeRunner:
     """Claims, runs and commits episodes for one worker, with its replay cache."""
 
@@ -142,16 +154,15 @@ class EpisodeRunner:
     def claim(
         self, tx: Tx, now: float, limit: int, lease: str, lease_until: float
     ) -> list[Claimed]:
-        rows = tx.claim_instances(self.app.orchestrator_names, now, limit, lease, lease_until)
-        if not rows:
-            return []
-        inbox = tx.load_messages([r.instance_id for r in rows])
+        """Lease instances with work due, and read what their steps need."""
         claimed = []
-        for row in rows:
+        for row, messages in tx.claim_steps(
+            self.app.orchestrator_names, now, limit, lease, lease_until
+        ):
             replayer = self.cache.take(row)
             start = 0 if replayer is None else replayer.history_len
             history = tx.load_history(row.instance_id, start) if start < row.history_len else []
-            claimed.append(Claimed(row, inbox[row.instance_id], history, replayer))
+            claimed.append(Claimed(row, messages, history, replayer))
         return claimed
 
     # -- phase 2: run ------------------------------------------------------------------
@@ -454,11 +465,14 @@ class EpisodeRunner:
 
     # -- phase 3: commit ---------------------------------------------------------------
 
-    def commit(self, tx: Tx, episodes: Sequence[Episode], now: float) -> int:
-        """Write the episodes whose instance is still theirs; returns how many committed."""
+    def commit(self, tx: Tx, episodes: Sequence[Episode], now: float) -> Committed:
+        """Write the episodes whose instance is still theirs."""
         done: list[Episode] = []
-        for ep in episodes:
-            if tx.update_leased_instance(ep.instance_id, ep.lease, ep.row.history_len, ep.changes):
+        results = tx.update_leased_instances(
+            [(ep.instance_id, ep.lease, ep.row.history_len, ep.changes) for ep in episodes]
+        )
+        for ep, ok in zip(episodes, results, strict=True):
+            if ok:
                 done.append(ep)
             else:
                 # Paused, terminated or taken over meanwhile: its messages stay queued.
@@ -466,7 +480,7 @@ class EpisodeRunner:
                 self.cache.drop(ep.instance_id)
                 log.debug("discarded a step of %s: the instance changed meanwhile", ep.instance_id)
         if not done:
-            return 0
+            return Committed(0, False, False)
         consumed = [m for ep in done for m in ep.consumed]
         if consumed:
             tx.delete_messages(consumed)
@@ -518,9 +532,10 @@ class EpisodeRunner:
             tx.set_due(restarted, now)
         if wake:
             tx.set_due([w for w in wake if w is not None], now)
-        # Wake workers for new work, and waiters for finished instances.
-        if activities or wake or ended or any(ep.children for ep in done):
-            tx.wake()
+        if activities or wake or restarted or any(ep.children for ep in done):
+            tx.wake(WORK)
+        if any(ep.finished for ep in done):
+            tx.wake(DONE)
         for ep in done:
             if ep.finished or ep.restarted:
                 self.cache.drop(ep.instance_id)
@@ -536,7 +551,8 @@ class EpisodeRunner:
                     track(event, ep.instance_id, **extra)
 
         tx.after_commit(after)
-        return len(done)
+        made_due = bool(wake or restarted or any(ep.children for ep in done))
+        return Committed(len(done), bool(activities), made_due)
 
 
 def _history_rows(row: InstanceRow, events: list[h.Event]) -> list[HistoryRow]:

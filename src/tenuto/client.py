@@ -12,14 +12,16 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from . import _control
 from ._json import dumps, loads
+from ._signals import DONE
 from .app import App, name_of
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import InstanceNotFound, InvalidCursor, UnknownOrchestrator, WaitTimeout
+from .history import Event
 from .status import (
     Failure,
     HistoryEvent,
@@ -28,9 +30,10 @@ from .status import (
     PauseInfo,
     Status,
     from_timestamp,
+    to_timestamp,
 )
 from .store import open_store
-from .store.base import Filter, InstanceRow, Store
+from .store.base import Filter, InstanceRow, Reader, Store
 
 _ID_RE = re.compile(r"^[^/\\#?\s\x00-\x1f\x7f][^/\\#?\x00-\x1f\x7f]{0,255}$")
 _TIME_FIELDS = ("fire_at", "resume_at")
@@ -64,9 +67,7 @@ def _epoch(value: datetime | None, what: str) -> float | None:
         return None
     if not isinstance(value, datetime):
         raise TypeError(f"{what} must be a datetime, not {type(value).__name__}")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
+    return to_timestamp(value)
 
 
 def _reason(reason: Any) -> str | None:
@@ -139,7 +140,7 @@ def to_status(row: InstanceRow) -> InstanceStatus:
     )
 
 
-def _history_event(seq: int, event: Any) -> HistoryEvent:
+def _history_event(seq: int, event: Event) -> HistoryEvent:
     data = dict(event.data)
     for key in _TIME_FIELDS:
         if isinstance(data.get(key), int | float):
@@ -217,27 +218,27 @@ class Client:
         if self.app is not None:
             return self.app.get_orchestrator(orchestrator).name
         name = name_of(orchestrator)
-        with self.store.reader() as r:
-            known = r.known_names("orchestrator")
+        known = self.store.read(lambda r: r.known_names("orchestrator"))
         if known and name not in known:
             raise UnknownOrchestrator(name, known)
         return name
 
     def status(self, instance_id: str) -> InstanceStatus:
         """The instance's current status; :class:`~tenuto.InstanceNotFound` if unknown."""
-        with self.store.reader() as r:
-            row = r.get_instance(instance_id)
+        row = self.store.read(lambda r: r.get_instance(instance_id))
         if row is None:
             raise InstanceNotFound(instance_id)
         return to_status(row)
 
     def history(self, instance_id: str) -> list[HistoryEvent]:
         """The instance's history events, oldest first."""
-        with self.store.reader() as r:
+
+        def read(r: Reader) -> list[Event]:
             if r.get_instance(instance_id) is None:
                 raise InstanceNotFound(instance_id)
-            events = r.load_history(instance_id)
-        return [_history_event(i, e) for i, e in enumerate(events)]
+            return r.load_history(instance_id)
+
+        return [_history_event(i, e) for i, e in enumerate(self.store.read(read))]
 
     def query(
         self,
@@ -258,8 +259,7 @@ class Client:
             raise ValueError(f"limit must be an int from 1 to {MAX_PAGE}")
         flt = self._filter(status, name, created_from, created_to, id_prefix)
         after = None if cursor is None else decode_cursor(cursor)
-        with self.store.reader() as r:
-            rows = r.query(flt, limit + 1, after)
+        rows = self.store.read(lambda r: r.query(flt, limit + 1, after))
         more = len(rows) > limit
         rows = rows[:limit]
         return Page([to_status(r) for r in rows], encode_cursor(rows[-1]) if more else None)
@@ -285,7 +285,7 @@ class Client:
         """Block until the instance has finished (a PAUSED instance has not); returns its
         final status, or raises :class:`~tenuto.WaitTimeout` after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        listener = self.store.listener()
+        listener = self.store.listener([DONE])
         try:
             while True:
                 st = self.status(instance_id)

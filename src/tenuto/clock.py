@@ -13,10 +13,15 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """The machine's clock."""
+    """The machine's clock, to the microsecond.
+
+    Times are rounded to whole microseconds so that they survive the round trip through
+    ``datetime`` exactly: a ``created_at`` read back from a status is a valid, exact,
+    bound for a query.
+    """
 
     def now(self) -> float:
-        return time.time()
+        return round(time.time(), 6)
 
 
 SYSTEM_CLOCK: Clock = SystemClock()

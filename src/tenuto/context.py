@@ -17,16 +17,11 @@ from typing import TYPE_CHECKING, Any
 from ._json import dumps
 from .app import name_of
 from .retry import RetryPolicy
+from .status import to_timestamp
 from .tasks import Task, WhenAll, WhenAny
 
 if TYPE_CHECKING:
     from .replay import Replayer
-
-
-def _epoch(value: datetime) -> float:
-    if value.tzinfo is None:  # naive datetimes are read as UTC, like everywhere in tenuto
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
 
 
 class OrchestrationContext:
@@ -153,5 +148,5 @@ class OrchestrationContext:
         if isinstance(when, timedelta):
             return self._r.current_time + when.total_seconds()
         if isinstance(when, datetime):
-            return _epoch(when)
+            return to_timestamp(when)  # naive datetimes are UTC, as everywhere in tenuto
         raise TypeError(f"expected a datetime or a timedelta, not {type(when).__name__}")

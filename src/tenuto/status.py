@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import traceback
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -45,9 +45,21 @@ def type_name(kind: type) -> str:
     return f"{kind.__module__}.{kind.__qualname__}"
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def from_timestamp(ts: float | None) -> datetime | None:
     """Turn stored epoch seconds into an aware UTC datetime."""
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def to_timestamp(value: datetime) -> float:
+    """Epoch seconds of a datetime (naive ones are read as UTC), to the microsecond, so
+    that ``to_timestamp(from_timestamp(t)) == t`` for every time tenuto stores."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return ((value - _EPOCH) // _MICROSECOND) / 1e6
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,14 +27,18 @@ import uuid
 from types import FrameType
 
 from . import _control
-from ._activities import ActivityRunner, Outcome, record_outcomes
-from ._episode import Episode, EpisodeRunner, ReplayCache
+from ._activities import ActivityRunner, Outcome, deliver_outcomes
+from ._episode import Claimed, Committed, Episode, EpisodeRunner, ReplayCache
+from ._signals import WORK
 from .app import App
 from .clock import SYSTEM_CLOCK, Clock
 from .store import open_store
-from .store.base import Store
+from .store.base import ActivityRow, Store
 
 log = logging.getLogger("tenuto.worker")
+
+#: A busy worker claims at least this often (seconds) even without a signal.
+_FORCED_CLAIM = 0.1
 
 
 class Worker:
@@ -92,7 +96,10 @@ class Worker:
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
-        self._listener = self.store.listener()
+        self._listener = self.store.listener([WORK])
+        self._kicked = False
+        self._maybe_instances = self._maybe_activities = True
+        self._next_forced_claim = 0.0
         #: Cycles that did work, and every cycle tried (busy or idle).
         self.cycles = 0
         self.polls = 0
@@ -168,6 +175,7 @@ class Worker:
 
     def _activity_done(self, outcome: Outcome) -> None:
         self._outcomes.put(outcome)
+        self._kicked = True
         self._listener.kick()
 
     def _main(self) -> None:
@@ -214,6 +222,8 @@ class Worker:
                 if busy:
                     continue
                 self._listener.wait(self._idle_timeout() if not stopping else 0.05)
+                # Woken by others, by the clock (a timer), or by a finished activity.
+                self._maybe_instances = self._maybe_activities = True
         finally:
             self._stopped.set()
 
@@ -226,16 +236,31 @@ class Worker:
                 return outcomes
 
     def _cycle(self, claim: bool = True) -> bool:
-        """One transaction of bookkeeping and claims, then the claimed steps' code."""
+        """One transaction of bookkeeping and claims, then the claimed steps' code.
+
+        Claims are skipped when the worker knows there is nothing to claim: it tracks
+        what its own writes made due, is told by its listener about others' writes,
+        and claims anyway every ``_FORCED_CLAIM`` seconds in case a signal was missed.
+        """
         outcomes = self._drain()
         ran, self._ran = self._ran, []
+        kicked, self._kicked = self._kicked, False
+        if self._listener.poll() and not kicked:
+            self._maybe_instances = self._maybe_activities = True
         try:
-            with self.store.transaction() as tx:
+            # Only a commit of steps must reach disk before it returns. The rest (results,
+            # claims, leases) is made durable by the next such commit, or redone after a
+            # database crash: an activity then runs again, as activities may.
+            with self.store.transaction(origin=self._listener, durable=bool(ran)) as tx:
                 now = self.clock.now()
-                if outcomes:
-                    record_outcomes(tx, outcomes, now)
+                if now >= self._next_forced_claim:
+                    self._maybe_instances = self._maybe_activities = True
+                    self._next_forced_claim = now + _FORCED_CLAIM
+                lease = f"{self.id}:{next(self._lease_counter)}"
                 if ran:
-                    self._episodes.commit(tx, ran, now)
+                    self._committed(self._episodes.commit(tx, ran, now))
+                delivered = deliver_outcomes(tx, outcomes, now) if outcomes else None
+                self._maybe_instances |= bool(outcomes)
                 if now >= self._next_renewal:
                     leases = self._activities.leases()
                     if leases:
@@ -251,29 +276,36 @@ class Worker:
                             )
                         )
                     self._next_resume_check = now + 0.2
-                lease = f"{self.id}:{next(self._lease_counter)}"
-                leased = []
-                free = self._activities.free
-                if claim and free > 0 and self._activity_names:
-                    leased = tx.claim_activities(
-                        self._activity_names,
-                        now,
-                        min(free, self.batch_size),
-                        lease,
-                        now + self.lease_seconds,
-                    )
-                    if leased:
-                        self._activities.start(leased)
-                claimed = []
-                if claim and self._orchestrators:
+                leased: list[ActivityRow] = []
+                claimed: list[Claimed] = []
+                # Whether everything due was claimed here, so no one else need be woken.
+                took_all = claim
+                want = min(self._activities.free, self.batch_size)
+                if claim and self._activity_names and self._maybe_activities:
+                    if want > 0:
+                        leased = tx.claim_activities(
+                            self._activity_names, now, want, lease, now + self.lease_seconds
+                        )
+                        if leased:
+                            self._activities.start(leased)
+                    self._maybe_activities = len(leased) >= want
+                    took_all = took_all and len(leased) < want
+                if claim and self._orchestrators and self._maybe_instances:
                     claimed = self._episodes.claim(
                         tx, now, self.batch_size, lease, now + self.lease_seconds
                     )
+                    self._maybe_instances = len(claimed) >= self.batch_size
+                    took_all = took_all and not self._maybe_instances
+                if took_all:
+                    tx.wakes.discard(WORK)
+                if delivered is not None:
+                    delivered()
         except BaseException:
             # Nothing of this transaction happened: record and commit again next cycle.
             for outcome in outcomes:
                 self._outcomes.put(outcome)
             self._ran = ran + self._ran
+            self._maybe_instances = self._maybe_activities = True
             raise
         # Orchestrator code runs here, outside any transaction; the next cycle commits.
         self._ran = [self._episodes.run(c) for c in claimed]
@@ -282,15 +314,19 @@ class Worker:
             self.cycles += 1
         return busy
 
+    def _committed(self, committed: Committed) -> None:
+        self._maybe_activities |= committed.activities
+        self._maybe_instances |= committed.instances
+
     def _idle_timeout(self) -> float:
         # With no room for activities, their due times are moot: a finishing activity
         # wakes the worker anyway.
         activities = self._activity_names if self._activities.free > 0 else []
         try:
-            with self.store.reader() as r:
-                at = r.next_work_at(self._orchestrators, activities)
-        except Exception:
-            log.exception("worker %s: could not read the next due time", self.id)
+            at = self.store.read(lambda r: r.next_work_at(self._orchestrators, activities))
+        except Exception as exc:
+            if self.store.outage(exc) is None:
+                log.exception("worker %s: could not read the next due time", self.id)
             return self.poll_interval
         timeout = self.poll_interval
         now = self.clock.now()

@@ -219,6 +219,5 @@ def purge_many(body: FilterModel, client: ClientDep) -> CountModel:
 @router.get("/stats", response_model=StatsModel, tags=["stats"])
 def stats(client: ClientDep) -> StatsModel:
     """How many instances there are in each status."""
-    with client.store.reader() as r:
-        counts = r.count_by_status()
+    counts = client.store.read(lambda r: r.count_by_status())
     return StatsModel(counts={s.value: counts.get(s, 0) for s in Status})

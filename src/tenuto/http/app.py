@@ -13,6 +13,7 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,6 +35,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: asks for the token itself.
 PUBLIC_PATHS = ("/", "/favicon.ico")
 PUBLIC_PREFIXES = ("/static/",)
+#: Routes of the Durable Functions API, which also accept the token as a function key
+#: (``?code=`` or the ``x-functions-key`` header), as Durable Functions clients send it.
+DURABLE_PREFIX = "/runtime/webhooks/durabletask/"
 
 DEFAULT_MAX_BODY = 1024 * 1024
 
@@ -98,6 +102,9 @@ class _Guard:
         scope.setdefault("state", {})
         if self.tokens and not (path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)):
             name = self._token_name(headers.get("authorization", b""))
+            if name is None and path.startswith(DURABLE_PREFIX):
+                # Durable Functions clients authenticate with a function key instead.
+                name = self._key_name(scope, headers)
             if name is None:
                 await _send_error(
                     send,
@@ -148,9 +155,19 @@ class _Guard:
         scheme, _, presented = header.partition(b" ")
         if scheme.lower() != b"bearer" or not presented:
             return None
+        return self._match(presented.strip())
+
+    def _key_name(self, scope: Scope, headers: dict[str, bytes]) -> str | None:
+        key = headers.get("x-functions-key")
+        if key is None:
+            codes = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("code")
+            key = codes[0].encode() if codes else None
+        return None if not key else self._match(key)
+
+    def _match(self, presented: bytes) -> str | None:
         found = None
         for secret, name in self.tokens:  # compare with every token, in constant time
-            if hmac.compare_digest(secret, presented.strip()):
+            if hmac.compare_digest(secret, presented):
                 found = name
         return found
 

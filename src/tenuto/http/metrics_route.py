@@ -25,8 +25,7 @@ def scrape(request: Request) -> Response:
     if registry is None:
 
         def counts() -> dict[Status, int]:
-            with client.store.reader() as r:
-                return r.count_by_status()
+            return client.store.read(lambda r: r.count_by_status())
 
         registry = CollectorRegistry(auto_describe=True)
         registry.register(metrics.InstanceCounts(counts))

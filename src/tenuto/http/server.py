@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
 from ..app import App
@@ -42,8 +46,29 @@ def serve(
         running.start()
     try:
         log.info("serving %s on http://%s:%d", client.store.url, host, port)
-        server.run()
+        with _exit_on_signals():
+            server.run()
     finally:
         if running is not None:
             running.stop()
         client.close()
+
+
+@contextmanager
+def _exit_on_signals() -> Iterator[None]:
+    """Make SIGTERM and SIGINT raise ``SystemExit(0)`` while serving.
+
+    uvicorn handles both while it serves, then restores the previous handlers and raises
+    the signal again. With the default handlers that would kill the process on SIGTERM
+    before the worker is stopped gracefully; with these, the cleanup runs.
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

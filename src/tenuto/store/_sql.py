@@ -9,7 +9,7 @@ bound parameter.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .. import _json
@@ -35,7 +35,7 @@ INSTANCE_COLUMNS = (
     "parent_execution_id, parent_task_id, pause_reason, pause_by, pause_since, "
     "pause_resume_at, pause_source, history_len, next_due, lease, lease_until, claims"
 )
-_INSTANCE_NAMES = [name.strip() for name in INSTANCE_COLUMNS.split(",")]
+INSTANCE_NAMES = [name.strip() for name in INSTANCE_COLUMNS.split(",")]
 _ACTIVITY_COLUMNS = (
     "id, instance_id, execution_id, task_id, name, input, retry, attempt, created_at, lease"
 )
@@ -82,7 +82,7 @@ class SqlCursor(abc.ABC):
 
     @abc.abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """Run one statement; returns an object with ``fetchall``/``fetchone``/``rowcount``."""
+        """Run one statement; returns an object with ``fetchall``/``fetchone``."""
 
     @abc.abstractmethod
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
@@ -226,15 +226,17 @@ class SqlTx(SqlReader, Tx):
     # -- instances -----------------------------------------------------------------
 
     def insert_instance(self, row: InstanceRow) -> bool:
-        values = [getattr(row, name) for name in _INSTANCE_NAMES]
+        values = [getattr(row, name) for name in INSTANCE_NAMES]
         values[2] = row.status.value
         marks = ", ".join("?" * len(values))
-        cursor = self._x(
-            f"INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES ({marks}) "
-            "ON CONFLICT (instance_id) DO NOTHING",
-            values,
+        # RETURNING rather than rowcount: rows read back are exact in pipeline mode too.
+        return bool(
+            self._q(
+                f"INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES ({marks}) "
+                "ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id",
+                values,
+            )
         )
-        return bool(cursor.rowcount == 1)
 
     def lock_instances(self, ids: Sequence[str]) -> list[InstanceRow]:
         rows: list[InstanceRow] = []
@@ -285,16 +287,28 @@ class SqlTx(SqlReader, Tx):
         )
         return sorted((instance_row(r) for r in rows), key=lambda r: r.next_due or 0.0)
 
-    def update_leased_instance(
-        self, instance_id: str, lease: str, history_len: int, changes: dict[str, Any]
-    ) -> bool:
-        sets, params = self._assignments(changes)
-        cursor = self._x(
-            f"UPDATE instances SET {sets} WHERE instance_id = ? AND lease = ? "
-            "AND history_len = ? AND status IN (?, ?)",
-            [*params, instance_id, lease, history_len, *_LIVE],
-        )
-        return bool(cursor.rowcount == 1)
+    def claim_steps(
+        self, names: Sequence[str], now: float, limit: int, lease: str, lease_until: float
+    ) -> list[tuple[InstanceRow, list[Message]]]:
+        rows = self.claim_instances(names, now, limit, lease, lease_until)
+        inbox = self.load_messages([r.instance_id for r in rows]) if rows else {}
+        return [(r, inbox[r.instance_id]) for r in rows]
+
+    def update_leased_instances(
+        self, items: Sequence[tuple[str, str, int, dict[str, Any]]]
+    ) -> list[bool]:
+        # All statements go out before any result is read: one round trip in pipeline mode.
+        cursors = []
+        for instance_id, lease, history_len, changes in items:
+            sets, params = self._assignments(changes)
+            cursors.append(
+                self._x(
+                    f"UPDATE instances SET {sets} WHERE instance_id = ? AND lease = ? "
+                    "AND history_len = ? AND status IN (?, ?) RETURNING instance_id",
+                    [*params, instance_id, lease, history_len, *_LIVE],
+                )
+            )
+        return [bool(c.fetchall()) for c in cursors]
 
     def release_instances(self, ids: Sequence[str], lease: str) -> None:
         for part in chunks(list(ids), BATCH):
@@ -342,10 +356,14 @@ class SqlTx(SqlReader, Tx):
     def set_due(self, instance_ids: Sequence[str], at: float) -> None:
         for part in chunks(list(instance_ids), BATCH):
             cond, params = self.d.in_list("instance_id", part)
+            # Every named row is written (and so locked), RUNNING or not: a concurrent
+            # resume then waits for this transaction and sees its messages, or commits
+            # first and this update sees the instance RUNNING. No wake-up is lost.
             self._x(
-                "UPDATE instances SET next_due = CASE WHEN next_due IS NULL OR next_due > ? "
-                f"THEN ? ELSE next_due END WHERE {cond} AND status = ?",
-                [at, at, *params, Status.RUNNING.value],
+                "UPDATE instances SET next_due = CASE WHEN status = ? AND "
+                "(next_due IS NULL OR next_due > ?) THEN ? ELSE next_due END "
+                f"WHERE {cond}",
+                [Status.RUNNING.value, at, at, *params],
             )
 
     def recompute_due(self, instance_ids: Sequence[str], now: float) -> None:
@@ -366,7 +384,9 @@ class SqlTx(SqlReader, Tx):
             cond, params = self.d.in_list("instance_id", part)
             for table in ("history", "inbox", "activities"):
                 self._x(f"DELETE FROM {table} WHERE {cond}", params)
-            deleted += self._x(f"DELETE FROM instances WHERE {cond}", params).rowcount
+            deleted += len(
+                self._q(f"DELETE FROM instances WHERE {cond} RETURNING instance_id", params)
+            )
         return deleted
 
     # -- history -------------------------------------------------------------------
@@ -483,23 +503,39 @@ class SqlTx(SqlReader, Tx):
         )
         return sorted((_activity_row(r) for r in rows), key=lambda a: a.id)
 
-    def take_activity(self, activity_id: int, lease: str) -> ActivityRow | None:
-        rows = self._q(
-            f"DELETE FROM activities WHERE id = ? AND lease = ? RETURNING {_ACTIVITY_COLUMNS}",
-            (activity_id, lease),
-        )
-        return _activity_row(rows[0]) if rows else None
+    def deliver_results(
+        self, items: Sequence[tuple[int, str, NewMessage]], now: float
+    ) -> Callable[[], set[int]]:
+        taken = self.take_activities([(aid, lease) for aid, lease, _ in items])
+        messages = [m for aid, _, m in items if aid in taken]
+        if messages:
+            self.add_messages(messages)
+            self.set_due([m.instance_id for m in messages], now)
+        return lambda: taken
+
+    def take_activities(self, items: Sequence[tuple[int, str]]) -> set[int]:
+        taken: set[int] = set()
+        for part in chunks(list(items), BATCH // 2):
+            pairs = ", ".join("(?, ?)" for _ in part)
+            rows = self._q(
+                f"DELETE FROM activities WHERE (id, lease) IN (VALUES {pairs}) RETURNING id",
+                [x for pair in part for x in pair],
+            )
+            taken.update(r[0] for r in rows)
+        return taken
 
     def retry_activity(self, activity_id: int, lease: str, attempt: int, visible_at: float) -> bool:
         # A retry of a paused instance's activity is held like any queued activity.
-        cursor = self._x(
-            "UPDATE activities SET lease = NULL, attempt = ?, visible_at = ?, held = CASE "
-            "WHEN EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = activities.instance_id"
-            "             AND i.status = ?) THEN 1 ELSE 0 END "
-            "WHERE id = ? AND lease = ?",
-            (attempt, visible_at, Status.PAUSED.value, activity_id, lease),
+        return bool(
+            self._q(
+                "UPDATE activities SET lease = NULL, attempt = ?, visible_at = ?, held = CASE "
+                "WHEN EXISTS (SELECT 1 FROM instances i"
+                "             WHERE i.instance_id = activities.instance_id AND i.status = ?)"
+                " THEN 1 ELSE 0 END "
+                "WHERE id = ? AND lease = ? RETURNING id",
+                (attempt, visible_at, Status.PAUSED.value, activity_id, lease),
+            )
         )
-        return bool(cursor.rowcount == 1)
 
     def renew_leases(self, leases: Sequence[str], until: float) -> None:
         for part in chunks(list(leases), BATCH):

@@ -15,12 +15,14 @@ Times are epoch seconds (UTC floats) throughout the seam.
 from __future__ import annotations
 
 import abc
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .._signals import TOPICS, WORK
 from ..history import Event, Message
 from ..status import Status
 
@@ -145,12 +147,14 @@ class Tx(abc.ABC):
     """One database transaction. All writes commit together or not at all."""
 
     def __init__(self) -> None:
-        self.wakes = False
+        #: Topics to wake listeners of once this transaction commits.
+        self.wakes: set[str] = set()
         self._after_commit: list[Callable[[], None]] = []
 
-    def wake(self) -> None:
-        """Ask for workers to be woken once this transaction commits."""
-        self.wakes = True
+    def wake(self, topic: str = WORK) -> None:
+        """Wake listeners of ``topic`` (``"work"``: workers; ``"done"``: waiters) once
+        this transaction commits."""
+        self.wakes.add(topic)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` once this transaction has committed (never if it rolls back)."""
@@ -187,11 +191,18 @@ class Tx(abc.ABC):
         for one orchestration step each; counts the claim in ``claims``."""
 
     @abc.abstractmethod
-    def update_leased_instance(
-        self, instance_id: str, lease: str, history_len: int, changes: dict[str, Any]
-    ) -> bool:
-        """Set columns of an instance if it is still leased with ``lease``, still live and
-        unpaused, and its history still has ``history_len`` events; else change nothing."""
+    def claim_steps(
+        self, names: Sequence[str], now: float, limit: int, lease: str, lease_until: float
+    ) -> list[tuple[InstanceRow, list[Message]]]:
+        """:meth:`claim_instances`, with each instance's pending messages (oldest first)."""
+
+    @abc.abstractmethod
+    def update_leased_instances(
+        self, items: Sequence[tuple[str, str, int, dict[str, Any]]]
+    ) -> list[bool]:
+        """For each ``(instance_id, lease, history_len, changes)``: set the columns if the
+        instance is still leased with ``lease``, still live and unpaused, and its history
+        still has ``history_len`` events; else change nothing. Returns which were set."""
 
     @abc.abstractmethod
     def release_instances(self, ids: Sequence[str], lease: str) -> None:
@@ -266,8 +277,19 @@ class Tx(abc.ABC):
         """Lease up to ``limit`` ready activities, oldest first."""
 
     @abc.abstractmethod
-    def take_activity(self, activity_id: int, lease: str) -> ActivityRow | None:
-        """Delete a leased activity and return it; ``None`` if the lease was lost."""
+    def deliver_results(
+        self, items: Sequence[tuple[int, str, NewMessage]], now: float
+    ) -> Callable[[], set[int]]:
+        """For each ``(activity_id, lease, message)`` whose activity is still leased with
+        ``lease``: delete the activity, queue the message, make its instance due.
+
+        Returns a function giving the ids of the activities delivered; a backend may
+        defer reading them until then (call it before the transaction ends)."""
+
+    @abc.abstractmethod
+    def take_activities(self, items: Sequence[tuple[int, str]]) -> set[int]:
+        """Delete leased activities given as ``(id, lease)``; returns the ids deleted
+        (an activity whose lease was lost is not)."""
 
     @abc.abstractmethod
     def retry_activity(self, activity_id: int, lease: str, attempt: int, visible_at: float) -> bool:
@@ -329,11 +351,23 @@ class Reader(abc.ABC):
 
 
 class Listener(abc.ABC):
-    """Waits for committed changes that may have made work or finished instances."""
+    """Waits for committed changes of its topics (work made due, instances finished).
+
+    A listener may wake for changes that turn out to be irrelevant (SQLite cannot tell
+    one commit from another), never miss one for longer than its polling fallback.
+    """
+
+    #: The in-process event this listener waits on (a store's own commits skip it when
+    #: made with ``transaction(origin=listener)``).
+    event: threading.Event
 
     @abc.abstractmethod
     def wait(self, timeout: float) -> bool:
         """Block until a change is seen (``True``) or ``timeout`` seconds pass (``False``)."""
+
+    def poll(self) -> bool:
+        """Whether a change was seen since the last wait or poll, without blocking."""
+        return self.wait(0)
 
     @abc.abstractmethod
     def kick(self) -> None:
@@ -349,20 +383,29 @@ class Store(abc.ABC):
     url: str
 
     @abc.abstractmethod
-    def transaction(self) -> AbstractContextManager[Tx]:
-        """A write transaction: commits on normal exit, rolls back on an exception."""
+    def transaction(
+        self, origin: Listener | None = None, durable: bool = True
+    ) -> AbstractContextManager[Tx]:
+        """A write transaction: commits on normal exit, rolls back on an exception.
+
+        Its wake-ups skip ``origin``, the listener of whoever runs the transaction.
+        ``durable=False`` allows the commit to return before it is on disk: a database
+        crash may then lose it (never a part of it), so use it only for changes that
+        are redone when lost. A later durable commit makes it durable too.
+        """
 
     @abc.abstractmethod
     def reader(self) -> AbstractContextManager[Reader]:
         """A read-only view."""
 
     @abc.abstractmethod
-    def listener(self) -> Listener:
-        """Something to wait on for changes committed by anyone (this process or others)."""
+    def listener(self, topics: Iterable[str] = TOPICS) -> Listener:
+        """Something to wait on for changes of ``topics`` committed by anyone."""
 
     def is_transient(self, exc: BaseException) -> bool:
-        """Whether ``exc`` aborted a transaction that is safe to run again (a deadlock or
-        serialization failure: the database rolled it back and says so)."""
+        """Whether ``exc`` aborted a transaction that is certainly not committed and is
+        worth running again: a deadlock or serialization failure (the database rolled it
+        back and says so), or a connection that failed before the commit was sent."""
         return False
 
     def outage(self, exc: BaseException) -> str | None:
@@ -378,6 +421,21 @@ class Store(abc.ABC):
                     return fn(tx)
             except Exception as exc:
                 if attempt + 1 >= attempts or not self.is_transient(exc):
+                    raise
+                time.sleep(min(0.005 * 2**attempt, 0.5))
+        raise AssertionError("unreachable")
+
+    def read(self, fn: Callable[[Reader], T], attempts: int = 3) -> T:
+        """Run ``fn`` with a reader, again after a transient failure (reads are always
+        safe to repeat)."""
+        for attempt in range(attempts):
+            try:
+                with self.reader() as r:
+                    return fn(r)
+            except Exception as exc:
+                if attempt + 1 >= attempts or not (
+                    self.is_transient(exc) or self.outage(exc) is not None
+                ):
                     raise
                 time.sleep(min(0.005 * 2**attempt, 0.5))
         raise AssertionError("unreachable")

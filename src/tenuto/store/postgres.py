@@ -17,7 +17,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -26,12 +27,25 @@ import psycopg
 from psycopg import errors, sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .._signals import hub_for
+from .. import _json
+from .._signals import TOPICS, hub_for
+from ..history import Event, Message
+from ..status import Status
 from . import migrations
-from ._sql import Dialect, SqlCursor, SqlReader, SqlTx
-from .base import Listener, Reader, Store, Tx
+from ._sql import (
+    INSTANCE_COLUMNS,
+    INSTANCE_NAMES,
+    Dialect,
+    SqlCursor,
+    SqlReader,
+    SqlTx,
+    instance_row,
+)
+from .base import InstanceRow, Listener, NewMessage, Reader, Store, Tx
 
 log = logging.getLogger("tenuto.store")
+
+_UNCOMMITTED = "tenuto: the transaction was not committed"
 
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -68,6 +82,79 @@ class _Cursor(SqlCursor):
                 cur.executemany(sql, rows)
 
 
+class _PgTx(SqlTx):
+    """The shared SQL, with the hot paths of a worker cycle in single statements: one
+    round trip where the generic version needs several."""
+
+    def claim_steps(
+        self, names: Sequence[str], now: float, limit: int, lease: str, lease_until: float
+    ) -> list[tuple[InstanceRow, list[Message]]]:
+        n = len(INSTANCE_NAMES)
+        rows = self._q(
+            "WITH c AS ("
+            "  UPDATE instances SET lease = ?, lease_until = ?, claims = claims + 1"
+            "  WHERE instance_id IN ("
+            "    SELECT instance_id FROM instances WHERE next_due IS NOT NULL AND next_due <= ?"
+            "    AND (lease_until IS NULL OR lease_until < ?) AND name = ANY(?)"
+            "    ORDER BY next_due LIMIT ? FOR UPDATE SKIP LOCKED)"
+            f"  RETURNING {INSTANCE_COLUMNS}) "
+            f"SELECT c.*, m.id, m.execution_id, m.type, m.ts, m.data, m.visible_at "
+            "FROM c LEFT JOIN inbox m ON m.instance_id = c.instance_id "
+            "ORDER BY c.next_due, c.instance_id, m.id",
+            [lease, lease_until, now, now, list(names), limit],
+        )
+        claimed: dict[str, tuple[InstanceRow, list[Message]]] = {}
+        for r in rows:
+            iid = r[0]
+            if iid not in claimed:
+                claimed[iid] = (instance_row(r[:n]), [])
+            mid, eid, type_, ts, data, visible_at = r[n:]
+            if mid is not None:
+                event = Event(type_, ts, _json.loads(data))
+                claimed[iid][1].append(Message(mid, iid, eid, event, visible_at))
+        return list(claimed.values())
+
+    def deliver_results(
+        self, items: Sequence[tuple[int, str, NewMessage]], now: float
+    ) -> Callable[[], set[int]]:
+        if not items:
+            return set
+        values = ", ".join(
+            "(?::bigint, ?::text, ?::text, ?::text, ?::text, ?::float8, ?::text, ?::float8)"
+            for _ in items
+        )
+        params: list[Any] = []
+        for aid, lease, m in items:
+            params += [
+                aid,
+                lease,
+                m.instance_id,
+                m.execution_id,
+                m.event.type,
+                m.event.ts,
+                _json.dumps(m.event.data),
+                m.visible_at,
+            ]
+        cursor = self._x(
+            f"WITH v (id, lease, instance_id, execution_id, type, ts, data, visible_at) AS ("
+            f"  VALUES {values}),"
+            " taken AS (DELETE FROM activities a USING v WHERE a.id = v.id"
+            "   AND a.lease = v.lease RETURNING a.id),"
+            " queued AS (INSERT INTO inbox (instance_id, execution_id, type, ts, data, visible_at)"
+            "   SELECT v.instance_id, v.execution_id, v.type, v.ts, v.data, v.visible_at"
+            "   FROM v JOIN taken t ON t.id = v.id ORDER BY v.id RETURNING instance_id),"
+            # Lock every instance row named, RUNNING or not (see SqlTx.set_due).
+            " due AS (UPDATE instances SET next_due = CASE WHEN status = ? AND"
+            "   (next_due IS NULL OR next_due > ?) THEN ? ELSE next_due END"
+            "   WHERE instance_id IN (SELECT instance_id FROM queued))"
+            " SELECT id FROM taken",
+            [*params, Status.RUNNING.value, now, now],
+        )
+        # Read later: in pipeline mode the statement goes out now, its answer comes
+        # with the next read of the transaction.
+        return lambda: {r[0] for r in cursor.fetchall()}
+
+
 def parse_url(url: str) -> tuple[str, str]:
     """Split a tenuto PostgreSQL URL into a libpq conninfo URL and the schema name."""
     parts = urlsplit(url)
@@ -101,13 +188,14 @@ class PostgresStore(Store):
             min_size=1,
             max_size=pool_size,
             configure=self._configure,
-            check=ConnectionPool.check_connection,
             open=True,
             timeout=15.0,
             name=f"tenuto-{self.schema}",
         )
         self._notifier: _Notifier | None = None
         self._lock = threading.Lock()
+        # Marks this store's own notifications, which its notifier does not echo.
+        self._token = uuid.uuid4().hex[:12]
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
@@ -138,37 +226,55 @@ class PostgresStore(Store):
     # -- Store ---------------------------------------------------------------------
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self, origin: Listener | None = None, durable: bool = True) -> Iterator[Tx]:
         with self.pool.connection() as conn:
-            tx = SqlTx(_Cursor(conn))
-            with conn.transaction():
-                yield tx
-                if tx.wakes:
-                    conn.execute("SELECT pg_notify(%s, '')", (self.channel,))
+            tx = _PgTx(_Cursor(conn))
+            committing = False
+            try:
+                # Pipeline mode: statements whose results are not read go out without
+                # waiting for the server: a round trip per read, not per statement.
+                with conn.pipeline(), conn.transaction():
+                    if not durable:
+                        conn.execute("SET LOCAL synchronous_commit = off")
+                    yield tx
+                    if tx.wakes:
+                        # Other processes learn of the change from the notification; this
+                        # process's listeners are pulsed directly (and skip their echo).
+                        payload = f"{self._token}|{','.join(sorted(tx.wakes))}"
+                        conn.execute("SELECT pg_notify(%s, %s)", (self.channel, payload))
+                    committing = True
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if not committing:  # the commit was never sent: nothing of this happened
+                    exc.add_note(_UNCOMMITTED)
+                if conn.broken:
+                    conn.close()  # the pool then replaces it instead of handing it out
+                raise
         tx.committed()
         if tx.wakes:
-            self._hub.pulse()
+            self._hub.pulse(tx.wakes, exclude=origin.event if origin else None)
 
     @contextmanager
     def reader(self) -> Iterator[Reader]:
         with self.pool.connection() as conn, conn.transaction():
             yield SqlReader(_Cursor(conn))
 
-    def listener(self) -> Listener:
+    def listener(self, topics: Iterable[str] = TOPICS) -> Listener:
         with self._lock:
             if self._notifier is None or not self._notifier.is_alive():
                 self._notifier = _Notifier(self)
                 self._notifier.start()
-        return _PgListener(self)
+        return _PgListener(self, topics)
 
     def is_transient(self, exc: BaseException) -> bool:
-        return isinstance(exc, errors.DeadlockDetected | errors.SerializationFailure)
+        if isinstance(exc, errors.DeadlockDetected | errors.SerializationFailure):
+            return True
+        return _UNCOMMITTED in getattr(exc, "__notes__", ())
 
     def outage(self, exc: BaseException) -> str | None:
         if isinstance(exc, PoolTimeout):
             return f"no connection to PostgreSQL could be made ({_one_line(exc)})"
         if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) and not (
-            self.is_transient(exc)
+            isinstance(exc, errors.DeadlockDetected | errors.SerializationFailure)
         ):
             return f"the connection to PostgreSQL was lost ({_one_line(exc)})"
         return None
@@ -216,8 +322,10 @@ class _Notifier(threading.Thread):
                     lost, backoff = False, 0.1
                     self.store._hub.pulse()
                     while not self._halt.is_set():
-                        for _ in conn.notifies(timeout=0.1, stop_after=1):
-                            self.store._hub.pulse()
+                        for note in conn.notifies(timeout=0.1, stop_after=1):
+                            origin, _, topics = note.payload.partition("|")
+                            if origin != self.store._token:
+                                self.store._hub.pulse(topics.split(",") if topics else TOPICS)
             except psycopg.Error as exc:
                 if self._halt.is_set():
                     return
@@ -237,17 +345,17 @@ def _one_line(exc: BaseException) -> str:
 
 
 class _PgListener(Listener):
-    def __init__(self, store: PostgresStore) -> None:
+    def __init__(self, store: PostgresStore, topics: Iterable[str]) -> None:
         self._hub = store._hub
-        self._event = self._hub.listen()
+        self.event = self._hub.listen(topics)
 
     def wait(self, timeout: float) -> bool:
-        fired = self._event.wait(max(timeout, 0))
-        self._event.clear()
+        fired = self.event.wait(max(timeout, 0))
+        self.event.clear()
         return fired
 
     def kick(self) -> None:
-        self._event.set()
+        self.event.set()
 
     def close(self) -> None:
-        self._hub.unlisten(self._event)
+        self._hub.unlisten(self.event)

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .._signals import hub_for
+from .._signals import TOPICS, hub_for
 from . import migrations
 from ._sql import Dialect, SqlCursor, SqlReader, SqlTx
 from .base import Listener, Reader, Store, Tx
@@ -157,14 +157,16 @@ class SqliteStore(Store):
     # -- Store ---------------------------------------------------------------------
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self, origin: Listener | None = None, durable: bool = True) -> Iterator[Tx]:
+        # ``durable`` makes no difference here: in WAL mode each commit is durable to the
+        # level ``synchronous`` sets, and NORMAL (the default) never waits for the disk.
         conn = self._conn()
         tx = SqlTx(_Cursor(conn))
         with self._write(conn):
             yield tx
         tx.committed()
         if tx.wakes:
-            self._hub.pulse()
+            self._hub.pulse(tx.wakes, exclude=origin.event if origin else None)
 
     @contextmanager
     def reader(self) -> Iterator[Reader]:
@@ -176,8 +178,8 @@ class SqliteStore(Store):
         finally:
             conn.execute("COMMIT")
 
-    def listener(self) -> Listener:
-        return _SqliteListener(self)
+    def listener(self, topics: Iterable[str] = TOPICS) -> Listener:
+        return _SqliteListener(self, topics)
 
     def is_transient(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
@@ -204,11 +206,11 @@ class _SqliteListener(Listener):
     """Wakes on commits in this process at once, and on other processes' commits
     within ``poll`` seconds (``PRAGMA data_version`` changes on any foreign commit)."""
 
-    poll = 0.01
+    interval = 0.01
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: SqliteStore, topics: Iterable[str]) -> None:
         self._store = store
-        self._event = store._hub.listen()
+        self.event = store._hub.listen(topics)
         self._conn = store._connect()
         self._version = self._data_version()
 
@@ -219,8 +221,8 @@ class _SqliteListener(Listener):
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
-            if self._event.wait(min(self.poll, max(remaining, 0))):
-                self._event.clear()
+            if self.event.wait(min(self.interval, max(remaining, 0))):
+                self.event.clear()
                 self._version = self._data_version()
                 return True
             version = self._data_version()
@@ -231,10 +233,10 @@ class _SqliteListener(Listener):
                 return False
 
     def kick(self) -> None:
-        self._event.set()
+        self.event.set()
 
     def close(self) -> None:
-        self._store._hub.unlisten(self._event)
+        self._store._hub.unlisten(self.event)
         self._conn.close()
 
 
