@@ -224,6 +224,10 @@ def create_app(
     app.include_router(api.router)
     app.include_router(durable.router)
     app.include_router(metrics_route.router)
+    if dashboard:
+        from . import dashboard as dash
+
+        dash.mount(app)
     _install_error_handlers(app)
     _declare_security(app, bool(tokens))
     return _Guard(app, tokens or {}, max_body)
