@@ -249,3 +249,24 @@ def test_parse_tokens():
     assert parse_tokens(None) == {}
     with pytest.raises(ValueError, match="NAME=SECRET"):
         parse_tokens("alice=")
+
+
+def test_standing_pauses_over_http(api):
+    iid = _start(api, instance_id="sp1")
+    _running(api, iid)
+    r = api.post("/api/orchestrators/waits/pause", json={"reason": "freeze"})
+    assert r.status_code == 200 and r.json()["changed"] is True
+    assert r.json()["standing_pauses"][0]["name"] == "waits"
+    assert api.get(f"/api/instances/{iid}").json()["pause"]["source"] == "orchestrator"
+    assert api.post("/api/orchestrators/waits/pause").json()["changed"] is False
+    r = api.post("/api/activities/double/pause", json={"reason": "upgrade"})
+    kinds = [(p["kind"], p["name"]) for p in r.json()["standing_pauses"]]
+    assert kinds == [("orchestrator", "waits"), ("activity", "double")]
+    assert [p["reason"] for p in api.get("/api/standing-pauses").json()["items"]] == [
+        "freeze",
+        "upgrade",
+    ]
+    assert api.post("/api/orchestrators/waits/resume").json()["changed"] is True
+    assert api.get(f"/api/instances/{iid}").json()["runtime_status"] == "RUNNING"
+    assert api.post("/api/activities/double/resume").json()["standing_pauses"] == []
+    _error(api.post("/api/activities/double/pause", json={"resume_at": "soon"}), 422, "invalid")

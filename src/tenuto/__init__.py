@@ -29,7 +29,15 @@ from .errors import (
     WaitTimeout,
 )
 from .retry import RetryPolicy
-from .status import Failure, HistoryEvent, InstanceStatus, Page, PauseInfo, Status
+from .status import (
+    Failure,
+    HistoryEvent,
+    InstanceStatus,
+    Page,
+    PauseInfo,
+    StandingPause,
+    Status,
+)
 from .tasks import Task
 from .worker import Worker
 
@@ -56,6 +64,7 @@ __all__ = [
     "Page",
     "PauseInfo",
     "RetryPolicy",
+    "StandingPause",
     "Status",
     "SubOrchestrationFailed",
     "SystemClock",

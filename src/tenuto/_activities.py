@@ -215,6 +215,8 @@ def deliver_outcomes(tx: Tx, outcomes: list[Outcome], now: float) -> Callable[[]
             policy = RetryPolicy.from_json(loads(row.retry)) if row.retry else None
             if policy is not None and policy.retries(o.failure.type, row.attempt):
                 delay = policy.delay(row.attempt)
+                # Held or not is decided under the name's lock (see EpisodeRunner.commit).
+                tx.lock_names("activity", [row.name], exclusive=False)
                 if tx.retry_activity(row.id, row.lease, row.attempt + 1, now + delay):
                     _track_retry(tx, row, o.failure, delay)
                 else:

@@ -25,15 +25,30 @@ from ._json import dumps
 from ._signals import DONE
 from .errors import InstanceExists, InstanceFinished, InstanceNotFinished, InstanceNotFound
 from .status import PAUSABLE, Failure, Status
-from .store.base import InstanceRow, NewMessage, Tx
+from .store.base import Filter, InstanceRow, NewMessage, StandingPauseRow, Tx
 from .tracking import track
 
 _LIVE = (Status.PENDING, Status.RUNNING, Status.PAUSED)
+#: Kinds of standing pauses.
+ORCHESTRATOR = "orchestrator"
+ACTIVITY = "activity"
 TERMINAL = (Status.COMPLETED, Status.FAILED, Status.TERMINATED)
 
 
 def new_execution_id() -> str:
     return uuid.uuid4().hex
+
+
+def track_each(tx: Tx, event: str, ids: Sequence[str], **fields: Any) -> None:
+    """Write one tracking record per instance once the transaction has committed."""
+    if not ids:
+        return
+
+    def log() -> None:
+        for iid in ids:
+            track(event, iid, **fields)
+
+    tx.after_commit(log)
 
 
 def start(
@@ -45,7 +60,8 @@ def start(
     start_at: float | None,
     now: float,
 ) -> None:
-    """Create a PENDING instance that runs at ``start_at`` (or now)."""
+    """Create a PENDING instance that runs at ``start_at`` (or now), or a PAUSED one if
+    its orchestrator is under a standing pause (the start is accepted and held)."""
     row = InstanceRow(
         instance_id=instance_id,
         name=name,
@@ -57,10 +73,53 @@ def start(
         start_at=start_at,
         next_due=now if start_at is None else start_at,
     )
+    held = hold_if_type_paused(tx, [row], now)
     if not tx.insert_instance(row):
         raise InstanceExists(instance_id)
-    tx.wake()
-    tx.after_commit(lambda: track("started", instance_id, name=name))
+    if held:
+        record_type_holds(tx, held, now)
+    else:
+        tx.wake()
+    track_each(tx, "started", [instance_id], name=name)
+
+
+def hold_if_type_paused(
+    tx: Tx, rows: Sequence[InstanceRow], now: float
+) -> list[tuple[InstanceRow, StandingPauseRow]]:
+    """Turn new instances of orchestrators under a standing pause into PAUSED ones
+    (before they are inserted); returns those, with their pause."""
+    names = sorted({r.name for r in rows})
+    tx.lock_names(ORCHESTRATOR, names, exclusive=False)
+    pauses = {p.name: p for p in tx.standing_pauses(ORCHESTRATOR, names)}
+    held = []
+    for row in rows:
+        sp = pauses.get(row.name)
+        if sp is not None:
+            row.status = Status.PAUSED
+            row.next_due = None
+            row.pause_reason, row.pause_by = sp.reason, sp.by
+            row.pause_since, row.pause_source = now, ORCHESTRATOR
+            held.append((row, sp))
+    return held
+
+
+def record_type_holds(
+    tx: Tx, held: Sequence[tuple[InstanceRow, StandingPauseRow]], now: float
+) -> None:
+    """History records and tracking for instances created PAUSED by a standing pause."""
+    for row, sp in held:
+        tx.annotate([row.instance_id], _suspended(sp.reason, sp.by, ORCHESTRATOR, None, now))
+        track_each(tx, "paused", [row.instance_id], reason=sp.reason, by=sp.by, source=ORCHESTRATOR)
+
+
+def _suspended(
+    reason: str | None, by: str | None, source: str, resume_at: float | None, now: float
+) -> h.Event:
+    return h.Event(
+        h.EXECUTION_SUSPENDED,
+        now,
+        {"reason": reason, "by": by, "source": source, "resume_at": resume_at},
+    )
 
 
 def _lock_one(tx: Tx, instance_id: str) -> InstanceRow:
@@ -79,7 +138,7 @@ def raise_event(tx: Tx, instance_id: str, name: str, data: Any, now: float) -> N
     tx.add_messages([NewMessage(instance_id, None, event, now)])
     tx.set_due([instance_id], now)
     tx.wake()
-    tx.after_commit(lambda: track("event_raised", instance_id, event_name=name))
+    track_each(tx, "event_raised", [instance_id], event_name=name)
 
 
 def _live_rows(tx: Tx, ids: Sequence[str], operation: str, strict: bool) -> list[InstanceRow]:
@@ -131,23 +190,12 @@ def pause(
         },
     )
     tx.hold_activities(targets)
-    tx.annotate(
-        targets,
-        h.Event(
-            h.EXECUTION_SUSPENDED,
-            now,
-            {"reason": reason, "by": by, "source": source, "resume_at": resume_at},
-        ),
-    )
+    tx.annotate(targets, _suspended(reason, by, source, resume_at, now))
     children = tx.children(targets, PAUSABLE)
     if children:
         pause(tx, children, reason=reason, by=by, resume_at=None, now=now, source="parent")
 
-    def log() -> None:
-        for iid in targets:
-            track("paused", iid, reason=reason, by=by, source=source, resume_at=resume_at)
-
-    tx.after_commit(log)
+    track_each(tx, "paused", targets, reason=reason, by=by, source=source, resume_at=resume_at)
     return targets
 
 
@@ -197,11 +245,7 @@ def resume(
     if children:
         resume(tx, children, reason=reason, by=by, now=now, only_source="parent")
 
-    def log() -> None:
-        for iid in targets:
-            track("resumed", iid, reason=reason, by=by)
-
-    tx.after_commit(log)
+    track_each(tx, "resumed", targets, reason=reason, by=by)
     tx.wake()
     return targets
 
@@ -255,11 +299,7 @@ def terminate(
         now,
     )
 
-    def log() -> None:
-        for iid in targets:
-            track("terminated", iid, reason=reason, by=by)
-
-    tx.after_commit(log)
+    track_each(tx, "terminated", targets, reason=reason, by=by)
     tx.wake(DONE)
     return targets
 
@@ -295,9 +335,63 @@ def purge(tx: Tx, ids: Sequence[str], *, strict: bool = False) -> int:
     targets = [r.instance_id for r in rows if r.status.is_terminal]
     count = tx.delete_instances(targets) if targets else 0
 
-    def log() -> None:
-        for iid in targets:
-            track("purged", iid)
-
-    tx.after_commit(log)
+    track_each(tx, "purged", targets)
     return count
+
+
+# -- standing pauses ------------------------------------------------------------------
+
+
+def pause_type(
+    tx: Tx,
+    kind: str,
+    name: str,
+    *,
+    reason: str | None,
+    by: str | None,
+    resume_at: float | None,
+    now: float,
+) -> bool:
+    """Pause every instance of orchestrator ``name`` (running ones, and any started while
+    the pause stands), or hold every execution of activity ``name``, wherever it is.
+    ``False`` if such a pause stands already (nothing changes)."""
+    tx.lock_names(kind, [name], exclusive=True)
+    if not tx.insert_standing_pause(StandingPauseRow(kind, name, reason, by, now, resume_at)):
+        return False
+    if kind == ORCHESTRATOR:
+        live = tx.select_ids(Filter(statuses=PAUSABLE, name=name))
+        pause(tx, live, reason=reason, by=by, resume_at=None, now=now, source=ORCHESTRATOR)
+    else:
+        waiting = tx.hold_activity_type(name)
+        if waiting:
+            tx.annotate(
+                waiting,
+                h.Event(h.ACTIVITY_HELD, now, {"activity": name, "reason": reason, "by": by}),
+            )
+        track_each(tx, "activity_held", waiting, activity=name, reason=reason, by=by)
+    track_each(tx, f"{kind}_paused", [name], reason=reason, by=by, resume_at=resume_at)
+    return True
+
+
+def resume_type(
+    tx: Tx, kind: str, name: str, *, reason: str | None, by: str | None, now: float
+) -> bool:
+    """End a standing pause: resume exactly the instances it paused, or release the held
+    executions (in the order they were scheduled). ``False`` if none stood."""
+    tx.lock_names(kind, [name], exclusive=True)
+    if tx.delete_standing_pause(kind, name) is None:
+        return False
+    if kind == ORCHESTRATOR:
+        paused = tx.select_ids(Filter(statuses=(Status.PAUSED,), name=name))
+        resume(tx, paused, reason=reason, by=by, now=now, only_source=ORCHESTRATOR)
+    else:
+        released = tx.release_activity_type(name)
+        if released:
+            tx.annotate(
+                released,
+                h.Event(h.ACTIVITY_RELEASED, now, {"activity": name, "reason": reason, "by": by}),
+            )
+            tx.wake()
+        track_each(tx, "activity_released", released, activity=name, by=by)
+    track_each(tx, f"{kind}_resumed", [name], reason=reason, by=by)
+    return True

@@ -465,6 +465,13 @@ class EpisodeRunner:
 
     # -- phase 3: commit ---------------------------------------------------------------
 
+    def _record_held(self, tx: Tx, activities: Sequence[NewActivity], now: float) -> None:
+        """Record in history the new activities a standing activity pause holds."""
+        for iid, names in _held_by_type(tx, activities).items():
+            for name in names:
+                tx.annotate([iid], h.Event(h.ACTIVITY_HELD, now, {"activity": name}))
+                _control.track_each(tx, "activity_held", [iid], activity=name)
+
     def commit(self, tx: Tx, episodes: Sequence[Episode], now: float) -> Committed:
         """Write the episodes whose instance is still theirs."""
         done: list[Episode] = []
@@ -495,32 +502,25 @@ class EpisodeRunner:
             tx.append_history(history)
         messages = [m for ep in done for m in ep.messages]
         wake = [ep.row.parent_instance_id for ep in done if ep.wake_parent]
-        for ep in done:
-            for child in ep.children:
-                if not tx.insert_instance(child):
+        children = [(ep, child) for ep in done for child in ep.children]
+        if children:
+            held = _control.hold_if_type_paused(tx, [c for _, c in children], now)
+            created = {c.instance_id for _, c in children if tx.insert_instance(c)}
+            _control.record_type_holds(
+                tx, [(c, sp) for c, sp in held if c.instance_id in created], now
+            )
+            for ep, child in children:
+                if child.instance_id not in created:
                     # The id is taken: the parent's call fails rather than adopt a stranger.
-                    error = InstanceExists(child.instance_id)
-                    messages.append(
-                        NewMessage(
-                            ep.instance_id,
-                            ep.row.execution_id,
-                            h.Event(
-                                h.SUB_FAILED,
-                                now,
-                                {
-                                    "task_id": child.parent_task_id,
-                                    "failure": Failure(
-                                        type_name(InstanceExists), str(error)
-                                    ).to_json(),
-                                },
-                            ),
-                            now,
-                        )
-                    )
+                    messages.append(_child_exists(ep, child, now))
                     wake.append(ep.instance_id)
         activities = [a for ep in done for a in ep.activities]
         if activities:
+            # Whether a standing pause holds them is read under the names' lock, so a
+            # pause or resume of their type cannot happen half before and half after.
+            tx.lock_names(_control.ACTIVITY, [a.name for a in activities], exclusive=False)
             tx.insert_activities(activities)
+            self._record_held(tx, activities, now)
         if messages:
             tx.add_messages(messages)
         live = [ep.instance_id for ep in done if not ep.finished]
@@ -553,6 +553,30 @@ class EpisodeRunner:
         tx.after_commit(after)
         made_due = bool(wake or restarted or any(ep.children for ep in done))
         return Committed(len(done), bool(activities), made_due)
+
+
+def _held_by_type(tx: Tx, activities: Sequence[NewActivity]) -> dict[str, list[str]]:
+    """Instance id -> names of its new activities that a standing pause holds."""
+    paused = {
+        p.name: p
+        for p in tx.standing_pauses(_control.ACTIVITY, sorted({a.name for a in activities}))
+    }
+    held: dict[str, list[str]] = {}
+    for a in activities:
+        if a.name in paused and a.name not in held.get(a.instance_id, []):
+            held.setdefault(a.instance_id, []).append(a.name)
+    return held
+
+
+def _child_exists(ep: Episode, child: InstanceRow, now: float) -> NewMessage:
+    error = InstanceExists(child.instance_id)
+    failure = Failure(type_name(InstanceExists), str(error))
+    return NewMessage(
+        ep.instance_id,
+        ep.row.execution_id,
+        h.Event(h.SUB_FAILED, now, {"task_id": child.parent_task_id, "failure": failure.to_json()}),
+        now,
+    )
 
 
 def _history_rows(row: InstanceRow, events: list[h.Event]) -> list[HistoryRow]:

@@ -28,12 +28,13 @@ from .status import (
     InstanceStatus,
     Page,
     PauseInfo,
+    StandingPause,
     Status,
     from_timestamp,
     to_timestamp,
 )
 from .store import open_store
-from .store.base import Filter, InstanceRow, Reader, Store
+from .store.base import Filter, InstanceRow, Reader, StandingPauseRow, Store
 
 _ID_RE = re.compile(r"^[^/\\#?\s\x00-\x1f\x7f][^/\\#?\x00-\x1f\x7f]{0,255}$")
 _TIME_FIELDS = ("fire_at", "resume_at")
@@ -113,7 +114,7 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         ) from None
 
 
-def to_status(row: InstanceRow) -> InstanceStatus:
+def to_status(row: InstanceRow, held: Sequence[str] = ()) -> InstanceStatus:
     """The public snapshot of a stored instance row."""
     pause = None
     if row.status is Status.PAUSED and row.pause_since is not None:
@@ -137,6 +138,7 @@ def to_status(row: InstanceRow) -> InstanceStatus:
         completed_at=from_timestamp(row.completed_at),
         parent_instance_id=row.parent_instance_id,
         pause=pause,
+        held_activities=tuple(held),
     )
 
 
@@ -225,10 +227,15 @@ class Client:
 
     def status(self, instance_id: str) -> InstanceStatus:
         """The instance's current status; :class:`~tenuto.InstanceNotFound` if unknown."""
-        row = self.store.read(lambda r: r.get_instance(instance_id))
+
+        def read(r: Reader) -> tuple[InstanceRow | None, dict[str, list[str]]]:
+            row = r.get_instance(instance_id)
+            return row, ({} if row is None else r.held_activities([instance_id]))
+
+        row, held = self.store.read(read)
         if row is None:
             raise InstanceNotFound(instance_id)
-        return to_status(row)
+        return to_status(row, held.get(instance_id, ()))
 
     def history(self, instance_id: str) -> list[HistoryEvent]:
         """The instance's history events, oldest first."""
@@ -259,10 +266,16 @@ class Client:
             raise ValueError(f"limit must be an int from 1 to {MAX_PAGE}")
         flt = self._filter(status, name, created_from, created_to, id_prefix)
         after = None if cursor is None else decode_cursor(cursor)
-        rows = self.store.read(lambda r: r.query(flt, limit + 1, after))
+
+        def read(r: Reader) -> tuple[list[InstanceRow], dict[str, list[str]]]:
+            rows = r.query(flt, limit + 1, after)
+            return rows, r.held_activities([row.instance_id for row in rows[:limit]])
+
+        rows, held = self.store.read(read)
         more = len(rows) > limit
         rows = rows[:limit]
-        return Page([to_status(r) for r in rows], encode_cursor(rows[-1]) if more else None)
+        items = [to_status(r, held.get(r.instance_id, ())) for r in rows]
+        return Page(items, encode_cursor(rows[-1]) if more else None)
 
     @staticmethod
     def _filter(
@@ -445,6 +458,90 @@ class Client:
         )
         return self.store.run(lambda tx: _control.purge(tx, tx.select_ids(flt)))
 
+    # -- standing pauses ---------------------------------------------------------------
+
+    def pause_orchestrator(
+        self,
+        orchestrator: str | Callable[..., Any],
+        reason: str | None = None,
+        *,
+        resume_at: datetime | None = None,
+        by: str | None = None,
+    ) -> bool:
+        """Pause every instance of an orchestrator: those running now, and those started
+        while the pause stands (starts are accepted and held). ``True`` if the pause is
+        new, ``False`` if one stood already. Ended by :meth:`resume_orchestrator` or at
+        ``resume_at``."""
+        return self._pause_type(_control.ORCHESTRATOR, name_of(orchestrator), reason, resume_at, by)
+
+    def resume_orchestrator(
+        self,
+        orchestrator: str | Callable[..., Any],
+        reason: str | None = None,
+        *,
+        by: str | None = None,
+    ) -> bool:
+        """End a standing orchestrator pause and resume exactly the instances it paused
+        (one paused on its own stays paused). ``False`` if no such pause stood."""
+        return self._resume_type(_control.ORCHESTRATOR, name_of(orchestrator), reason, by)
+
+    def pause_activity(
+        self,
+        activity: str | Callable[..., Any],
+        reason: str | None = None,
+        *,
+        resume_at: datetime | None = None,
+        by: str | None = None,
+    ) -> bool:
+        """Hold every execution of an activity, in every orchestration: queued ones and
+        retries do not start; running ones finish. Instances waiting on it stay RUNNING
+        and list it in ``held_activities``. ``False`` if such a pause stood already."""
+        return self._pause_type(_control.ACTIVITY, name_of(activity), reason, resume_at, by)
+
+    def resume_activity(
+        self,
+        activity: str | Callable[..., Any],
+        reason: str | None = None,
+        *,
+        by: str | None = None,
+    ) -> bool:
+        """End a standing activity pause; held executions start in the order they were
+        scheduled. ``False`` if no such pause stood."""
+        return self._resume_type(_control.ACTIVITY, name_of(activity), reason, by)
+
+    def standing_pauses(self) -> list[StandingPause]:
+        """The standing pauses, oldest first, with reason, actor, since and resume time."""
+        return [_standing(r) for r in self.store.read(lambda r: r.standing_pauses())]
+
+    def _pause_type(
+        self, kind: str, name: str, reason: str | None, resume_at: datetime | None, by: str | None
+    ) -> bool:
+        at, why, actor = _epoch(resume_at, "resume_at"), _reason(reason), by or self.actor
+        return self.store.run(
+            lambda tx: _control.pause_type(
+                tx, kind, name, reason=why, by=actor, resume_at=at, now=self.clock.now()
+            )
+        )
+
+    def _resume_type(self, kind: str, name: str, reason: str | None, by: str | None) -> bool:
+        why, actor = _reason(reason), by or self.actor
+        return self.store.run(
+            lambda tx: _control.resume_type(
+                tx, kind, name, reason=why, by=actor, now=self.clock.now()
+            )
+        )
+
+
+def _standing(row: StandingPauseRow) -> StandingPause:
+    return StandingPause(
+        kind=row.kind,
+        name=row.name,
+        reason=row.reason,
+        by=row.by,
+        since=from_timestamp(row.since),  # type: ignore[arg-type]
+        resume_at=from_timestamp(row.resume_at),
+    )
+
 
 class AsyncClient:
     """The same operations as :class:`Client`, as coroutines.
@@ -506,6 +603,33 @@ class AsyncClient:
 
     async def purge_many(self, **kwargs: Any) -> int:
         return await asyncio.to_thread(self._client.purge_many, **kwargs)
+
+    async def pause_orchestrator(
+        self, orchestrator: str | Callable[..., Any], reason: str | None = None, **kwargs: Any
+    ) -> bool:
+        return await asyncio.to_thread(
+            self._client.pause_orchestrator, orchestrator, reason, **kwargs
+        )
+
+    async def resume_orchestrator(
+        self, orchestrator: str | Callable[..., Any], reason: str | None = None, **kwargs: Any
+    ) -> bool:
+        return await asyncio.to_thread(
+            self._client.resume_orchestrator, orchestrator, reason, **kwargs
+        )
+
+    async def pause_activity(
+        self, activity: str | Callable[..., Any], reason: str | None = None, **kwargs: Any
+    ) -> bool:
+        return await asyncio.to_thread(self._client.pause_activity, activity, reason, **kwargs)
+
+    async def resume_activity(
+        self, activity: str | Callable[..., Any], reason: str | None = None, **kwargs: Any
+    ) -> bool:
+        return await asyncio.to_thread(self._client.resume_activity, activity, reason, **kwargs)
+
+    async def standing_pauses(self) -> list[StandingPause]:
+        return await asyncio.to_thread(self._client.standing_pauses)
 
     async def wait(self, instance_id: str, timeout: float | None = None) -> InstanceStatus:
         """Wait until the instance finishes (PAUSED is not finished)."""

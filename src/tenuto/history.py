@@ -20,6 +20,7 @@ seconds) and a JSON object of fields:
 ``ExecutionCompleted``                  status (COMPLETED or FAILED), result or failure
 ``ContinuedAsNew``                      input
 ``ExecutionTerminated``                 reason, by
+``ActivityHeld`` / ``ActivityReleased`` activity, reason, by (a standing activity pause)
 ======================================  ===============================================
 
 Messages delivered to an orchestration (activity results, timers, events) travel through
@@ -47,6 +48,8 @@ EXECUTION_RESUMED: Final = "ExecutionResumed"
 EXECUTION_COMPLETED: Final = "ExecutionCompleted"
 CONTINUED_AS_NEW: Final = "ContinuedAsNew"
 EXECUTION_TERMINATED: Final = "ExecutionTerminated"
+ACTIVITY_HELD: Final = "ActivityHeld"
+ACTIVITY_RELEASED: Final = "ActivityReleased"
 
 #: Message types that complete a task identified by ``task_id``.
 TASK_RESULTS: Final = frozenset(

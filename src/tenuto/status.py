@@ -90,8 +90,8 @@ class PauseInfo:
     """Why and since when an instance is paused.
 
     ``source`` says where the pause came from: ``"client"`` (a client call, the CLI, HTTP),
-    ``"orchestration"`` (the orchestration paused itself), or ``"parent"`` (its parent
-    orchestration was paused).
+    ``"orchestration"`` (the orchestration paused itself), ``"parent"`` (its parent
+    orchestration was paused) or ``"orchestrator"`` (a standing pause of its orchestrator).
     """
 
     reason: str | None
@@ -111,6 +111,28 @@ class PauseInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class StandingPause:
+    """A pause of a whole orchestrator type, or of one activity type everywhere."""
+
+    kind: str  #: "orchestrator" or "activity"
+    name: str
+    reason: str | None
+    by: str | None
+    since: datetime
+    resume_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "reason": self.reason,
+            "by": self.by,
+            "since": self.since.isoformat(),
+            "resume_at": None if self.resume_at is None else self.resume_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class InstanceStatus:
     """A snapshot of one orchestration instance."""
 
@@ -126,6 +148,9 @@ class InstanceStatus:
     completed_at: datetime | None
     parent_instance_id: str | None
     pause: PauseInfo | None
+    #: Activities this instance waits on that a standing activity pause holds (it stays
+    #: RUNNING meanwhile).
+    held_activities: tuple[str, ...] = ()
 
     @property
     def is_terminal(self) -> bool:
@@ -138,6 +163,7 @@ class InstanceStatus:
         data["runtime_status"] = self.runtime_status.value
         data["failure"] = None if self.failure is None else self.failure.to_json()
         data["pause"] = None if self.pause is None else self.pause.to_json()
+        data["held_activities"] = list(self.held_activities)
         for key in ("created_at", "updated_at", "completed_at"):
             value = getattr(self, key)
             data[key] = None if value is None else value.isoformat()

@@ -275,6 +275,10 @@ class Worker:
                                 tx, due, reason="scheduled resume", by="schedule", now=now
                             )
                         )
+                    for kind, name in tx.due_standing_resumes(now):
+                        resumed += _control.resume_type(
+                            tx, kind, name, reason="scheduled resume", by="schedule", now=now
+                        )
                     self._next_resume_check = now + 0.2
                 leased: list[ActivityRow] = []
                 claimed: list[Claimed] = []

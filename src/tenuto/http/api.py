@@ -24,10 +24,13 @@ from .models import (
     PageModel,
     PauseRequest,
     ResumeRequest,
+    StandingPauseModel,
+    StandingPausesModel,
     StartRequest,
     StatsModel,
     StatusName,
     TerminateRequest,
+    TypeChangedModel,
 )
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -221,3 +224,63 @@ def stats(client: ClientDep) -> StatsModel:
     """How many instances there are in each status."""
     counts = client.store.read(lambda r: r.count_by_status())
     return StatsModel(counts={s.value: counts.get(s, 0) for s in Status})
+
+
+# -- standing pauses ----------------------------------------------------------------------
+
+TypeName = Annotated[str, Path(min_length=1, max_length=256)]
+
+
+def _standing(client: Client, changed: bool) -> TypeChangedModel:
+    pauses = [StandingPauseModel.of(p) for p in client.standing_pauses()]
+    return TypeChangedModel(changed=changed, standing_pauses=pauses)
+
+
+@router.get("/standing-pauses", response_model=StandingPausesModel, tags=["standing pauses"])
+def standing_pauses(client: ClientDep) -> StandingPausesModel:
+    """What stands: paused orchestrator types and activity types."""
+    return StandingPausesModel(items=[StandingPauseModel.of(p) for p in client.standing_pauses()])
+
+
+@router.post(
+    "/orchestrators/{name}/pause", response_model=TypeChangedModel, tags=["standing pauses"]
+)
+def pause_orchestrator(
+    name: TypeName, client: ClientDep, request: Request, body: PauseRequest | None = None
+) -> TypeChangedModel:
+    """Pause every instance of an orchestrator, and hold new ones, until resumed."""
+    body = body or PauseRequest()
+    changed = client.pause_orchestrator(
+        name, body.reason, resume_at=body.resume_at, by=actor(request)
+    )
+    return _standing(client, changed)
+
+
+@router.post(
+    "/orchestrators/{name}/resume", response_model=TypeChangedModel, tags=["standing pauses"]
+)
+def resume_orchestrator(
+    name: TypeName, client: ClientDep, request: Request, body: ResumeRequest | None = None
+) -> TypeChangedModel:
+    """End an orchestrator's standing pause; resume the instances it paused."""
+    body = body or ResumeRequest()
+    return _standing(client, client.resume_orchestrator(name, body.reason, by=actor(request)))
+
+
+@router.post("/activities/{name}/pause", response_model=TypeChangedModel, tags=["standing pauses"])
+def pause_activity(
+    name: TypeName, client: ClientDep, request: Request, body: PauseRequest | None = None
+) -> TypeChangedModel:
+    """Hold every execution of an activity, in every orchestration, until resumed."""
+    body = body or PauseRequest()
+    changed = client.pause_activity(name, body.reason, resume_at=body.resume_at, by=actor(request))
+    return _standing(client, changed)
+
+
+@router.post("/activities/{name}/resume", response_model=TypeChangedModel, tags=["standing pauses"])
+def resume_activity(
+    name: TypeName, client: ClientDep, request: Request, body: ResumeRequest | None = None
+) -> TypeChangedModel:
+    """End an activity's standing pause; held executions start in scheduling order."""
+    body = body or ResumeRequest()
+    return _standing(client, client.resume_activity(name, body.reason, by=actor(request)))

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..client import MAX_REASON
-from ..status import HistoryEvent, InstanceStatus
+from ..status import HistoryEvent, InstanceStatus, StandingPause
 
 StatusName = Literal["PENDING", "RUNNING", "PAUSED", "COMPLETED", "FAILED", "TERMINATED"]
 Reason = Field(default=None, max_length=MAX_REASON, description="Why (recorded in history).")
@@ -140,3 +140,25 @@ class CountModel(BaseModel):
 
 class StatsModel(BaseModel):
     counts: dict[StatusName, int]
+
+
+class StandingPauseModel(BaseModel):
+    kind: Literal["orchestrator", "activity"]
+    name: str
+    reason: str | None
+    by: str | None
+    since: datetime
+    resume_at: datetime | None
+
+    @classmethod
+    def of(cls, sp: StandingPause) -> StandingPauseModel:
+        return cls.model_validate(sp.to_json())
+
+
+class StandingPausesModel(BaseModel):
+    items: list[StandingPauseModel]
+
+
+class TypeChangedModel(BaseModel):
+    changed: bool = Field(description="False when it was a no-op (already so).")
+    standing_pauses: list[StandingPauseModel]

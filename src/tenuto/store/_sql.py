@@ -24,6 +24,7 @@ from .base import (
     NewActivity,
     NewMessage,
     Reader,
+    StandingPauseRow,
     Tx,
     chunks,
 )
@@ -40,6 +41,17 @@ _ACTIVITY_COLUMNS = (
     "id, instance_id, execution_id, task_id, name, input, retry, attempt, created_at, lease"
 )
 _LIVE = (Status.PENDING.value, Status.RUNNING.value)
+#: An activity type under a standing pause (a condition on the activities table).
+_TYPE_HELD = (
+    "EXISTS (SELECT 1 FROM standing_pauses sp WHERE sp.kind = 'activity'"
+    " AND sp.name = activities.name)"
+)
+#: An activity's instance is paused (a condition on the activities table).
+_INSTANCE_PAUSED = (
+    "EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = activities.instance_id"
+    " AND i.status = 'PAUSED')"
+)
+_STANDING_COLUMNS = "kind, name, reason, by, since, resume_at"
 #: Most list parameters bound in one statement (SQLite's limit is 32766).
 BATCH = 900
 
@@ -187,11 +199,10 @@ class SqlReader(Reader):
             )
             if row and row[0][0] is not None:
                 times.append(row[0][0])
-        row = self._q(
-            "SELECT MIN(pause_resume_at) FROM instances WHERE pause_resume_at IS NOT NULL"
-        )
-        if row and row[0][0] is not None:
-            times.append(row[0][0])
+        for table, column in (("instances", "pause_resume_at"), ("standing_pauses", "resume_at")):
+            row = self._q(f"SELECT MIN({column}) FROM {table} WHERE {column} IS NOT NULL")
+            if row and row[0][0] is not None:
+                times.append(row[0][0])
         return min(times) if times else None
 
     def statuses(self, ids: Sequence[str]) -> dict[str, Status]:
@@ -202,6 +213,36 @@ class SqlReader(Reader):
                 f"SELECT instance_id, status FROM instances WHERE {cond}", params
             ):
                 found[iid] = Status(status)
+        return found
+
+    def standing_pauses(
+        self, kind: str | None = None, names: Sequence[str] | None = None
+    ) -> list[StandingPauseRow]:
+        conds, params = ["1 = 1"], []
+        if kind is not None:
+            conds.append("kind = ?")
+            params.append(kind)
+        if names is not None:
+            cond, more = self.d.in_list("name", names)
+            conds.append(cond)
+            params += more
+        rows = self._q(
+            f"SELECT {_STANDING_COLUMNS} FROM standing_pauses WHERE {' AND '.join(conds)} "
+            "ORDER BY since, kind, name",
+            params,
+        )
+        return [StandingPauseRow(*r) for r in rows]
+
+    def held_activities(self, instance_ids: Sequence[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for part in chunks(list(instance_ids), BATCH):
+            cond, params = self.d.in_list("instance_id", part)
+            for iid, name in self._q(
+                f"SELECT DISTINCT instance_id, name FROM activities WHERE {cond} "
+                f"AND lease IS NULL AND {_TYPE_HELD} ORDER BY instance_id, name",
+                params,
+            ):
+                found.setdefault(iid, []).append(name)
         return found
 
     def known_names(self, kind: str) -> list[str]:
@@ -412,6 +453,49 @@ class SqlTx(SqlReader, Tx):
                 rows,
             )
 
+    def lock_names(self, kind: str, names: Sequence[str], exclusive: bool) -> None:
+        pass  # SQLite: the write lock already serializes every write transaction
+
+    def insert_standing_pause(self, row: StandingPauseRow) -> bool:
+        return bool(
+            self._q(
+                f"INSERT INTO standing_pauses ({_STANDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (kind, name) DO NOTHING RETURNING name",
+                [row.kind, row.name, row.reason, row.by, row.since, row.resume_at],
+            )
+        )
+
+    def delete_standing_pause(self, kind: str, name: str) -> StandingPauseRow | None:
+        rows = self._q(
+            f"DELETE FROM standing_pauses WHERE kind = ? AND name = ? "
+            f"RETURNING {_STANDING_COLUMNS}",
+            (kind, name),
+        )
+        return StandingPauseRow(*rows[0]) if rows else None
+
+    def due_standing_resumes(self, now: float) -> list[tuple[str, str]]:
+        rows = self._q(
+            "SELECT kind, name FROM standing_pauses WHERE resume_at IS NOT NULL "
+            "AND resume_at <= ? ORDER BY resume_at",
+            (now,),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def hold_activity_type(self, name: str) -> list[str]:
+        rows = self._q(
+            "UPDATE activities SET held = 1 WHERE name = ? RETURNING instance_id, lease",
+            (name,),
+        )
+        return sorted({iid for iid, lease in rows if lease is None})
+
+    def release_activity_type(self, name: str) -> list[str]:
+        rows = self._q(
+            f"UPDATE activities SET held = 0 WHERE name = ? AND held = 1 "
+            f"AND NOT {_INSTANCE_PAUSED} RETURNING instance_id",
+            (name,),
+        )
+        return sorted({r[0] for r in rows})
+
     def annotate(self, instance_ids: Sequence[str], event: Event) -> None:
         data = _json.dumps(event.data)
         for part in chunks(list(instance_ids), BATCH):
@@ -473,7 +557,9 @@ class SqlTx(SqlReader, Tx):
     def insert_activities(self, rows: Iterable[NewActivity]) -> None:
         self._many(
             "INSERT INTO activities (instance_id, execution_id, task_id, name, input, retry, "
-            "attempt, held, visible_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+            "attempt, held, visible_at, created_at) SELECT ?, ?, ?, ?, ?, ?, 1, CASE WHEN ? = 1"
+            " OR EXISTS (SELECT 1 FROM standing_pauses sp WHERE sp.kind = 'activity'"
+            " AND sp.name = ?) THEN 1 ELSE 0 END, ?, ?",
             [
                 (
                     a.instance_id,
@@ -483,6 +569,7 @@ class SqlTx(SqlReader, Tx):
                     a.input,
                     a.retry,
                     1 if a.held else 0,
+                    a.name,
                     a.visible_at,
                     a.visible_at,
                 )
@@ -497,6 +584,9 @@ class SqlTx(SqlReader, Tx):
         rows = self._q(
             "UPDATE activities SET lease = ?, visible_at = ? WHERE id IN ("
             f"  SELECT id FROM activities WHERE held = 0 AND visible_at <= ? AND {cond}"
+            # Checked here too, not only through held: a claim that commits after a
+            # standing pause must not start what the pause was too early to hold.
+            f"  AND NOT {_TYPE_HELD}"
             f"  ORDER BY visible_at, id LIMIT ? {self.d.skip_locked}"
             f") RETURNING {_ACTIVITY_COLUMNS}",
             [lease, lease_until, now, *params, limit],
@@ -529,11 +619,9 @@ class SqlTx(SqlReader, Tx):
         return bool(
             self._q(
                 "UPDATE activities SET lease = NULL, attempt = ?, visible_at = ?, held = CASE "
-                "WHEN EXISTS (SELECT 1 FROM instances i"
-                "             WHERE i.instance_id = activities.instance_id AND i.status = ?)"
-                " THEN 1 ELSE 0 END "
+                f"WHEN {_INSTANCE_PAUSED} OR {_TYPE_HELD} THEN 1 ELSE 0 END "
                 "WHERE id = ? AND lease = ? RETURNING id",
-                (attempt, visible_at, Status.PAUSED.value, activity_id, lease),
+                (attempt, visible_at, activity_id, lease),
             )
         )
 
@@ -550,4 +638,4 @@ class SqlTx(SqlReader, Tx):
     def release_activities(self, instance_ids: Sequence[str]) -> None:
         for part in chunks(list(instance_ids), BATCH):
             cond, params = self.d.in_list("instance_id", part)
-            self._x(f"UPDATE activities SET held = 0 WHERE {cond}", params)
+            self._x(f"UPDATE activities SET held = 0 WHERE {cond} AND NOT {_TYPE_HELD}", params)

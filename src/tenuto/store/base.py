@@ -105,6 +105,19 @@ class ActivityRow:
 
 
 @dataclass(slots=True)
+class StandingPauseRow:
+    """A standing pause of every instance of an orchestrator, or every call of an
+    activity (``kind`` is ``"orchestrator"`` or ``"activity"``)."""
+
+    kind: str
+    name: str
+    reason: str | None
+    by: str | None
+    since: float
+    resume_at: float | None
+
+
+@dataclass(slots=True)
 class NewActivity:
     instance_id: str
     execution_id: str
@@ -143,8 +156,52 @@ class Filter:
     ids: tuple[str, ...] = field(default_factory=tuple)
 
 
-class Tx(abc.ABC):
-    """One database transaction. All writes commit together or not at all."""
+class Reader(abc.ABC):
+    """Consistent reads outside a write transaction."""
+
+    @abc.abstractmethod
+    def get_instance(self, instance_id: str) -> InstanceRow | None: ...
+
+    @abc.abstractmethod
+    def load_history(self, instance_id: str, after: int = 0) -> list[Event]: ...
+
+    @abc.abstractmethod
+    def history_timestamps(self, instance_id: str) -> list[float]: ...
+
+    @abc.abstractmethod
+    def query(self, flt: Filter, limit: int, after: tuple[float, str] | None) -> list[InstanceRow]:
+        """Instances matching ``flt``, newest first, after the cursor key ``after``."""
+
+    @abc.abstractmethod
+    def count_by_status(self) -> dict[Status, int]: ...
+
+    @abc.abstractmethod
+    def next_work_at(self, orchestrators: Sequence[str], activities: Sequence[str]) -> float | None:
+        """The earliest time any work these names cover is due, scheduled resumes
+        included (``None``: nothing is queued)."""
+
+    @abc.abstractmethod
+    def statuses(self, ids: Sequence[str]) -> dict[str, Status]: ...
+
+    @abc.abstractmethod
+    def standing_pauses(
+        self, kind: str | None = None, names: Sequence[str] | None = None
+    ) -> list[StandingPauseRow]:
+        """Standing pauses (of ``kind``, of ``names``), oldest first."""
+
+    @abc.abstractmethod
+    def held_activities(self, instance_ids: Sequence[str]) -> dict[str, list[str]]:
+        """For each instance, the names of its queued activities that a standing activity
+        pause holds."""
+
+    @abc.abstractmethod
+    def known_names(self, kind: str) -> list[str]:
+        """Names registered by workers; ``kind`` is "orchestrator" or "activity"."""
+
+
+class Tx(Reader):
+    """One database transaction. All writes commit together or not at all; it reads
+    what it has written."""
 
     def __init__(self) -> None:
         #: Topics to wake listeners of once this transaction commits.
@@ -268,7 +325,8 @@ class Tx(abc.ABC):
 
     @abc.abstractmethod
     def insert_activities(self, rows: Iterable[NewActivity]) -> None:
-        """Queue activity executions."""
+        """Queue activity executions (held if ``held``, or if their activity type is under
+        a standing pause)."""
 
     @abc.abstractmethod
     def claim_activities(
@@ -305,7 +363,8 @@ class Tx(abc.ABC):
 
     @abc.abstractmethod
     def release_activities(self, instance_ids: Sequence[str]) -> None:
-        """Release held activities of resumed instances."""
+        """Release held activities of resumed instances (except those of activity types
+        under a standing pause)."""
 
     @abc.abstractmethod
     def register_names(
@@ -314,40 +373,37 @@ class Tx(abc.ABC):
         """Record the names a worker serves (so clients can check names they are given)."""
 
     @abc.abstractmethod
+    def lock_names(self, kind: str, names: Sequence[str], exclusive: bool) -> None:
+        """Serialize operations on orchestrator or activity names until commit: starts
+        take a shared lock on their orchestrator's name, a standing pause an exclusive
+        one, so no start slips past a standing pause unseen. (A no-op where every write
+        transaction is serialized anyway.)"""
+
+    @abc.abstractmethod
+    def insert_standing_pause(self, row: StandingPauseRow) -> bool:
+        """Record a standing pause; ``False`` (nothing written) if one stands already."""
+
+    @abc.abstractmethod
+    def delete_standing_pause(self, kind: str, name: str) -> StandingPauseRow | None:
+        """Remove a standing pause; returns it, or ``None`` if there was none."""
+
+    @abc.abstractmethod
+    def due_standing_resumes(self, now: float) -> list[tuple[str, str]]:
+        """``(kind, name)`` of standing pauses whose scheduled resume time has come."""
+
+    @abc.abstractmethod
+    def hold_activity_type(self, name: str) -> list[str]:
+        """Hold every queued execution of activity ``name``; returns the ids of the
+        instances that had some."""
+
+    @abc.abstractmethod
+    def release_activity_type(self, name: str) -> list[str]:
+        """Release executions of activity ``name`` whose instance is not paused; returns
+        the ids of those instances."""
+
+    @abc.abstractmethod
     def annotate(self, instance_ids: Sequence[str], event: Event) -> None:
         """Append the same event to the history of each instance (pause, resume, ...)."""
-
-
-class Reader(abc.ABC):
-    """Consistent reads outside a write transaction."""
-
-    @abc.abstractmethod
-    def get_instance(self, instance_id: str) -> InstanceRow | None: ...
-
-    @abc.abstractmethod
-    def load_history(self, instance_id: str, after: int = 0) -> list[Event]: ...
-
-    @abc.abstractmethod
-    def history_timestamps(self, instance_id: str) -> list[float]: ...
-
-    @abc.abstractmethod
-    def query(self, flt: Filter, limit: int, after: tuple[float, str] | None) -> list[InstanceRow]:
-        """Instances matching ``flt``, newest first, after the cursor key ``after``."""
-
-    @abc.abstractmethod
-    def count_by_status(self) -> dict[Status, int]: ...
-
-    @abc.abstractmethod
-    def next_work_at(self, orchestrators: Sequence[str], activities: Sequence[str]) -> float | None:
-        """The earliest time any work these names cover is due, scheduled resumes
-        included (``None``: nothing is queued)."""
-
-    @abc.abstractmethod
-    def statuses(self, ids: Sequence[str]) -> dict[str, Status]: ...
-
-    @abc.abstractmethod
-    def known_names(self, kind: str) -> list[str]:
-        """Names registered by workers; ``kind`` is "orchestrator" or "activity"."""
 
 
 class Listener(abc.ABC):

@@ -86,6 +86,11 @@ class _PgTx(SqlTx):
     """The shared SQL, with the hot paths of a worker cycle in single statements: one
     round trip where the generic version needs several."""
 
+    def lock_names(self, kind: str, names: Sequence[str], exclusive: bool) -> None:
+        lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        for name in sorted(set(names)):  # always in the same order: no deadlocks
+            self._x(f"SELECT {lock}(hashtext(?))", (f"tenuto:{kind}:{name}",))
+
     def claim_steps(
         self, names: Sequence[str], now: float, limit: int, lease: str, lease_until: float
     ) -> list[tuple[InstanceRow, list[Message]]]:
