@@ -28,3 +28,42 @@ def test_backup_demo_pauses_and_resumes_from_another_process():
     assert "ExecutionSuspended by operator: business hours" in out.stdout
     assert "ExecutionResumed by operator: night window" in out.stdout
     assert "activity retry" in out.stderr  # the flaky copies were retried by the worker
+
+
+def _run(name: str) -> str:
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+@pytest.mark.slow
+def test_approval_example():
+    out = _run("approval.py")
+    assert "-> {'id': 'EXP-1', 'status': 'approved', 'by': 'dana'}" in out
+    assert "-> {'id': 'EXP-2', 'status': 'escalated'}" in out
+    assert "status while paused: PAUSED" in out
+    assert "-> {'id': 'EXP-3', 'status': 'rejected', 'by': 'sam'}" in out
+
+
+@pytest.mark.slow
+def test_fan_out_example():
+    assert re.search(
+        r"resized 24 images in [\d.]+ s \(8 at a time\), saved 29520 bytes", _run("fan_out.py")
+    )
+
+
+@pytest.mark.slow
+def test_saga_example_compensates_in_reverse_order():
+    out = _run("saga.py")
+    assert "'booked': True" in out
+    assert "'compensated': ['hotel-confirmation', 'flight-confirmation']" in out
+    assert out.index("cancelled hotel") < out.index("cancelled flight")
+
+
+@pytest.mark.slow
+def test_monitor_example_keeps_history_short():
+    out = _run("monitor.py")
+    assert "after 5 rounds: alerts in rounds [3]" in out
+    assert "history kept: 6 events (one round, not five)" in out

@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 logger = logging.getLogger("tenuto")
+# A library logs; the application decides where it goes (nothing shows unless configured).
+logger.addHandler(logging.NullHandler())
 
 _WARN = frozenset({"failed", "activity_failed", "lease_lost"})
 
