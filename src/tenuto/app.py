@@ -50,12 +50,22 @@ class Activity:
     retry: RetryPolicy | None
 
 
+def check_name(name: str, what: str = "a name") -> str:
+    """Validate an orchestrator, activity or event name: 1-256 characters, no control
+    characters (names go into URLs, logs and every database)."""
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a string, not {type(name).__name__}")
+    if not name or len(name) > 256 or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValueError(
+            f"invalid {what} {name[:80]!r}: use 1-256 characters and no control characters"
+        )
+    return name
+
+
 def name_of(ref: str | Callable[..., Any]) -> str:
     """The registered name of an orchestrator or activity given by name or by function."""
     if isinstance(ref, str):
-        if not ref:
-            raise ValueError("a name must not be empty")
-        return ref
+        return check_name(ref)
     name = getattr(ref, _NAME_ATTR, None)
     if name is None:
         raise TypeError(

@@ -18,7 +18,7 @@ from typing import Any
 from . import _control
 from ._json import dumps, loads
 from ._signals import DONE
-from .app import App, name_of
+from .app import App, check_name, name_of
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import InstanceNotFound, InvalidCursor, UnknownOrchestrator, WaitTimeout
 from .history import Event
@@ -71,14 +71,24 @@ def _epoch(value: datetime | None, what: str) -> float | None:
     return to_timestamp(value)
 
 
-def _reason(reason: Any) -> str | None:
+def _reason(reason: Any, what: str = "a reason") -> str | None:
     if reason is None:
         return None
     if not isinstance(reason, str):
-        raise TypeError(f"a reason must be a string, not {type(reason).__name__}")
+        raise TypeError(f"{what} must be a string, not {type(reason).__name__}")
     if len(reason) > MAX_REASON:
-        raise ValueError(f"a reason must be at most {MAX_REASON} characters")
+        raise ValueError(f"{what} must be at most {MAX_REASON} characters")
+    if "\x00" in reason:
+        raise ValueError(f"{what} must not contain NUL characters")
     return reason
+
+
+def _known_id(instance_id: Any) -> str:
+    """An id to look up: one that could never have been created cannot be found."""
+    try:
+        return check_instance_id(instance_id)
+    except (TypeError, ValueError):
+        raise InstanceNotFound(str(instance_id)) from None
 
 
 def _statuses(status: Status | str | Iterable[Status | str] | None) -> tuple[Status, ...]:
@@ -174,6 +184,9 @@ class Client:
         self.actor = actor or _default_actor()
         self.clock = clock
 
+    def _by(self, by: str | None) -> str:
+        return _reason(by, "an actor") or self.actor
+
     def close(self) -> None:
         """Close the database connections this client opened."""
         if self._own_store:
@@ -227,6 +240,7 @@ class Client:
 
     def status(self, instance_id: str) -> InstanceStatus:
         """The instance's current status; :class:`~tenuto.InstanceNotFound` if unknown."""
+        instance_id = _known_id(instance_id)
 
         def read(r: Reader) -> tuple[InstanceRow | None, dict[str, list[str]]]:
             row = r.get_instance(instance_id)
@@ -239,6 +253,7 @@ class Client:
 
     def history(self, instance_id: str) -> list[HistoryEvent]:
         """The instance's history events, oldest first."""
+        instance_id = _known_id(instance_id)
 
         def read(r: Reader) -> list[Event]:
             if r.get_instance(instance_id) is None:
@@ -288,10 +303,10 @@ class Client:
     ) -> Filter:
         return Filter(
             statuses=_statuses(status) or tuple(default_status),
-            name=name,
+            name=None if name is None else check_name(name, "orchestrator name"),
             created_from=_epoch(created_from, "created_from"),
             created_to=_epoch(created_to, "created_to"),
-            id_prefix=id_prefix or None,
+            id_prefix=_reason(id_prefix, "an id prefix") or None,
         )
 
     def wait(self, instance_id: str, timeout: float | None = None) -> InstanceStatus:
@@ -318,8 +333,7 @@ class Client:
 
     def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
         """Send an external event; a paused instance receives it after resume, in order."""
-        if not isinstance(name, str) or not name:
-            raise ValueError("an event name must be a non-empty string")
+        instance_id, name = _known_id(instance_id), check_name(name, "event name")
         dumps(data, f"the data of event {name!r}")
         self.store.run(
             lambda tx: _control.raise_event(tx, instance_id, name, data, self.clock.now())
@@ -336,7 +350,8 @@ class Client:
         """Pause a PENDING or RUNNING instance; ``True`` if it changed, ``False`` if it
         was already paused. When this returns, nothing of the instance starts until it is
         resumed (by :meth:`resume`, or by itself at ``resume_at``)."""
-        at, why, actor = _epoch(resume_at, "resume_at"), _reason(reason), by or self.actor
+        instance_id = _known_id(instance_id)
+        at, why, actor = _epoch(resume_at, "resume_at"), _reason(reason), self._by(by)
         changed = self.store.run(
             lambda tx: _control.pause(
                 tx,
@@ -352,7 +367,8 @@ class Client:
 
     def resume(self, instance_id: str, reason: str | None = None, *, by: str | None = None) -> bool:
         """Resume a PAUSED instance; ``True`` if it changed, ``False`` if it was not paused."""
-        why, actor = _reason(reason), by or self.actor
+        instance_id = _known_id(instance_id)
+        why, actor = _reason(reason), self._by(by)
         changed = self.store.run(
             lambda tx: _control.resume(
                 tx, [instance_id], reason=why, by=actor, now=self.clock.now(), strict=True
@@ -370,7 +386,8 @@ class Client:
     ) -> None:
         """End a live instance (paused ones included) as TERMINATED, with its
         sub-orchestrations unless ``recursive=False``."""
-        why, actor = _reason(reason), by or self.actor
+        instance_id = _known_id(instance_id)
+        why, actor = _reason(reason), self._by(by)
         self.store.run(
             lambda tx: _control.terminate(
                 tx,
@@ -385,6 +402,7 @@ class Client:
 
     def purge(self, instance_id: str) -> None:
         """Delete a finished instance and its history."""
+        instance_id = _known_id(instance_id)
         self.store.run(lambda tx: _control.purge(tx, [instance_id], strict=True))
 
     def pause_many(
@@ -404,7 +422,7 @@ class Client:
         flt = self._filter(
             status, name, created_from, created_to, id_prefix, (Status.PENDING, Status.RUNNING)
         )
-        at, why, actor = _epoch(resume_at, "resume_at"), _reason(reason), by or self.actor
+        at, why, actor = _epoch(resume_at, "resume_at"), _reason(reason), self._by(by)
         return self.store.run(
             lambda tx: len(
                 _control.pause(
@@ -431,7 +449,7 @@ class Client:
     ) -> int:
         """Resume every PAUSED instance matching the filters; returns how many changed."""
         flt = self._filter(status, name, created_from, created_to, id_prefix, (Status.PAUSED,))
-        why, actor = _reason(reason), by or self.actor
+        why, actor = _reason(reason), self._by(by)
         return self.store.run(
             lambda tx: len(
                 _control.resume(tx, tx.select_ids(flt), reason=why, by=actor, now=self.clock.now())
@@ -516,7 +534,7 @@ class Client:
     def _pause_type(
         self, kind: str, name: str, reason: str | None, resume_at: datetime | None, by: str | None
     ) -> bool:
-        at, why, actor = _epoch(resume_at, "resume_at"), _reason(reason), by or self.actor
+        at, why, actor = _epoch(resume_at, "resume_at"), _reason(reason), self._by(by)
         return self.store.run(
             lambda tx: _control.pause_type(
                 tx, kind, name, reason=why, by=actor, resume_at=at, now=self.clock.now()
@@ -524,7 +542,7 @@ class Client:
         )
 
     def _resume_type(self, kind: str, name: str, reason: str | None, by: str | None) -> bool:
-        why, actor = _reason(reason), by or self.actor
+        why, actor = _reason(reason), self._by(by)
         return self.store.run(
             lambda tx: _control.resume_type(
                 tx, kind, name, reason=why, by=actor, now=self.clock.now()
