@@ -1,6 +1,7 @@
 """The ``tenuto`` command line, run as a real subprocess against both backends: every
-command in table and JSON form, pause and resume (one id and ``--all``), history with its
-pause periods, one-line errors with non-zero exit codes, ``TENUTO_DB``, and ``serve``."""
+command in table and JSON form, pause and resume (one id, ``--all``, and standing pauses
+of a whole orchestrator or activity type), history with its pause periods, one-line
+errors with non-zero exit codes, ``TENUTO_DB``, and ``serve``."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ COMMANDS = [
     "list",
     "pause",
     "resume",
+    "pauses",
     "terminate",
     "raise",
     "history",
@@ -61,6 +63,16 @@ def step_then_wait(ctx, x):
     a = yield ctx.call_activity(inc, x)
     b = yield ctx.wait_for_event("go")
     return a + b
+
+
+@app.activity
+def charge(order: str) -> str:
+    return f"charged {order}"
+
+
+@app.orchestrator
+def checkout(ctx, order):
+    return (yield ctx.call_activity(charge, order))
 
 
 # -- running the command line -----------------------------------------------------------
@@ -299,6 +311,141 @@ def test_bulk_forms_refuse_ambiguous_targets(cli, client):
     assert "add --all" in cli.fails("pause", "--name", "one_step", code=2)
     assert "add --all" in cli.fails("purge", "--status", "completed", code=2)
     assert client.status("z-1").runtime_status is Status.PENDING
+
+
+# -- standing pauses -------------------------------------------------------------------
+
+
+def test_pause_and_resume_an_orchestrator_type(cli, client, start_worker):
+    start_worker(app)
+    client.start(waits, None, instance_id="w-1")
+    client.start(step_then_wait, 1, instance_id="other")
+    for iid in ("w-1", "other"):
+        wait_for(lambda i=iid: client.status(i).runtime_status is Status.RUNNING, what=iid)
+
+    out = cli.ok("pause", "--orchestrator", "waits", "--reason", "business hours", "--by", "ops")
+    assert out == "Paused orchestrator waits: every instance held until resumed.\n"
+    pause = client.status("w-1").pause
+    assert pause is not None
+    assert (pause.reason, pause.by, pause.source) == ("business hours", "ops", "orchestrator")
+    assert client.status("other").runtime_status is Status.RUNNING
+    table = cli.ok("status", "w-1")
+    assert re.search(r"Paused by\s+ops \(standing pause of orchestrator waits\)", table)
+    assert "ops (standing pause)" in table_row(cli.ok("list"), "w-1", "PAUSED", "business hours")
+
+    again = cli.json("pause", "--orchestrator", "waits", "--reason", "twice")
+    assert again["changed"] is False
+    [standing] = again["standing_pauses"]
+    assert {k: standing[k] for k in ("kind", "name", "reason", "by")} == {
+        "kind": "orchestrator",
+        "name": "waits",
+        "reason": "business hours",
+        "by": "ops",
+    }
+    assert "Orchestrator waits was already paused; nothing changed (paused by ops " in cli.ok(
+        "pause", "--orchestrator", "waits"
+    )
+
+    assert cli.ok("start", "waits", "--id", "w-2") == "w-2\n"  # accepted, and held
+    late = client.status("w-2")
+    assert late.runtime_status is Status.PAUSED and late.pause is not None
+    assert late.pause.reason == "business hours"
+    assert "paused with its orchestrator (standing pause), by ops: business hours" in table_row(
+        cli.ok("history", "w-2"), "ExecutionSuspended"
+    )
+
+    out = cli.ok("resume", "--orchestrator", "waits", "--reason", "night", "--by", "ops")
+    assert out.startswith("Resumed orchestrator waits: the instances it paused continue")
+    assert cli.json("resume", "--orchestrator", "waits") == {
+        "changed": False,
+        "standing_pauses": [],
+    }
+    assert cli.ok("resume", "--orchestrator", "waits") == (
+        "Orchestrator waits was not paused; nothing changed.\n"
+    )
+    for iid in ("w-1", "w-2"):
+        client.raise_event(iid, "go", iid)
+    assert client.wait("w-1", timeout=10).output == "w-1"
+    assert client.wait("w-2", timeout=10).output == "w-2"
+
+
+def test_pause_and_resume_an_activity_type(cli, client, start_worker):
+    start_worker(app)
+    out = cli.ok("pause", "--activity", "charge", "--reason", "billing upgrade", "--by", "ops")
+    assert out == (
+        "Paused activity charge: no execution starts anywhere until resumed; running ones finish.\n"
+    )
+    client.start(checkout, "o-1", instance_id="c-1")
+    client.start(waits, None, instance_id="p-1")
+    client.pause("p-1", "unrelated", by="alice")
+    held = wait_for(lambda: client.status("c-1").held_activities, what="a held activity")
+    assert held == ("charge",) and client.status("c-1").runtime_status is Status.RUNNING
+
+    table = cli.ok("status", "c-1")
+    assert re.search(r"Status\s+RUNNING", table)
+    assert re.search(r"Held activities\s+charge \(paused by ops .+ ago: billing upgrade\)", table)
+    listed = cli.ok("list")
+    assert "Held activities" in table_row(listed, "ID", "Status")
+    assert table_row(listed, "c-1", "RUNNING").rstrip().endswith("charge")
+    assert "alice" in table_row(listed, "p-1", "PAUSED")
+    [item] = cli.json("list", "--id-prefix", "c-")["items"]
+    assert item["runtime_status"] == "RUNNING" and item["held_activities"] == ["charge"]
+    assert "held by a standing pause" in table_row(cli.ok("history", "c-1"), "ActivityHeld")
+
+    out = cli.ok("resume", "--activity", "charge", "--reason", "billing is back")
+    assert out == (
+        "Resumed activity charge: held executions start in the order they were scheduled.\n"
+    )
+    assert client.wait("c-1", timeout=10).output == "charged o-1"
+    assert "Held activities" not in cli.ok("status", "c-1")
+    assert "Activity charge was not paused; nothing changed." in cli.ok(
+        "resume", "--activity", "charge"
+    )
+
+
+def test_pauses_lists_the_standing_pauses_as_a_table_and_as_json(cli, client):
+    assert cli.ok("pauses") == "No standing pauses.\n"
+    assert cli.json("pauses") == []
+    resume_at = datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)
+    client.pause_orchestrator("waits", "business hours", resume_at=resume_at, by="alice")
+    before = datetime.now(UTC)
+    data = cli.json("pause", "--activity", "charge", "--resume-at", "+30m", "--by", "bob")
+    assert data["changed"] is True
+    assert [(sp["kind"], sp["name"]) for sp in data["standing_pauses"]] == [
+        ("orchestrator", "waits"),
+        ("activity", "charge"),
+    ]
+    charge_resumes = datetime.fromisoformat(data["standing_pauses"][1]["resume_at"])
+    assert before + timedelta(minutes=30) <= charge_resumes
+    assert charge_resumes <= datetime.now(UTC) + timedelta(minutes=30)
+
+    table = cli.ok("pauses")
+    header = table_row(table, "Kind", "Name")
+    assert re.search(r"Reason\s+By\s+Since\s+Resumes at", header)
+    row = table_row(table, "orchestrator", "waits")
+    assert "business hours" in row and "alice" in row and " ago)" in row
+    assert "2031-01-02 03:04:05Z" in row
+    row = table_row(table, "activity", "charge")
+    assert "(none given)" in row and "bob" in row
+    assert "2 standing pauses." in table
+    assert cli.json("pauses") == [sp.to_json() for sp in client.standing_pauses()]
+
+
+def test_type_pauses_refuse_conflicting_targets(tmp_path):
+    # The command line is checked before any database is touched: one backend will do.
+    db = f"sqlite:///{tmp_path / 'tenuto.db'}"
+    cli = Cli(db)
+    assert "not both" in cli.fails("pause", "x-1", "--orchestrator", "waits", code=2)
+    assert "not both" in cli.fails("resume", "x-1", "--activity", "charge", code=2)
+    assert "--orchestrator or --activity, not both" in cli.fails(
+        "pause", "--orchestrator", "waits", "--activity", "charge", code=2
+    )
+    assert "neither --all" in cli.fails("pause", "--all", "--orchestrator", "waits", code=2)
+    assert "neither --all" in cli.fails("resume", "--activity", "charge", "-s", "paused", code=2)
+    assert "needs the name" in cli.fails("pause", "--orchestrator", " ", code=2)
+    assert "--orchestrator NAME" in cli.fails("resume", code=2)
+    with tenuto.Client(db) as client:
+        assert client.standing_pauses() == []
 
 
 # -- history ---------------------------------------------------------------------------

@@ -73,12 +73,19 @@ def test_scale_out_with_workers_killed_mid_run(pg_url, spawn):
     """4 worker processes share 500 orchestrations of 5 activities; two are killed with
     SIGKILL mid-run and a new one joins; everything completes exactly once."""
     log: Path = spawn.log
-    workers = [spawn(pg_url) for _ in range(4)]
+    workers = [spawn(pg_url, seconds=0.05) for _ in range(4)]
     with tenuto.Client(pg_url) as c:
         ids = [c.start("chain", 5, instance_id=f"s-{i:03d}") for i in range(500)]
         wait_for(lambda: sum(1 for ln in _lines(log) if ln[0] == "end") > 800, timeout=120)
-        # Kill the two busiest workers, then see what they left unfinished.
-        victims = sorted(workers, key=lambda w: -len(_open(log, w)))[:2]
+        # Kill two workers while they run activities, then see what they left unfinished.
+        victims = wait_for(
+            lambda: (
+                [w for w in workers if _open(log, w)][:2]
+                if sum(1 for w in workers if _open(log, w)) >= 2
+                else None
+            ),
+            timeout=60,
+        )
         for v in victims:
             v.kill()
         in_flight = set().union(*(_open(log, v) for v in victims))

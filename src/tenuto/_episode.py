@@ -49,7 +49,7 @@ from .clock import Clock
 from .errors import InstanceExists
 from .replay import Replayer
 from .status import Failure, Status, type_name
-from .store.base import HistoryRow, InstanceRow, NewActivity, NewMessage, Tx
+from .store.base import HistoryRow, InstanceRow, NewActivity, NewMessage, StandingPauseRow, Tx
 from .tracking import track
 
 log = logging.getLogger("tenuto.worker")
@@ -467,14 +467,17 @@ class EpisodeRunner:
 
     def _record_held(self, tx: Tx, activities: Sequence[NewActivity], now: float) -> None:
         """Record in history the new activities a standing activity pause holds."""
-        for iid, names in _held_by_type(tx, activities).items():
-            for name in names:
-                tx.annotate([iid], h.Event(h.ACTIVITY_HELD, now, {"activity": name}))
-                _control.track_each(tx, "activity_held", [iid], activity=name)
+        for iid, pauses in _held_by_type(tx, activities).items():
+            for sp in pauses:
+                data = {"activity": sp.name, "reason": sp.reason, "by": sp.by}
+                tx.annotate([iid], h.Event(h.ACTIVITY_HELD, now, data))
+                _control.track_each(tx, "activity_held", [iid], **data)
 
     def commit(self, tx: Tx, episodes: Sequence[Episode], now: float) -> Committed:
         """Write the episodes whose instance is still theirs."""
         done: list[Episode] = []
+        # In id order, the order in which every transaction locks instances.
+        episodes = sorted(episodes, key=lambda ep: ep.instance_id)
         results = tx.update_leased_instances(
             [(ep.instance_id, ep.lease, ep.row.history_len, ep.changes) for ep in episodes]
         )
@@ -555,16 +558,17 @@ class EpisodeRunner:
         return Committed(len(done), bool(activities), made_due)
 
 
-def _held_by_type(tx: Tx, activities: Sequence[NewActivity]) -> dict[str, list[str]]:
-    """Instance id -> names of its new activities that a standing pause holds."""
+def _held_by_type(tx: Tx, activities: Sequence[NewActivity]) -> dict[str, list[StandingPauseRow]]:
+    """Instance id -> the standing pauses that hold some of its new activities."""
     paused = {
         p.name: p
         for p in tx.standing_pauses(_control.ACTIVITY, sorted({a.name for a in activities}))
     }
-    held: dict[str, list[str]] = {}
+    held: dict[str, list[StandingPauseRow]] = {}
     for a in activities:
-        if a.name in paused and a.name not in held.get(a.instance_id, []):
-            held.setdefault(a.instance_id, []).append(a.name)
+        sp = paused.get(a.name)
+        if sp is not None and sp not in held.get(a.instance_id, []):
+            held.setdefault(a.instance_id, []).append(sp)
     return held
 
 

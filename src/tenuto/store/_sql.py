@@ -596,6 +596,8 @@ class SqlTx(SqlReader, Tx):
     def deliver_results(
         self, items: Sequence[tuple[int, str, NewMessage]], now: float
     ) -> Callable[[], set[int]]:
+        # Instance rows before activity rows: the order every other transaction uses.
+        self.lock_instances(sorted({m.instance_id for _, _, m in items}))
         taken = self.take_activities([(aid, lease) for aid, lease, _ in items])
         messages = [m for aid, _, m in items if aid in taken]
         if messages:

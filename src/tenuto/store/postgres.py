@@ -128,6 +128,13 @@ class _PgTx(SqlTx):
             "(?::bigint, ?::text, ?::text, ?::text, ?::text, ?::float8, ?::text, ?::float8)"
             for _ in items
         )
+        # Lock order: an instance before its activities, as pause, resume and terminate
+        # take them (they lock the instance, then hold or drop its activities). Taking the
+        # activity first would deadlock with a concurrent pause of the same instance.
+        self._x(
+            "SELECT 1 FROM instances WHERE instance_id = ANY(?) ORDER BY instance_id FOR UPDATE",
+            (sorted({m.instance_id for _, _, m in items}),),
+        )
         params: list[Any] = []
         for aid, lease, m in items:
             params += [

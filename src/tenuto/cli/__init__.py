@@ -1,0 +1,96 @@
+"""The ``tenuto`` command line.
+
+Every command works on the database named by ``--db`` (default ``$TENUTO_DB``, then
+``sqlite:///tenuto.db``) through :class:`tenuto.Client`, prints tables for people and
+JSON with ``--json``, and fails with a one-line message on stderr:
+
+* exit 1: the operation failed (unknown id, finished instance, unknown orchestrator,
+  invalid cursor, database unreachable, ...): every tenuto error, and the ``ValueError``
+  and ``TypeError`` the client raises for invalid values;
+* exit 2: the command line is wrong (unknown option, malformed JSON, date, duration or
+  status name, an ID together with ``--all``, ...).
+
+Set ``TENUTO_DEBUG=1`` to see the traceback instead of the one-line message.
+
+The modules: :mod:`.params` reads the command line, :mod:`.render` and
+:mod:`.timeline` print, and the commands are in :mod:`.instances` (start, status,
+list, terminate, raise, history, purge), :mod:`.pausing` (pause, resume, pauses) and
+:mod:`.serving` (worker, serve).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+from typing import Any
+
+import click
+
+from ..errors import TenutoError
+from . import instances, pausing, serving
+from .params import parse_duration, parse_when
+from .serving import load_app
+
+__all__ = ["load_app", "main", "parse_duration", "parse_when"]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _failures() -> tuple[type[BaseException], ...]:
+    """Exceptions reported as a one-line error with exit code 1."""
+    kinds: list[type[BaseException]] = [TenutoError, ValueError, TypeError, ImportError]
+    kinds.append(sqlite3.Error)
+    for module, name in (("psycopg", "Error"), ("psycopg_pool", "PoolTimeout")):
+        if module in sys.modules:  # only if the PostgreSQL store was used
+            kinds.append(getattr(sys.modules[module], name))
+    return tuple(kinds)
+
+
+class _UsageError(click.UsageError):
+    """A usage error shown on one line, with a pointer to the command's help."""
+
+    def show(self, file: Any = None) -> None:
+        hint = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+        click.echo(f"Error: {_one_line(self.format_message())}{hint}", err=True)
+
+
+class _Cli(click.Group):
+    """The ``tenuto`` group: turns every failure of a command into a one-line message on
+    stderr and exit code 1, and usage errors into one line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            if type(exc).show is not click.UsageError.show:  # e.g. "no arguments: help"
+                raise
+            raise _UsageError(exc.format_message(), exc.ctx or ctx) from None
+        except click.ClickException:
+            raise
+        except _failures() as exc:
+            if os.environ.get("TENUTO_DEBUG"):
+                raise
+            message = str(exc) or type(exc).__name__
+            if isinstance(exc, sqlite3.Error) or type(exc).__module__.startswith("psycopg"):
+                message = f"database error: {message}"
+            raise click.ClickException(_one_line(message)) from None
+
+
+@click.group(
+    cls=_Cli,
+    commands=[*instances.COMMANDS, *pausing.COMMANDS, *serving.COMMANDS],
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="Exit codes: 0 success, 1 the operation failed (e.g. unknown id, finished "
+    "instance), 2 invalid command line (e.g. bad JSON, date or status). "
+    "Set TENUTO_DEBUG=1 to see tracebacks. Run 'tenuto COMMAND --help' for examples.",
+)
+@click.version_option(package_name="tenuto")
+def main() -> None:
+    """tenuto: durable orchestrations with first-class pause and resume.
+
+    Every command takes --db URL (default $TENUTO_DB, then sqlite:///tenuto.db) and,
+    where it prints something, --json for scripts.
+    """

@@ -1,0 +1,223 @@
+"""Pausing and resuming: one instance, every instance a filter selects (``--all``), or a
+whole type with a standing pause (``--orchestrator NAME``, ``--activity NAME``); and
+``pauses``, the standing pauses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+
+from ..client import Client
+from ..status import InstanceStatus, StandingPause
+from .params import (
+    ALL_OPTION,
+    BY_OPTION,
+    DB_OPTION,
+    JSON_OPTION,
+    REASON_OPTION,
+    WHEN,
+    Filters,
+    acts_on_many,
+    filter_options,
+    type_options,
+    type_target,
+)
+from .render import (
+    print_json,
+    report_count,
+    show_standing_pauses,
+    standing_summary,
+    time_text,
+)
+
+
+@click.command()
+@click.argument("instance_id", metavar="[ID]", required=False)
+@ALL_OPTION
+@filter_options
+@type_options
+@REASON_OPTION
+@click.option(
+    "--resume-at",
+    type=WHEN,
+    default=None,
+    help="Resume by itself at this time: ISO 8601, or from now such as +30m or +2h.",
+)
+@BY_OPTION
+@DB_OPTION
+@JSON_OPTION
+def pause(
+    instance_id: str | None,
+    all_: bool,
+    flt: Filters,
+    orchestrator: str | None,
+    activity: str | None,
+    reason: str | None,
+    resume_at: datetime | None,
+    by: str | None,
+    db: str | None,
+    as_json: bool,
+) -> None:
+    """Pause an instance, many (--all), or a whole orchestrator or activity type.
+
+    With --all it pauses every PENDING or RUNNING instance the filters select. When this
+    returns nothing more of the instance starts until it is resumed; work
+    already running finishes and waits. Pausing a paused instance changes nothing.
+
+    --orchestrator NAME pauses every instance of NAME, and holds those started while the
+    pause stands. --activity NAME holds every execution of that activity, in every
+    orchestration (the instances stay RUNNING, waiting); running ones finish. See them
+    with 'tenuto pauses'.
+
+    \b
+    Examples:
+      tenuto pause billing-2024-05 --reason "business hours" --resume-at +8h
+      tenuto pause --all --name backup --reason "storage outage"
+      tenuto pause --all --reason "incident 1234"      (every live instance)
+      tenuto pause --orchestrator backup --reason "business hours" --resume-at +8h
+      tenuto pause --activity charge_card --reason "billing upgrade"
+    """
+    target = type_target(instance_id, all_, flt, orchestrator, activity)
+    with Client(db, actor=by) as client:
+        if target is not None:
+            kind, name = target
+            if kind == "orchestrator":
+                changed = client.pause_orchestrator(name, reason, resume_at=resume_at)
+            else:
+                changed = client.pause_activity(name, reason, resume_at=resume_at)
+            _report_type_change(client, kind, name, changed, paused=True, as_json=as_json)
+            return
+        if acts_on_many(instance_id, all_, flt, "pause", types=True):
+            count = client.pause_many(**flt.kwargs(), reason=reason, resume_at=resume_at)
+            report_count(count, "Paused", as_json)
+            return
+        assert instance_id is not None
+        changed = client.pause(instance_id, reason, resume_at=resume_at)
+        _report_change(client.status(instance_id), changed, "Paused", "already paused", as_json)
+
+
+@click.command()
+@click.argument("instance_id", metavar="[ID]", required=False)
+@ALL_OPTION
+@filter_options
+@type_options
+@REASON_OPTION
+@BY_OPTION
+@DB_OPTION
+@JSON_OPTION
+def resume(
+    instance_id: str | None,
+    all_: bool,
+    flt: Filters,
+    orchestrator: str | None,
+    activity: str | None,
+    reason: str | None,
+    by: str | None,
+    db: str | None,
+    as_json: bool,
+) -> None:
+    """Resume an instance, many (--all), or a whole orchestrator or activity type.
+
+    With --all it resumes every PAUSED instance the filters select. An instance continues
+    exactly where it stopped; resuming a running instance changes nothing.
+    Resuming an orchestrator resumes exactly the instances its standing pause paused
+    (those paused on their own stay paused); resuming an activity starts its held
+    executions in the order they were scheduled.
+
+    \b
+    Examples:
+      tenuto resume billing-2024-05 --reason "night window"
+      tenuto resume --all --name backup --reason "storage is back"
+      tenuto resume --orchestrator backup --reason "night window"
+      tenuto resume --activity charge_card --reason "billing is back"
+    """
+    target = type_target(instance_id, all_, flt, orchestrator, activity)
+    with Client(db, actor=by) as client:
+        if target is not None:
+            kind, name = target
+            if kind == "orchestrator":
+                changed = client.resume_orchestrator(name, reason)
+            else:
+                changed = client.resume_activity(name, reason)
+            _report_type_change(client, kind, name, changed, paused=False, as_json=as_json)
+            return
+        if acts_on_many(instance_id, all_, flt, "resume", types=True):
+            report_count(client.resume_many(**flt.kwargs(), reason=reason), "Resumed", as_json)
+            return
+        assert instance_id is not None
+        changed = client.resume(instance_id, reason)
+        _report_change(client.status(instance_id), changed, "Resumed", "not paused", as_json)
+
+
+@click.command()
+@DB_OPTION
+@JSON_OPTION
+def pauses(db: str | None, as_json: bool) -> None:
+    """List the standing pauses of orchestrator and activity types.
+
+    Oldest first, with reason, who, since when, and when they resume by themselves.
+    Start and end them with 'tenuto pause' and 'tenuto resume' with --orchestrator NAME
+    or --activity NAME.
+
+    \b
+    Examples:
+      tenuto pauses
+      tenuto pauses --json
+    """
+    with Client(db) as client:
+        standing = client.standing_pauses()
+    if as_json:
+        print_json([sp.to_json() for sp in standing])
+    else:
+        show_standing_pauses(standing)
+
+
+def _report_change(st: InstanceStatus, changed: bool, done: str, noop: str, as_json: bool) -> None:
+    if as_json:
+        print_json({"changed": changed, "instance": st.to_json()})
+    elif changed:
+        click.echo(f"{done} {st.instance_id} (now {st.runtime_status.value}).")
+    else:
+        click.echo(f"{st.instance_id} was {noop}; nothing changed ({st.runtime_status.value}).")
+
+
+#: What a standing pause, and the end of one, does (kind -> message).
+_PAUSED = {
+    "orchestrator": "every instance held until resumed",
+    "activity": "no execution starts anywhere until resumed; running ones finish",
+}
+_RESUMED = {
+    "orchestrator": "the instances it paused continue (those paused on their own stay paused)",
+    "activity": "held executions start in the order they were scheduled",
+}
+
+
+def _report_type_change(
+    client: Client, kind: str, name: str, changed: bool, *, paused: bool, as_json: bool
+) -> None:
+    standing = client.standing_pauses()
+    if as_json:
+        print_json({"changed": changed, "standing_pauses": [sp.to_json() for sp in standing]})
+        return
+    this = next((sp for sp in standing if (sp.kind, sp.name) == (kind, name)), None)
+    if not changed:
+        state = "already paused" if paused else "not paused"
+        click.echo(f"{kind.capitalize()} {name} was {state}; nothing changed{_about(this)}.")
+    elif paused:
+        click.echo(f"Paused {kind} {name}: {_PAUSED[kind]}{_scheduled(this)}.")
+    else:
+        click.echo(f"Resumed {kind} {name}: {_RESUMED[kind]}.")
+
+
+def _about(sp: StandingPause | None) -> str:
+    return "" if sp is None else f" ({standing_summary(sp)})"
+
+
+def _scheduled(sp: StandingPause | None) -> str:
+    if sp is None or sp.resume_at is None:
+        return ""
+    return f" (resumes by itself at {time_text(sp.resume_at)})"
+
+
+COMMANDS = [pause, resume, pauses]

@@ -1,0 +1,269 @@
+"""What people see: styled tables on a terminal (plain and wide when piped), JSON for
+scripts, and the views of an instance, a page of instances and the standing pauses.
+
+rich is imported only when something is printed as a table."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ..status import InstanceStatus, PauseInfo, StandingPause, Status
+
+if TYPE_CHECKING:
+    from rich.table import Table
+    from rich.text import Text
+
+STATUS_STYLE = {
+    Status.PENDING: "cyan",
+    Status.RUNNING: "blue",
+    Status.PAUSED: "bold yellow",
+    Status.COMPLETED: "green",
+    Status.FAILED: "bold red",
+    Status.TERMINATED: "magenta",
+}
+PAUSE_STYLE = "yellow"
+
+# -- printing --------------------------------------------------------------------------
+
+
+def print_rich(*renderables: Any) -> None:
+    """Print rich renderables: styled on a terminal; plain, wide (ids and reasons are
+    neither wrapped nor cut) and without trailing blanks when piped, for grep and co."""
+    from rich.console import Console
+
+    if sys.stdout.isatty():
+        Console(highlight=False).print(*renderables, sep="\n")
+        return
+    console = Console(highlight=False, width=int(os.environ.get("COLUMNS") or 200))
+    with console.capture() as captured:
+        console.print(*renderables, sep="\n")
+    for line in captured.get().splitlines():
+        click.echo(line.rstrip())
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def table(*columns: str, no_wrap: Sequence[str] = ()) -> Table:
+    """A borderless table with bold headers; the ``no_wrap`` columns are never wrapped."""
+    from rich.table import Table
+
+    result = Table(box=None, header_style="bold", pad_edge=False)
+    for column in columns:
+        result.add_column(column, no_wrap=column in no_wrap)
+    return result
+
+
+# -- text ------------------------------------------------------------------------------
+
+
+def text(value: Any, style: str = "") -> Text:
+    """User data as rich text (never interpreted as markup)."""
+    from rich.text import Text
+
+    return Text("" if value is None else str(value), style=style)
+
+
+def short(value: str, limit: int = 80) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def compact(value: Any) -> str:
+    """A JSON value on one line."""
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+
+
+def value_text(value: Any, limit: int = 80) -> str:
+    """A JSON value on one line, cut at ``limit`` characters."""
+    return short(compact(value), limit)
+
+
+def time_text(when: datetime | None, ms: bool = False) -> str:
+    if when is None:
+        return ""
+    result = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f" if ms else "%Y-%m-%d %H:%M:%S")
+    return (result[:-3] if ms else result) + "Z"
+
+
+def duration_text(seconds: float) -> str:
+    if seconds < 1:
+        return f"{max(seconds, 0) * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {minutes}m" if hours else f"{minutes}m {secs}s"
+
+
+def seconds_since(when: datetime) -> float:
+    return (datetime.now(UTC) - when).total_seconds()
+
+
+def since_text(when: datetime) -> str:
+    """``2024-05-01 09:30:00Z (5m 3s ago)``."""
+    return f"{time_text(when)} ({duration_text(seconds_since(when))} ago)"
+
+
+def plural(count: int, what: str = "instance") -> str:
+    return f"{count} {what}{'' if count == 1 else 's'}"
+
+
+def status_text(status: Status) -> Text:
+    return text(status.value, STATUS_STYLE[status])
+
+
+def paused_by(pause: PauseInfo, name: str | None = None) -> str:
+    """Who paused an instance: an actor, ``itself``, or an actor's standing pause of the
+    instance's orchestrator (``name``, when known)."""
+    if pause.source == "orchestration":
+        return "itself"
+    if pause.source == "orchestrator":
+        of = f" of orchestrator {name}" if name else ""
+        return f"{pause.by or ''} (standing pause{of})".lstrip()
+    return pause.by or ""
+
+
+def report_count(count: int, done: str, as_json: bool) -> None:
+    """What a command on many instances did: ``Paused 3 instances.``, or its JSON."""
+    if as_json:
+        print_json({"count": count})
+    else:
+        click.echo(f"{done} {plural(count)}.")
+
+
+def standing_summary(sp: StandingPause) -> str:
+    """``paused by ops 5m 2s ago: business hours``."""
+    reason = f": {sp.reason}" if sp.reason else ""
+    return f"paused by {sp.by} {duration_text(seconds_since(sp.since))} ago{reason}"
+
+
+# -- views -----------------------------------------------------------------------------
+
+
+def show_status(st: InstanceStatus, standing: Sequence[StandingPause] = ()) -> None:
+    """One instance as a two-column grid; ``standing`` gives the reasons of the activity
+    pauses that hold its ``held_activities``."""
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    rows: list[tuple[str, Any]] = [
+        ("Instance", text(st.instance_id)),
+        ("Name", text(st.name)),
+        ("Status", status_text(st.runtime_status)),
+    ]
+    if st.pause is not None:
+        rows += [
+            ("Paused since", text(since_text(st.pause.since))),
+            ("Paused by", text(paused_by(st.pause, st.name))),
+            ("Reason", text(st.pause.reason or "(none given)")),
+        ]
+        if st.pause.resume_at is not None:
+            rows.append(("Resumes at", text(time_text(st.pause.resume_at))))
+    if st.held_activities:
+        rows.append(("Held activities", text(_held(st.held_activities, standing), PAUSE_STYLE)))
+    rows += [
+        ("Created", text(time_text(st.created_at))),
+        ("Updated", text(time_text(st.updated_at))),
+    ]
+    if st.completed_at is not None:
+        rows.append(("Completed", text(time_text(st.completed_at))))
+    if st.parent_instance_id is not None:
+        rows.append(("Parent", text(st.parent_instance_id)))
+    rows.append(("Input", text(compact(st.input))))
+    if st.output is not None or st.runtime_status is Status.COMPLETED:
+        rows.append(("Output", text(compact(st.output))))
+    if st.custom_status is not None:
+        rows.append(("Custom status", text(compact(st.custom_status))))
+    if st.failure is not None:
+        rows.append(("Failure", text(str(st.failure), "red")))
+    for key, value in rows:
+        grid.add_row(key, value)
+    print_rich(grid)
+
+
+def _held(names: Sequence[str], standing: Sequence[StandingPause]) -> str:
+    """``charge_card (paused by ops 5m ago: billing upgrade)``, one per held activity."""
+    pauses = {sp.name: sp for sp in standing if sp.kind == "activity"}
+    parts = []
+    for name in names:
+        sp = pauses.get(name)
+        parts.append(name if sp is None else f"{name} ({standing_summary(sp)})")
+    return "; ".join(parts)
+
+
+def show_list(items: Sequence[InstanceStatus], next_cursor: str | None) -> None:
+    """A page of instances. Paused ones get since when, by whom and why; running ones
+    that wait on activities held by a standing pause get those activities."""
+    if not items:
+        print_rich(text("No instances match."))
+        return
+    paused = any(st.pause is not None for st in items)
+    held = any(_held_while_running(st) for st in items)
+    columns = ["ID", "Name", "Status", "Created", "Updated"]
+    result = table(*columns, no_wrap=[c for c in columns if c != "Name"])
+    if paused:
+        for column in ("Paused since", "By", "Reason"):
+            result.add_column(column, style=PAUSE_STYLE, no_wrap=column != "Reason")
+    if held:
+        result.add_column("Held activities", style=PAUSE_STYLE)
+    for st in items:
+        row = [
+            text(st.instance_id),
+            text(st.name),
+            status_text(st.runtime_status),
+            text(time_text(st.created_at)),
+            text(time_text(st.updated_at)),
+        ]
+        if paused:
+            p = st.pause
+            if p is None:
+                row += [text(""), text(""), text("")]
+            else:
+                reason = p.reason or ""
+                if p.resume_at is not None:
+                    reason = f"{reason} (resumes at {time_text(p.resume_at)})".strip()
+                row += [text(since_text(p.since)), text(paused_by(p)), text(reason)]
+        if held:
+            row.append(text(", ".join(_held_while_running(st))))
+        result.add_row(*row)
+    count = plural(len(items))
+    if next_cursor:
+        footer = f"{count} shown; more match. Next page: add --cursor {next_cursor}"
+    else:
+        footer = f"{count}."
+    print_rich(result, text(footer, "dim"))
+
+
+def _held_while_running(st: InstanceStatus) -> tuple[str, ...]:
+    return st.held_activities if st.runtime_status is Status.RUNNING else ()
+
+
+def show_standing_pauses(pauses: Sequence[StandingPause]) -> None:
+    if not pauses:
+        print_rich(text("No standing pauses."))
+        return
+    columns = ["Kind", "Name", "Reason", "By", "Since", "Resumes at"]
+    result = table(*columns, no_wrap=[c for c in columns if c != "Reason"])
+    for sp in pauses:
+        result.add_row(
+            text(sp.kind),
+            text(sp.name, "bold"),
+            text(sp.reason or "(none given)"),
+            text(sp.by),
+            text(since_text(sp.since)),
+            text(time_text(sp.resume_at)),
+        )
+    print_rich(result, text(f"{plural(len(pauses), 'standing pause')}.", "dim"))

@@ -1,0 +1,181 @@
+"""Running tenuto: ``worker`` runs the orchestrators and activities of an App, ``serve``
+adds the HTTP API and dashboard in the same process."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from ..app import App
+from .params import DB_OPTION
+
+
+def load_app(spec: str) -> App:
+    """Import ``module:attribute`` (or ``path/to/file.py:attribute``) and return the App."""
+    module_name, _, attr = spec.partition(":")
+    attr = attr or "app"
+    if module_name.endswith(".py"):
+        directory, filename = os.path.split(os.path.abspath(module_name))
+        sys.path.insert(0, directory)
+        module_name = filename[:-3]
+    elif os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise click.BadParameter(f"cannot import {module_name!r}: {exc}") from exc
+    app = getattr(module, attr, None)
+    if not isinstance(app, App):
+        raise click.BadParameter(f"{module_name}:{attr} is not a tenuto.App")
+    return app
+
+
+def _setup_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler()
+    if fmt == "json":
+        from ..tracking import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("tenuto")
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+LOG_LEVEL_OPTION = click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False),
+    default="info",
+    show_default=True,
+)
+LOG_FORMAT_OPTION = click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+CONCURRENCY_OPTION = click.option(
+    "--concurrency", default=32, show_default=True, help="Activities running at once."
+)
+
+
+@click.command()
+@click.argument("app_spec", metavar="MODULE:APP")
+@DB_OPTION
+@CONCURRENCY_OPTION
+@click.option(
+    "--lease-seconds",
+    default=30.0,
+    show_default=True,
+    help="How long a dead worker's activities stay claimed.",
+)
+@LOG_LEVEL_OPTION
+@LOG_FORMAT_OPTION
+def worker(
+    app_spec: str,
+    db: str | None,
+    concurrency: int,
+    lease_seconds: float,
+    log_level: str,
+    log_format: str,
+) -> None:
+    """Run a worker for the orchestrators and activities of MODULE:APP.
+
+    Run as many as you like on a shared PostgreSQL database; stop with Ctrl-C or SIGTERM
+    (running activities finish first).
+
+    \b
+    Example:
+      tenuto worker myproject.flows:app --db postgresql://tenuto@db/tenuto
+    """
+    from ..worker import Worker
+
+    _setup_logging(log_level, log_format)
+    app = load_app(app_spec)
+    Worker(app, db, concurrency=concurrency, lease_seconds=lease_seconds).run()
+
+
+@click.command()
+@click.argument("app_spec", metavar="[MODULE:APP]", required=False)
+@DB_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--no-worker", is_flag=True, help="Serve the HTTP API only; run no worker.")
+@click.option(
+    "--token",
+    "tokens",
+    multiple=True,
+    envvar="TENUTO_TOKEN",
+    show_envvar=True,
+    metavar="NAME=SECRET",
+    help="Require 'Authorization: Bearer SECRET'; NAME is recorded as the actor. Repeat "
+    "for several (the environment variable takes them comma-separated).",
+)
+@click.option(
+    "--max-body",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="BYTES",
+    help="Largest request body accepted [default: 1 MiB].",
+)
+@CONCURRENCY_OPTION
+@LOG_LEVEL_OPTION
+@LOG_FORMAT_OPTION
+def serve(
+    app_spec: str | None,
+    db: str | None,
+    host: str,
+    port: int,
+    no_worker: bool,
+    tokens: tuple[str, ...],
+    max_body: int | None,
+    concurrency: int,
+    log_level: str,
+    log_format: str,
+) -> None:
+    """Serve the HTTP API (/api/, Durable Functions routes, metrics, dashboard) and run a
+    worker for MODULE:APP, in one process.
+
+    Listens on 127.0.0.1 unless --host says otherwise; use --token when it is reachable
+    from other machines.
+
+    \b
+    Examples:
+      tenuto serve myproject.flows:app
+      tenuto serve myproject.flows:app --host 0.0.0.0 --token ops=s3cret
+      tenuto serve --no-worker --db postgresql://tenuto@db/tenuto --port 9000
+    """
+    from .. import http
+
+    if app_spec is None and not no_worker:
+        raise click.UsageError("give MODULE:APP to run a worker, or --no-worker to serve the API")
+    try:
+        parsed = http.parse_tokens(list(tokens))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--token'") from None
+    _setup_logging(log_level, log_format)
+    app = load_app(app_spec) if app_spec is not None else None
+    if not parsed and host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(
+            f"Warning: serving on {host} without --token: anyone who can reach it can "
+            "control every instance",
+            err=True,
+        )
+    options: dict[str, Any] = {} if max_body is None else {"max_body": max_body}
+    http.serve(
+        app,
+        db,
+        host=host,
+        port=port,
+        tokens=parsed,
+        worker=not no_worker,
+        worker_options={"concurrency": concurrency},
+        log_level=log_level.lower(),
+        **options,
+    )
+
+
+COMMANDS = [worker, serve]
