@@ -1,7 +1,8 @@
 """The workloads, run on tenuto in its most natural form.
 
 (a)-(d) run an in-process worker with its default settings (``with tenuto.Worker(app,
-url)``) and start instances with ``Client.start``; (e)-(g) run the worker in a separate
+url)``) and start instances with ``Client.start_many`` ((a), (b): tenuto's way to start
+many at once, one transaction) or ``Client.start``; (e)-(g) run the worker in a separate
 process (:mod:`bench.worker_proc`) so that pause, resume and memory are measured across
 processes. Every function returns a flat dict of numbers.
 """
@@ -48,7 +49,7 @@ def _run_many(url: str, count: int, steps: int, warmup: int) -> Result:
     with tenuto.Worker(app, url), tenuto.Client(url, app=app) as client:
         _warmup(client, warmup)
         t0 = time.time()
-        ids = [client.start(chain, steps) for _ in range(count)]
+        ids = client.start_many(chain, [steps] * count)  # tenuto's way to start many
         started = time.time()
         finals = [client.wait(iid, timeout=600) for iid in ids]
         seen = time.time()

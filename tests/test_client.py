@@ -164,3 +164,21 @@ def test_async_client_has_the_same_operations(db_url, start_worker):
             assert await c.purge_many() == 1
 
     asyncio.run(main())
+
+
+def test_start_many_creates_all_or_none(client, start_worker):
+    start_worker(app)
+    ids = client.start_many(one_step, [1, 2, 3], instance_ids=["m1", "m2", "m3"])
+    assert ids == ["m1", "m2", "m3"]
+    assert [client.wait(i, timeout=10).output for i in ids] == [2, 3, 4]
+    random_ids = client.start_many("one_step", range(5))
+    assert len(set(random_ids)) == 5
+    with pytest.raises(tenuto.InstanceExists, match="m2"):
+        client.start_many(one_step, [7, 8], instance_ids=["m4", "m2"])
+    with pytest.raises(tenuto.InstanceNotFound):
+        client.status("m4")  # nothing of the failed batch was written
+    with pytest.raises(ValueError, match="distinct"):
+        client.start_many(one_step, [1, 2], instance_ids=["x", "x"])
+    with pytest.raises(TypeError, match="set"):
+        client.start_many(one_step, [1, {2}])
+    assert client.start_many(one_step, []) == []

@@ -60,11 +60,11 @@ def spawn(tmp_path):
         w.stop()
 
 
-def _open(log: Path, worker: WorkerProcess) -> set[tuple[str, str]]:
-    """Activities the worker started and has not finished."""
+def _open(lines: list[list[str]], worker: WorkerProcess) -> set[tuple[str, str]]:
+    """Activities the worker started and has not finished, according to the log."""
     pid = str(worker.proc.pid)
-    started = {(ln[1], ln[2]) for ln in _lines(log) if ln[0] == "start" and ln[3] == pid}
-    ended = {(ln[1], ln[2]) for ln in _lines(log) if ln[0] == "end" and ln[3] == pid}
+    started = {(ln[1], ln[2]) for ln in lines if ln[0] == "start" and ln[3] == pid}
+    ended = {(ln[1], ln[2]) for ln in lines if ln[0] == "end" and ln[3] == pid}
     return started - ended
 
 
@@ -73,22 +73,22 @@ def test_scale_out_with_workers_killed_mid_run(pg_url, spawn):
     """4 worker processes share 500 orchestrations of 5 activities; two are killed with
     SIGKILL mid-run and a new one joins; everything completes exactly once."""
     log: Path = spawn.log
-    workers = [spawn(pg_url, seconds=0.05) for _ in range(4)]
+    workers = [spawn(pg_url, seconds=0.2) for _ in range(4)]
     with tenuto.Client(pg_url) as c:
         ids = [c.start("chain", 5, instance_id=f"s-{i:03d}") for i in range(500)]
         wait_for(lambda: sum(1 for ln in _lines(log) if ln[0] == "end") > 800, timeout=120)
+
         # Kill two workers while they run activities, then see what they left unfinished.
-        victims = wait_for(
-            lambda: (
-                [w for w in workers if _open(log, w)][:2]
-                if sum(1 for w in workers if _open(log, w)) >= 2
-                else None
-            ),
-            timeout=60,
-        )
+        def two_busy() -> list[WorkerProcess] | None:
+            lines = _lines(log)
+            busy = [w for w in workers if _open(lines, w)]
+            return busy[:2] if len(busy) >= 2 else None
+
+        victims = wait_for(two_busy, timeout=60)
         for v in victims:
             v.kill()
-        in_flight = set().union(*(_open(log, v) for v in victims))
+        lines = _lines(log)
+        in_flight = set().union(*(_open(lines, v) for v in victims))
         spawn(pg_url)
         for iid in ids:
             st = c.wait(iid, timeout=180)

@@ -92,12 +92,7 @@ def test_a_cache_behind_the_stored_history_catches_up(db_url):
     with tenuto.Client(db_url) as c:
         with store.transaction() as tx:
             _control.start(
-                tx,
-                name="collector",
-                input_json="4",
-                instance_id="turns",
-                start_at=None,
-                now=time.time(),
+                tx, name="collector", inputs=[("turns", "4")], start_at=None, now=time.time()
             )
         assert _step(store, one) == 1
         for i, runner in enumerate([two, one, two, one]):
@@ -108,12 +103,7 @@ def test_a_cache_behind_the_stored_history_catches_up(db_url):
         reference = _runner(10)
         with store.transaction() as tx:
             _control.start(
-                tx,
-                name="collector",
-                input_json="4",
-                instance_id="alone",
-                start_at=None,
-                now=time.time(),
+                tx, name="collector", inputs=[("alone", "4")], start_at=None, now=time.time()
             )
         _step(store, reference)
         for i in range(4):

@@ -55,32 +55,37 @@ def start(
     tx: Tx,
     *,
     name: str,
-    input_json: str,
-    instance_id: str,
+    inputs: Sequence[tuple[str, str]],
     start_at: float | None,
     now: float,
 ) -> None:
-    """Create a PENDING instance that runs at ``start_at`` (or now), or a PAUSED one if
-    its orchestrator is under a standing pause (the start is accepted and held)."""
-    row = InstanceRow(
-        instance_id=instance_id,
-        name=name,
-        status=Status.PENDING,
-        execution_id=new_execution_id(),
-        input=input_json,
-        created_at=now,
-        updated_at=now,
-        start_at=start_at,
-        next_due=now if start_at is None else start_at,
-    )
-    held = hold_if_type_paused(tx, [row], now)
-    if not tx.insert_instance(row):
-        raise InstanceExists(instance_id)
+    """Create instances of orchestrator ``name``, one per ``(instance_id, input_json)``:
+    PENDING until ``start_at`` (or now), or PAUSED if the orchestrator is under a
+    standing pause (the start is accepted and held). All or none: a taken id raises
+    :class:`InstanceExists` and nothing is written."""
+    rows = [
+        InstanceRow(
+            instance_id=instance_id,
+            name=name,
+            status=Status.PENDING,
+            execution_id=new_execution_id(),
+            input=input_json,
+            created_at=now,
+            updated_at=now,
+            start_at=start_at,
+            next_due=now if start_at is None else start_at,
+        )
+        for instance_id, input_json in inputs
+    ]
+    held = hold_if_type_paused(tx, rows, now)
+    for row, inserted in zip(rows, tx.insert_instances(rows), strict=True):
+        if not inserted:
+            raise InstanceExists(row.instance_id)
     if held:
         record_type_holds(tx, held, now)
-    else:
+    if len(held) < len(rows):
         tx.wake()
-    track_each(tx, "started", [instance_id], name=name)
+    track_each(tx, "started", [r.instance_id for r in rows], name=name)
 
 
 def hold_if_type_paused(

@@ -508,7 +508,8 @@ class EpisodeRunner:
         children = [(ep, child) for ep in done for child in ep.children]
         if children:
             held = _control.hold_if_type_paused(tx, [c for _, c in children], now)
-            created = {c.instance_id for _, c in children if tx.insert_instance(c)}
+            inserted = tx.insert_instances([c for _, c in children])
+            created = {c.instance_id for (_, c), ok in zip(children, inserted, strict=True) if ok}
             _control.record_type_holds(
                 tx, [(c, sp) for c, sp in held if c.instance_id in created], now
             )

@@ -9,6 +9,7 @@ import getpass
 import json
 import re
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -34,7 +35,7 @@ from .status import (
     to_timestamp,
 )
 from .store import open_store
-from .store.base import Filter, InstanceRow, Reader, StandingPauseRow, Store
+from .store.base import Filter, InstanceRow, Listener, Reader, StandingPauseRow, Store
 
 _ID_RE = re.compile(r"^[^/\\#?\s\x00-\x1f\x7f][^/\\#?\x00-\x1f\x7f]{0,255}$")
 _TIME_FIELDS = ("fire_at", "resume_at")
@@ -183,12 +184,19 @@ class Client:
         self.app = app
         self.actor = actor or _default_actor()
         self.clock = clock
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._listeners: list[Listener] = []
 
     def _by(self, by: str | None) -> str:
         return _reason(by, "an actor") or self.actor
 
     def close(self) -> None:
         """Close the database connections this client opened."""
+        with self._lock:
+            listeners, self._listeners = self._listeners, []
+        for listener in listeners:
+            listener.close()
         if self._own_store:
             self.store.close()
 
@@ -213,21 +221,44 @@ class Client:
         ``instance_id`` defaults to a random id; an id that is taken raises
         :class:`~tenuto.InstanceExists`. ``start_at`` delays the first step.
         """
+        ids = None if instance_id is None else [instance_id]
+        return self.start_many(orchestrator, [input], instance_ids=ids, start_at=start_at)[0]
+
+    def start_many(
+        self,
+        orchestrator: str | Callable[..., Any],
+        inputs: Iterable[Any],
+        *,
+        instance_ids: Sequence[str] | None = None,
+        start_at: datetime | None = None,
+    ) -> list[str]:
+        """Start one orchestration per input, in one transaction; returns their ids.
+
+        The way to start many at once: all of them are created, or (if an id is taken)
+        none. ``instance_ids`` gives their ids (default: random ones).
+        """
         name = self._orchestrator_name(orchestrator)
-        input_json = dumps(input, f"the input of orchestrator {name!r}")
-        iid = uuid.uuid4().hex if instance_id is None else check_instance_id(instance_id)
+        texts = [dumps(i, f"the input of orchestrator {name!r}") for i in inputs]
+        if instance_ids is None:
+            ids = [uuid.uuid4().hex for _ in texts]
+        else:
+            ids = [check_instance_id(i) for i in instance_ids]
+            if len(ids) != len(texts):
+                raise ValueError(f"{len(ids)} instance ids for {len(texts)} inputs")
+            if len(set(ids)) != len(ids):
+                raise ValueError("the instance ids must be distinct")
         at = _epoch(start_at, "start_at")
-        self.store.run(
-            lambda tx: _control.start(
-                tx,
-                name=name,
-                input_json=input_json,
-                instance_id=iid,
-                start_at=at,
-                now=self.clock.now(),
+        if ids:
+            self.store.run(
+                lambda tx: _control.start(
+                    tx,
+                    name=name,
+                    inputs=list(zip(ids, texts, strict=True)),
+                    start_at=at,
+                    now=self.clock.now(),
+                )
             )
-        )
-        return iid
+        return ids
 
     def _orchestrator_name(self, orchestrator: str | Callable[..., Any]) -> str:
         if self.app is not None:
@@ -313,21 +344,26 @@ class Client:
         """Block until the instance has finished (a PAUSED instance has not); returns its
         final status, or raises :class:`~tenuto.WaitTimeout` after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        listener = self.store.listener([DONE])
-        try:
-            while True:
-                st = self.status(instance_id)
-                if st.is_terminal:
-                    return st
-                remaining = 1.0 if deadline is None else deadline - time.monotonic()
-                if remaining <= 0:
-                    raise WaitTimeout(
-                        f"instance {instance_id!r} is still {st.runtime_status.value} after "
-                        f"{timeout} s"
-                    )
-                listener.wait(min(remaining, 1.0))
-        finally:
-            listener.close()
+        listener = self._done_listener()
+        while True:
+            st = self.status(instance_id)
+            if st.is_terminal:
+                return st
+            remaining = 1.0 if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                raise WaitTimeout(
+                    f"instance {instance_id!r} is still {st.runtime_status.value} after {timeout} s"
+                )
+            listener.wait(min(remaining, 1.0))
+
+    def _done_listener(self) -> Listener:
+        """This thread's listener for finished instances (kept for the next wait)."""
+        listener: Listener | None = getattr(self._local, "listener", None)
+        if listener is None:
+            listener = self._local.listener = self.store.listener([DONE])
+            with self._lock:
+                self._listeners.append(listener)
+        return listener
 
     # -- controlling -------------------------------------------------------------------
 
@@ -588,6 +624,13 @@ class AsyncClient:
         self, orchestrator: str | Callable[..., Any], input: Any = None, **kwargs: Any
     ) -> str:
         return await asyncio.to_thread(self._client.start, orchestrator, input, **kwargs)
+
+    async def start_many(
+        self, orchestrator: str | Callable[..., Any], inputs: Iterable[Any], **kwargs: Any
+    ) -> list[str]:
+        return await asyncio.to_thread(
+            self._client.start_many, orchestrator, list(inputs), **kwargs
+        )
 
     async def status(self, instance_id: str) -> InstanceStatus:
         return await asyncio.to_thread(self._client.status, instance_id)

@@ -266,18 +266,22 @@ class SqlTx(SqlReader, Tx):
 
     # -- instances -----------------------------------------------------------------
 
-    def insert_instance(self, row: InstanceRow) -> bool:
-        values = [getattr(row, name) for name in INSTANCE_NAMES]
-        values[2] = row.status.value
-        marks = ", ".join("?" * len(values))
-        # RETURNING rather than rowcount: rows read back are exact in pipeline mode too.
-        return bool(
-            self._q(
-                f"INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES ({marks}) "
-                "ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id",
-                values,
+    def insert_instances(self, rows: Sequence[InstanceRow]) -> list[bool]:
+        # All statements go out before any result is read: one round trip in pipeline
+        # mode. RETURNING rather than rowcount: rows read back are exact there too.
+        cursors = []
+        marks = ", ".join("?" * len(INSTANCE_NAMES))
+        for row in rows:
+            values = [getattr(row, name) for name in INSTANCE_NAMES]
+            values[2] = row.status.value
+            cursors.append(
+                self._x(
+                    f"INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES ({marks}) "
+                    "ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id",
+                    values,
+                )
             )
-        )
+        return [bool(c.fetchall()) for c in cursors]
 
     def lock_instances(self, ids: Sequence[str]) -> list[InstanceRow]:
         rows: list[InstanceRow] = []

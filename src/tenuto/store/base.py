@@ -225,8 +225,12 @@ class Tx(Reader):
     # -- instances -----------------------------------------------------------------
 
     @abc.abstractmethod
+    def insert_instances(self, rows: Sequence[InstanceRow]) -> list[bool]:
+        """Insert new instances; for each, ``False`` (and nothing written) if its id is
+        taken."""
+
     def insert_instance(self, row: InstanceRow) -> bool:
-        """Insert a new instance; ``False`` (and nothing written) if the id is taken."""
+        return self.insert_instances([row])[0]
 
     @abc.abstractmethod
     def lock_instances(self, ids: Sequence[str]) -> list[InstanceRow]:

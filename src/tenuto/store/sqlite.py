@@ -107,7 +107,11 @@ class SqliteStore(Store):
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
-            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            # A short busy timeout: writers wait in _begin, which polls more often.
+            self.path,
+            timeout=0.002,
+            isolation_level=None,
+            check_same_thread=False,
         )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
@@ -146,7 +150,7 @@ class SqliteStore(Store):
 
     @contextmanager
     def _write(self, conn: sqlite3.Connection) -> Iterator[None]:
-        conn.execute("BEGIN IMMEDIATE")
+        self._begin(conn)
         try:
             yield
         except BaseException:
@@ -154,16 +158,45 @@ class SqliteStore(Store):
             raise
         conn.execute("COMMIT")
 
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """Take the write lock, waiting up to ``busy_timeout``.
+
+        SQLite's own busy handler backs off to sleeps of 100 ms, so a client behind a
+        busy worker could wait that long for a gap it missed; polling every few
+        milliseconds instead keeps a pause or a start quick under load.
+        """
+        deadline = time.monotonic() + self.busy_timeout
+        delay = 0.0002
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.003)
+
     # -- Store ---------------------------------------------------------------------
 
     @contextmanager
     def transaction(self, origin: Listener | None = None, durable: bool = True) -> Iterator[Tx]:
-        # ``durable`` makes no difference here: in WAL mode each commit is durable to the
-        # level ``synchronous`` sets, and NORMAL (the default) never waits for the disk.
         conn = self._conn()
         tx = SqlTx(_Cursor(conn))
-        with self._write(conn):
-            yield tx
+        # In WAL mode NORMAL never waits for the disk; with FULL, a commit that may be
+        # lost (``durable=False``) skips the fsync: the next FULL commit syncs the log,
+        # this one's frames included.
+        relaxed = not durable and self.synchronous in ("FULL", "EXTRA")
+        if relaxed:
+            conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with self._write(conn):
+                yield tx
+        finally:
+            if relaxed:
+                conn.execute(f"PRAGMA synchronous={self.synchronous}")
         tx.committed()
         if tx.wakes:
             self._hub.pulse(tx.wakes, exclude=origin.event if origin else None)
