@@ -150,6 +150,14 @@ def progress(ctx, n):
 
 
 @app.orchestrator
+def sender(ctx, target):
+    ctx.send_event(target, "item", {"from": ctx.instance_id})
+    ctx.send_event("nobody-has-this-id", "item", 1)  # dropped: no such instance
+    yield ctx.create_timer(timedelta(seconds=0))
+    return "sent"
+
+
+@app.orchestrator
 def replay_safe(ctx, _):
     first = (ctx.now().isoformat(), ctx.new_uuid(), ctx.new_uuid())
     yield ctx.call_activity(double, 1)
@@ -303,3 +311,19 @@ def test_now_and_new_uuid_are_replay_safe(client, start_worker, db_url):
     started = [e.timestamp for e in client.history("rs") if e.type == "OrchestratorStarted"]
     assert first_time == started[0].isoformat()
     assert second_time == started[2].isoformat()
+
+
+def test_send_event_raises_an_event_on_another_instance(client, start_worker):
+    start_worker(app, cache_size=0)  # the sender replays: EventSent must match its history
+    receiver = client.start(collect_events, 1, instance_id="receiver")
+    assert (
+        client.wait(client.start(sender, receiver, instance_id="snd"), timeout=10).output == "sent"
+    )
+    assert client.wait(receiver, timeout=10).output == [{"from": "snd"}]
+    sent = [e.data for e in client.history("snd") if e.type == "EventSent"]
+    assert [(d["instance_id"], d["name"]) for d in sent] == [
+        ("receiver", "item"),
+        ("nobody-has-this-id", "item"),
+    ]
+    with pytest.raises(tenuto.InstanceNotFound):
+        client.status("nobody-has-this-id")

@@ -270,3 +270,20 @@ def test_standing_pauses_over_http(api):
     assert api.get(f"/api/instances/{iid}").json()["runtime_status"] == "RUNNING"
     assert api.post("/api/activities/double/resume").json()["standing_pauses"] == []
     _error(api.post("/api/activities/double/pause", json={"resume_at": "soon"}), 422, "invalid")
+
+
+def test_bulk_terminate_filtered_stats_and_actor_without_tokens(api):
+    ids = [_start(api, instance_id=f"bt{i}") for i in range(3)]
+    keep = _start(api, instance_id="keep")
+    for iid in [*ids, keep]:
+        _running(api, iid)
+    assert api.get("/api/stats", params={"id_prefix": "bt"}).json()["counts"]["RUNNING"] == 3
+    r = api.post("/api/instances/bt0/pause", json={"reason": "r", "by": "carol"})
+    assert r.json()["instance"]["pause"]["by"] == "carol"  # no tokens: the caller names itself
+    r = api.post("/api/bulk/terminate", json={"id_prefix": "bt", "reason": "cleanup", "by": "dan"})
+    assert r.json() == {"count": 3}
+    counts = api.get("/api/stats", params={"id_prefix": "bt"}).json()["counts"]
+    assert counts["TERMINATED"] == 3 and counts["RUNNING"] == 0
+    assert api.get("/api/instances/keep").json()["runtime_status"] == "RUNNING"
+    events = api.get("/api/instances/bt1/history").json()["events"]
+    assert events[-1]["type"] == "ExecutionTerminated" and events[-1]["by"] == "dan"

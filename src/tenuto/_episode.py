@@ -28,28 +28,22 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from . import _control, metrics
+from . import _control, _step, metrics
 from . import history as h
-from ._json import dumps, loads
+from ._json import loads
 from ._signals import DONE, WORK
+from ._step import Episode
 from .actions import (
-    Completed,
     ContinuedAsNew,
-    CreateSubOrchestration,
-    CreateTimer,
-    Failed,
-    PauseSelf,
-    ScheduleActivity,
 )
 from .app import App
 from .clock import Clock
 from .errors import InstanceExists
 from .replay import Replayer
-from .status import Failure, Status, type_name
-from .store.base import HistoryRow, InstanceRow, NewActivity, NewMessage, StandingPauseRow, Tx
+from .status import Failure, type_name
+from .store.base import InstanceRow, NewActivity, NewMessage, StandingPauseRow, Tx
 from .tracking import track
 
 log = logging.getLogger("tenuto.worker")
@@ -103,33 +97,6 @@ class Claimed:
     replayer: Replayer | None
 
 
-@dataclass
-class Episode:
-    """The outcome of one step: everything it writes if it commits."""
-
-    row: InstanceRow
-    changes: dict[str, Any]
-    consumed: list[int] = field(default_factory=list)
-    history: list[HistoryRow] = field(default_factory=list)
-    activities: list[NewActivity] = field(default_factory=list)
-    messages: list[NewMessage] = field(default_factory=list)
-    children: list[InstanceRow] = field(default_factory=list)
-    wake_parent: bool = False
-    finished: bool = False
-    restarted: bool = False
-    tracked: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    replayer: Replayer | None = None
-
-    @property
-    def instance_id(self) -> str:
-        return self.row.instance_id
-
-    @property
-    def lease(self) -> str:
-        assert self.row.lease is not None
-        return self.row.lease
-
-
 @dataclass(frozen=True, slots=True)
 class Committed:
     """What committing a batch of episodes did."""
@@ -173,7 +140,7 @@ class EpisodeRunner:
         row = claimed.row
         try:
             if row.claims > MAX_CLAIMS:
-                return self._failed(
+                return _step.failed(
                     row,
                     Failure(
                         "tenuto.StepAbandoned",
@@ -186,7 +153,7 @@ class EpisodeRunner:
             return self._run(claimed, now)
         except Exception as exc:
             log.exception("step of instance %s failed unexpectedly", row.instance_id)
-            return self._failed(row, Failure.from_exception(exc), now, [])
+            return _step.failed(row, Failure.from_exception(exc), now)
 
     def _run(self, claimed: Claimed, now: float) -> Episode:
         row = claimed.row
@@ -235,233 +202,22 @@ class EpisodeRunner:
             else:
                 log.debug("dropping duplicate %s for %s", event.type, row.instance_id)
 
-        outcome = replayer.outcome
-        if isinstance(outcome, ContinuedAsNew):
-            return self._continued(row, outcome, now, consumed)
-        if isinstance(outcome, Failed):
-            return self._failed(row, outcome.failure, now, new_events)
-
-        ep = Episode(row, {}, consumed=consumed)
-        paused_by: PauseSelf | None = None
-        for action in replayer.take_actions():
-            if isinstance(action, ScheduleActivity):
-                event = h.Event(
-                    h.TASK_SCHEDULED,
-                    now,
-                    {
-                        "task_id": action.task_id,
-                        "name": action.name,
-                        "input": action.input,
-                    },
-                )
-                ep.activities.append(
-                    NewActivity(
-                        row.instance_id,
-                        row.execution_id,
-                        action.task_id,
-                        action.name,
-                        dumps(action.input),
-                        None if action.retry is None else dumps(action.retry.to_json()),
-                        now,
-                        held=False,
-                    )
-                )
-            elif isinstance(action, CreateTimer):
-                event = h.Event(
-                    h.TIMER_CREATED,
-                    now,
-                    {
-                        "task_id": action.task_id,
-                        "fire_at": action.fire_at,
-                    },
-                )
-                ep.messages.append(
-                    NewMessage(
-                        row.instance_id,
-                        row.execution_id,
-                        h.Event(
-                            h.TIMER_FIRED,
-                            action.fire_at,
-                            {"task_id": action.task_id, "fire_at": action.fire_at},
-                        ),
-                        action.fire_at,
-                    )
-                )
-            elif isinstance(action, CreateSubOrchestration):
-                event = h.Event(
-                    h.SUB_CREATED,
-                    now,
-                    {
-                        "task_id": action.task_id,
-                        "name": action.name,
-                        "instance_id": action.instance_id,
-                        "input": action.input,
-                    },
-                )
-                ep.children.append(
-                    InstanceRow(
-                        instance_id=action.instance_id,
-                        name=action.name,
-                        status=Status.PENDING,
-                        execution_id=_control.new_execution_id(),
-                        input=dumps(action.input),
-                        created_at=now,
-                        updated_at=now,
-                        parent_instance_id=row.instance_id,
-                        parent_execution_id=row.execution_id,
-                        parent_task_id=action.task_id,
-                        next_due=now,
-                    )
-                )
-            else:
-                paused_by = action
-                event = h.Event(
-                    h.EXECUTION_SUSPENDED,
-                    now,
-                    {
-                        "task_id": action.task_id,
-                        "reason": action.reason,
-                        "by": "orchestration",
-                        "source": "orchestration",
-                        "resume_at": None,
-                    },
-                )
-            add(event)
-
-        ep.history = _history_rows(row, new_events)
-        ep.changes = self._base_changes(row, now, len(new_events))
-        ep.changes["status"] = Status.RUNNING
+        custom_status: str | _step._Unchanged | None = _step.UNCHANGED
         if replayer.custom_status_changed:
-            ep.changes["custom_status"] = replayer.custom_status_json
+            custom_status = replayer.custom_status_json
             replayer.custom_status_changed = False
-
-        if isinstance(outcome, Completed):
-            seq = row.history_len + len(new_events)
-            ep.history.append(
-                HistoryRow(
-                    row.instance_id,
-                    seq,
-                    h.Event(
-                        h.EXECUTION_COMPLETED,
-                        now,
-                        {"status": Status.COMPLETED.value, "result": outcome.output},
-                    ),
-                )
-            )
-            ep.changes.update(
-                status=Status.COMPLETED,
-                output=dumps(outcome.output),
-                completed_at=now,
-                next_due=None,
-                history_len=seq + 1,
-            )
-            ep.finished = True
-            if row.parent_instance_id:
-                _notify_parent(ep, h.SUB_COMPLETED, {"result": outcome.output}, now)
-            ep.tracked.append(("completed", {"name": row.name}))
-        elif paused_by is not None:
-            ep.changes.update(
-                status=Status.PAUSED,
-                next_due=None,
-                pause_reason=paused_by.reason,
-                pause_by="orchestration",
-                pause_since=now,
-                pause_resume_at=None,
-                pause_source="orchestration",
-            )
-            for activity in ep.activities:
-                activity.held = True
-            ep.tracked.append(
-                (
-                    "paused",
-                    {
-                        "reason": paused_by.reason,
-                        "by": "orchestration",
-                        "source": "orchestration",
-                    },
-                )
-            )
-            ep.replayer = replayer
-        else:
-            ep.replayer = replayer
-        return ep
-
-    @staticmethod
-    def _base_changes(row: InstanceRow, now: float, new_events: int) -> dict[str, Any]:
-        changes: dict[str, Any] = {
-            "history_len": row.history_len + new_events,
-            "updated_at": now,
-            "lease": None,
-            "lease_until": None,
-            "claims": 0,
-        }
-        if row.started_at is None:
-            changes["started_at"] = now
-        return changes
-
-    def _failed(
-        self,
-        row: InstanceRow,
-        failure: Failure,
-        now: float,
-        new_events: list[h.Event],
-    ) -> Episode:
-        # A finished instance's messages all go, consumed or not (delete_pending_work).
-        ep = Episode(row, self._base_changes(row, now, len(new_events) + 1))
-        ep.history = _history_rows(row, new_events)
-        ep.history.append(
-            HistoryRow(
-                row.instance_id,
-                row.history_len + len(new_events),
-                h.Event(
-                    h.EXECUTION_COMPLETED,
-                    now,
-                    {"status": Status.FAILED.value, "failure": failure.to_json()},
-                ),
-            )
-        )
-        ep.changes.update(
-            status=Status.FAILED,
-            failure=dumps(failure.to_json()),
-            completed_at=now,
-            next_due=None,
-        )
-        ep.finished = True
-        if row.parent_instance_id:
-            _notify_parent(ep, h.SUB_FAILED, {"failure": failure.to_json()}, now)
-        ep.tracked.append(
-            (
-                "failed",
-                {
-                    "name": row.name,
-                    "error": f"{failure.type}: {failure.message}",
-                },
-            )
-        )
-        return ep
-
-    def _continued(
-        self, row: InstanceRow, outcome: ContinuedAsNew, now: float, consumed: list[int]
-    ) -> Episode:
-        ep = Episode(row, self._base_changes(row, now, 0), consumed=consumed, restarted=True)
-        ep.changes.update(
-            execution_id=_control.new_execution_id(),
-            generation=row.generation + 1,
-            input=dumps(outcome.input),
-            history_len=0,
-            status=Status.RUNNING,
-        )
-        ep.messages.extend(
-            NewMessage(
-                row.instance_id,
-                None,
-                h.Event(h.EVENT_RAISED, now, {"name": name, "data": data}),
+        return _step.build(
+            _step.Decision(
+                row,
                 now,
+                new_events,
+                consumed,
+                replayer.take_actions(),
+                replayer.outcome,
+                custom_status,
+                replayer,
             )
-            for name, data in outcome.carry_over
         )
-        ep.tracked.append(("continued_as_new", {"name": row.name}))
-        return ep
 
     # -- phase 3: commit ---------------------------------------------------------------
 
@@ -505,6 +261,17 @@ class EpisodeRunner:
             tx.append_history(history)
         messages = [m for ep in done for m in ep.messages]
         wake = [ep.row.parent_instance_id for ep in done if ep.wake_parent]
+        sent = [m for ep in done for m in ep.sent]
+        if sent:
+            # Events sent to instances that do not exist or have finished are dropped.
+            targets = tx.statuses(sorted({m.instance_id for m in sent}))
+            delivered = [
+                m
+                for m in sent
+                if m.instance_id in targets and not targets[m.instance_id].is_terminal
+            ]
+            messages += delivered
+            wake += [m.instance_id for m in delivered]
         children = [(ep, child) for ep in done for child in ep.children]
         if children:
             held = _control.hold_if_type_paused(tx, [c for _, c in children], now)
@@ -582,21 +349,3 @@ def _child_exists(ep: Episode, child: InstanceRow, now: float) -> NewMessage:
         h.Event(h.SUB_FAILED, now, {"task_id": child.parent_task_id, "failure": failure.to_json()}),
         now,
     )
-
-
-def _history_rows(row: InstanceRow, events: list[h.Event]) -> list[HistoryRow]:
-    return [HistoryRow(row.instance_id, row.history_len + i, e) for i, e in enumerate(events)]
-
-
-def _notify_parent(ep: Episode, kind: str, fields: dict[str, Any], now: float) -> None:
-    row = ep.row
-    assert row.parent_instance_id is not None
-    ep.messages.append(
-        NewMessage(
-            row.parent_instance_id,
-            row.parent_execution_id,
-            h.Event(kind, now, {"task_id": row.parent_task_id, **fields}),
-            now,
-        )
-    )
-    ep.wake_parent = True

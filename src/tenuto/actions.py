@@ -54,7 +54,18 @@ class PauseSelf:
         return "pauses itself"
 
 
-Action = ScheduleActivity | CreateTimer | CreateSubOrchestration | PauseSelf
+@dataclass(frozen=True, slots=True)
+class SendEvent:
+    task_id: int
+    instance_id: str
+    name: str
+    data: Any
+
+    def describe(self) -> str:
+        return f"sends event {self.name!r}"
+
+
+Action = ScheduleActivity | CreateTimer | CreateSubOrchestration | PauseSelf | SendEvent
 
 
 @dataclass(frozen=True, slots=True)

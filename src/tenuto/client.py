@@ -340,6 +340,19 @@ class Client:
             id_prefix=_reason(id_prefix, "an id prefix") or None,
         )
 
+    def count(
+        self,
+        *,
+        status: Status | str | Iterable[Status | str] | None = None,
+        name: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        id_prefix: str | None = None,
+    ) -> dict[Status, int]:
+        """How many instances matching the filters there are, per status."""
+        flt = self._filter(status, name, created_from, created_to, id_prefix)
+        return self.store.read(lambda r: r.count_by_status(flt))
+
     def wait(self, instance_id: str, timeout: float | None = None) -> InstanceStatus:
         """Block until the instance has finished (a PAUSED instance has not); returns its
         final status, or raises :class:`~tenuto.WaitTimeout` after ``timeout`` seconds."""
@@ -489,6 +502,41 @@ class Client:
         return self.store.run(
             lambda tx: len(
                 _control.resume(tx, tx.select_ids(flt), reason=why, by=actor, now=self.clock.now())
+            )
+        )
+
+    def terminate_many(
+        self,
+        *,
+        status: Status | str | Iterable[Status | str] | None = None,
+        name: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        id_prefix: str | None = None,
+        reason: str | None = None,
+        by: str | None = None,
+        recursive: bool = True,
+    ) -> int:
+        """Terminate every live instance matching the filters; returns how many."""
+        flt = self._filter(
+            status,
+            name,
+            created_from,
+            created_to,
+            id_prefix,
+            (Status.PENDING, Status.RUNNING, Status.PAUSED),
+        )
+        why, actor = _reason(reason), self._by(by)
+        return self.store.run(
+            lambda tx: len(
+                _control.terminate(
+                    tx,
+                    tx.select_ids(flt),
+                    reason=why,
+                    by=actor,
+                    now=self.clock.now(),
+                    recursive=recursive,
+                )
             )
         )
 
@@ -661,6 +709,12 @@ class AsyncClient:
 
     async def resume_many(self, **kwargs: Any) -> int:
         return await asyncio.to_thread(self._client.resume_many, **kwargs)
+
+    async def terminate_many(self, **kwargs: Any) -> int:
+        return await asyncio.to_thread(self._client.terminate_many, **kwargs)
+
+    async def count(self, **kwargs: Any) -> dict[Status, int]:
+        return await asyncio.to_thread(self._client.count, **kwargs)
 
     async def purge_many(self, **kwargs: Any) -> int:
         return await asyncio.to_thread(self._client.purge_many, **kwargs)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ._json import dumps
-from .app import name_of
+from .app import check_name, name_of
 from .retry import RetryPolicy
 from .status import to_timestamp
 from .tasks import Task, WhenAll, WhenAny
@@ -111,6 +111,17 @@ class OrchestrationContext:
                 timeout = timedelta(seconds=timeout)
             deadline = self._deadline(timeout)
         return self._r.wait_for_event(name, deadline)
+
+    def send_event(self, instance_id: str, name: str, data: Any = None) -> None:
+        """Raise an event on another instance (fire and forget, recorded in history).
+
+        An event for an instance that does not exist or has finished is dropped.
+        """
+        if not isinstance(instance_id, str) or not instance_id:
+            raise ValueError("instance_id must be a non-empty string")
+        check_name(name, "event name")
+        dumps(data, f"the data of event {name!r}")
+        self._r.send_event(instance_id, name, data)
 
     def when_all(self, tasks: Sequence[Task[Any]]) -> Task[list[Any]]:
         """A task that completes with all results, in order (fails on the first failure)."""

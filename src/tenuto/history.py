@@ -15,6 +15,7 @@ seconds) and a JSON object of fields:
 ``SubOrchestrationInstanceCompleted``   task_id, result
 ``SubOrchestrationInstanceFailed``      task_id, failure
 ``EventRaised``                         name, data
+``EventSent``                           task_id, instance_id, name, data
 ``ExecutionSuspended``                  reason, by, source, resume_at, task_id (self-pause)
 ``ExecutionResumed``                    reason, by
 ``ExecutionCompleted``                  status (COMPLETED or FAILED), result or failure
@@ -43,6 +44,7 @@ SUB_CREATED: Final = "SubOrchestrationInstanceCreated"
 SUB_COMPLETED: Final = "SubOrchestrationInstanceCompleted"
 SUB_FAILED: Final = "SubOrchestrationInstanceFailed"
 EVENT_RAISED: Final = "EventRaised"
+EVENT_SENT: Final = "EventSent"
 EXECUTION_SUSPENDED: Final = "ExecutionSuspended"
 EXECUTION_RESUMED: Final = "ExecutionResumed"
 EXECUTION_COMPLETED: Final = "ExecutionCompleted"

@@ -33,6 +33,7 @@ from .actions import (
     Outcome,
     PauseSelf,
     ScheduleActivity,
+    SendEvent,
 )
 from .app import App, Orchestrator
 from .context import OrchestrationContext
@@ -53,6 +54,7 @@ _DESCRIBE_EVENT: dict[str, Callable[[dict[str, Any]], str]] = {
     h.TIMER_CREATED: lambda d: "creates a timer",
     h.SUB_CREATED: lambda d: f"calls sub-orchestrator {d['name']!r}",
     h.EXECUTION_SUSPENDED: lambda d: "pauses itself",
+    h.EVENT_SENT: lambda d: f"sends event {d['name']!r}",
 }
 
 
@@ -231,6 +233,7 @@ class Replayer:
         h.TASK_SCHEDULED: _on_action_event,
         h.TIMER_CREATED: _on_action_event,
         h.SUB_CREATED: _on_action_event,
+        h.EVENT_SENT: _on_action_event,
         h.TASK_COMPLETED: _on_task_completed,
         h.TIMER_FIRED: _on_task_completed,
         h.SUB_COMPLETED: _on_task_completed,
@@ -336,6 +339,13 @@ class Replayer:
             return f"{self.instance_id}:{self.generation}:{task_id}"
         return f"{self.instance_id}:{task_id}"
 
+    def send_event(self, instance_id: str, name: str, data: Any) -> None:
+        if self.outcome is not None:
+            return
+        task_id = self._next_task_id
+        self._next_task_id += 1
+        self._pending[task_id] = SendEvent(task_id, instance_id, name, data)
+
     def pause_self(self, reason: str | None) -> Task[Any]:
         return self._new_task(lambda tid: PauseSelf(tid, reason), "pause")
 
@@ -380,6 +390,7 @@ class Replayer:
 
 
 _ACTION_FOR_EVENT: dict[str, type] = {
+    h.EVENT_SENT: SendEvent,
     h.TASK_SCHEDULED: ScheduleActivity,
     h.TIMER_CREATED: CreateTimer,
     h.SUB_CREATED: CreateSubOrchestration,

@@ -28,8 +28,9 @@ from types import FrameType
 
 from . import _control
 from ._activities import ActivityRunner, Outcome, deliver_outcomes
-from ._episode import Claimed, Committed, Episode, EpisodeRunner, ReplayCache
+from ._episode import Claimed, Committed, EpisodeRunner, ReplayCache
 from ._signals import WORK
+from ._step import Episode
 from .app import App
 from .clock import SYSTEM_CLOCK, Clock
 from .store import open_store

@@ -14,6 +14,7 @@ from .app import actor, get_client
 from .models import (
     BulkPauseRequest,
     BulkResumeRequest,
+    BulkTerminateRequest,
     ChangedModel,
     CountModel,
     Error,
@@ -132,7 +133,9 @@ def pause(
 ) -> ChangedModel:
     """Pause a PENDING or RUNNING instance (a no-op if it is already paused)."""
     body = body or PauseRequest()
-    changed = client.pause(instance_id, body.reason, resume_at=body.resume_at, by=actor(request))
+    changed = client.pause(
+        instance_id, body.reason, resume_at=body.resume_at, by=actor(request, body.by)
+    )
     return ChangedModel(changed=changed, instance=InstanceModel.of(client.status(instance_id)))
 
 
@@ -146,7 +149,7 @@ def resume(
 ) -> ChangedModel:
     """Resume a PAUSED instance (a no-op if it is not paused)."""
     body = body or ResumeRequest()
-    changed = client.resume(instance_id, body.reason, by=actor(request))
+    changed = client.resume(instance_id, body.reason, by=actor(request, body.by))
     return ChangedModel(changed=changed, instance=InstanceModel.of(client.status(instance_id)))
 
 
@@ -163,7 +166,7 @@ def terminate(
 ) -> InstanceModel:
     """End a live instance as TERMINATED."""
     body = body or TerminateRequest()
-    client.terminate(instance_id, body.reason, by=actor(request), recursive=body.recursive)
+    client.terminate(instance_id, body.reason, by=actor(request, body.by), recursive=body.recursive)
     return InstanceModel.of(client.status(instance_id))
 
 
@@ -200,7 +203,10 @@ def pause_many(body: BulkPauseRequest, client: ClientDep, request: Request) -> C
     """Pause every PENDING or RUNNING instance matching the filter."""
     return CountModel(
         count=client.pause_many(
-            **body.kwargs(), reason=body.reason, resume_at=body.resume_at, by=actor(request)
+            **body.kwargs(),
+            reason=body.reason,
+            resume_at=body.resume_at,
+            by=actor(request, body.by),
         )
     )
 
@@ -209,7 +215,20 @@ def pause_many(body: BulkPauseRequest, client: ClientDep, request: Request) -> C
 def resume_many(body: BulkResumeRequest, client: ClientDep, request: Request) -> CountModel:
     """Resume every PAUSED instance matching the filter."""
     return CountModel(
-        count=client.resume_many(**body.kwargs(), reason=body.reason, by=actor(request))
+        count=client.resume_many(**body.kwargs(), reason=body.reason, by=actor(request, body.by))
+    )
+
+
+@router.post("/bulk/terminate", response_model=CountModel, tags=["bulk"])
+def terminate_many(body: BulkTerminateRequest, client: ClientDep, request: Request) -> CountModel:
+    """Terminate every live instance matching the filter."""
+    return CountModel(
+        count=client.terminate_many(
+            **body.kwargs(),
+            reason=body.reason,
+            by=actor(request, body.by),
+            recursive=body.recursive,
+        )
     )
 
 
@@ -220,9 +239,22 @@ def purge_many(body: FilterModel, client: ClientDep) -> CountModel:
 
 
 @router.get("/stats", response_model=StatsModel, tags=["stats"])
-def stats(client: ClientDep) -> StatsModel:
-    """How many instances there are in each status."""
-    counts = client.store.read(lambda r: r.count_by_status())
+def stats(
+    client: ClientDep,
+    status: Annotated[list[StatusName] | None, Query(description="Repeat for several.")] = None,
+    name: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    id_prefix: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
+) -> StatsModel:
+    """How many instances (matching every given filter) there are in each status."""
+    counts = client.count(
+        status=status,
+        name=name,
+        created_from=created_from,
+        created_to=created_to,
+        id_prefix=id_prefix,
+    )
     return StatsModel(counts={s.value: counts.get(s, 0) for s in Status})
 
 
@@ -251,7 +283,7 @@ def pause_orchestrator(
     """Pause every instance of an orchestrator, and hold new ones, until resumed."""
     body = body or PauseRequest()
     changed = client.pause_orchestrator(
-        name, body.reason, resume_at=body.resume_at, by=actor(request)
+        name, body.reason, resume_at=body.resume_at, by=actor(request, body.by)
     )
     return _standing(client, changed)
 
@@ -264,7 +296,9 @@ def resume_orchestrator(
 ) -> TypeChangedModel:
     """End an orchestrator's standing pause; resume the instances it paused."""
     body = body or ResumeRequest()
-    return _standing(client, client.resume_orchestrator(name, body.reason, by=actor(request)))
+    return _standing(
+        client, client.resume_orchestrator(name, body.reason, by=actor(request, body.by))
+    )
 
 
 @router.post("/activities/{name}/pause", response_model=TypeChangedModel, tags=["standing pauses"])
@@ -273,7 +307,9 @@ def pause_activity(
 ) -> TypeChangedModel:
     """Hold every execution of an activity, in every orchestration, until resumed."""
     body = body or PauseRequest()
-    changed = client.pause_activity(name, body.reason, resume_at=body.resume_at, by=actor(request))
+    changed = client.pause_activity(
+        name, body.reason, resume_at=body.resume_at, by=actor(request, body.by)
+    )
     return _standing(client, changed)
 
 
@@ -283,4 +319,4 @@ def resume_activity(
 ) -> TypeChangedModel:
     """End an activity's standing pause; held executions start in scheduling order."""
     body = body or ResumeRequest()
-    return _standing(client, client.resume_activity(name, body.reason, by=actor(request)))
+    return _standing(client, client.resume_activity(name, body.reason, by=actor(request, body.by)))

@@ -1,4 +1,12 @@
-"""The web dashboard, served at ``/`` (static files; the data comes from ``/api/``)."""
+"""The web dashboard, served at ``/``: one static page (``static/index.html``, ``app.js``,
+``style.css``; plain JavaScript, no build step, nothing loaded from other hosts) that
+reads and acts through the REST API under ``/api/``.
+
+The page itself holds no data, so it is served without a token; the script asks for one
+when the API answers 401 and sends it as a bearer token. The headers below forbid every
+source but this server, inline scripts included, as a second line of defence behind the
+script's rule of rendering every value as text.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +14,27 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
-from fastapi.staticfiles import StaticFiles
 
 STATIC = Path(__file__).parent / "static"
+
+#: Sent with the page: scripts, styles and requests only from this server.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
 
 
 def mount(app: FastAPI) -> None:
     """Serve the dashboard page at ``/`` and its assets under ``/static/``."""
+    from fastapi.staticfiles import StaticFiles
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html", media_type="text/html")
+        return FileResponse(STATIC / "index.html", media_type="text/html", headers=SECURITY_HEADERS)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

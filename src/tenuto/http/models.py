@@ -48,6 +48,10 @@ class InstanceModel(BaseModel):
     completed_at: datetime | None = None
     parent_instance_id: str | None = None
     pause: PauseModel | None = None
+    held_activities: list[str] = Field(
+        default_factory=list,
+        description="Activities it waits on that a standing activity pause holds.",
+    )
 
     @classmethod
     def of(cls, st: InstanceStatus) -> InstanceModel:
@@ -89,6 +93,12 @@ class PauseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Reason
+    by: str | None = Field(
+        default=None,
+        max_length=256,
+        description="Who acts (recorded in history); ignored when the server has tokens: "
+        "then the token's name is recorded.",
+    )
     resume_at: datetime | None = Field(default=None, description="Resume by itself then.")
 
 
@@ -96,12 +106,24 @@ class ResumeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Reason
+    by: str | None = Field(
+        default=None,
+        max_length=256,
+        description="Who acts (recorded in history); ignored when the server has tokens: "
+        "then the token's name is recorded.",
+    )
 
 
 class TerminateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Reason
+    by: str | None = Field(
+        default=None,
+        max_length=256,
+        description="Who acts (recorded in history); ignored when the server has tokens: "
+        "then the token's name is recorded.",
+    )
     recursive: bool = Field(default=True, description="Terminate sub-orchestrations too.")
 
 
@@ -117,16 +139,41 @@ class FilterModel(BaseModel):
     id_prefix: str | None = Field(default=None, min_length=1, max_length=256)
 
     def kwargs(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"reason", "resume_at"})
+        return self.model_dump(
+            include={"status", "name", "created_from", "created_to", "id_prefix"}
+        )
 
 
 class BulkPauseRequest(FilterModel):
     reason: str | None = Reason
     resume_at: datetime | None = None
+    by: str | None = Field(
+        default=None,
+        max_length=256,
+        description="Who acts (recorded in history); ignored when the server has tokens: "
+        "then the token's name is recorded.",
+    )
 
 
 class BulkResumeRequest(FilterModel):
     reason: str | None = Reason
+    by: str | None = Field(
+        default=None,
+        max_length=256,
+        description="Who acts (recorded in history); ignored when the server has tokens: "
+        "then the token's name is recorded.",
+    )
+
+
+class BulkTerminateRequest(FilterModel):
+    reason: str | None = Reason
+    recursive: bool = Field(default=True, description="Terminate sub-orchestrations too.")
+    by: str | None = Field(
+        default=None,
+        max_length=256,
+        description="Who acts (recorded in history); ignored when the server has tokens: "
+        "then the token's name is recorded.",
+    )
 
 
 class ChangedModel(BaseModel):

@@ -173,8 +173,11 @@ class SqlReader(Reader):
         )
         return [instance_row(r) for r in rows]
 
-    def count_by_status(self) -> dict[Status, int]:
-        rows = self._q("SELECT status, COUNT(*) FROM instances GROUP BY status")
+    def count_by_status(self, flt: Filter | None = None) -> dict[Status, int]:
+        where, params = filter_sql(self.d, flt or Filter())
+        rows = self._q(
+            f"SELECT status, COUNT(*) FROM instances WHERE {where} GROUP BY status", params
+        )
         counts = dict.fromkeys(Status, 0)
         for status, count in rows:
             counts[Status(status)] = count

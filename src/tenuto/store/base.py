@@ -173,7 +173,8 @@ class Reader(abc.ABC):
         """Instances matching ``flt``, newest first, after the cursor key ``after``."""
 
     @abc.abstractmethod
-    def count_by_status(self) -> dict[Status, int]: ...
+    def count_by_status(self, flt: Filter | None = None) -> dict[Status, int]:
+        """How many instances (matching ``flt``) there are in each status."""
 
     @abc.abstractmethod
     def next_work_at(self, orchestrators: Sequence[str], activities: Sequence[str]) -> float | None:

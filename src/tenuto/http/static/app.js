@@ -26,6 +26,7 @@ const state = {
   selection: new Set(),
   listSeq: 0,
   listKey: "",
+  rows: new Map(), // instance id -> {json, tr}: the rows on screen
   instanceSeq: 0,
   instanceKey: "",
   showMarkers: false,
@@ -84,7 +85,26 @@ function fmtDuration(ms) {
 function relative(iso) {
   if (!iso) return "";
   const ms = new Date(iso).getTime() - Date.now();
+  if (Math.abs(ms) < 2000) return "just now";
   return ms < 0 ? `${fmtDuration(-ms)} ago` : `in ${fmtDuration(ms)}`;
+}
+
+/** A relative time ("5 min ago") that stays current: the clock updates it. */
+function rel(iso) {
+  return h("span", { class: "clock", "data-at": iso }, relative(iso));
+}
+
+/** How long since `iso` ("3 min 05 s so far"), kept current by the clock. */
+function sofar(iso) {
+  return h("span", { class: "clock", "data-since": iso },
+    `${fmtDuration(Date.now() - new Date(iso).getTime())} so far`);
+}
+
+function updateClocks() {
+  for (const el of document.querySelectorAll(".clock")) {
+    if (el.dataset.at) el.textContent = relative(el.dataset.at);
+    else el.textContent = `${fmtDuration(Date.now() - new Date(el.dataset.since).getTime())} so far`;
+  }
 }
 
 /** A datetime-local value (local time) as an ISO 8601 instant, or null. */
@@ -119,7 +139,8 @@ class ApiError extends Error {
 async function api(method, path, body) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (state.token) headers.Authorization = `Bearer ${state.token}`;
+  const token = state.token;
+  if (token) headers.Authorization = `Bearer ${token}`;
   let response;
   try {
     response = await fetch(path, {
@@ -132,7 +153,8 @@ async function api(method, path, body) {
     throw new ApiError(0, "network", "Cannot reach the tenuto server.");
   }
   if (response.status === 401) {
-    askForToken(Boolean(state.token));
+    // An answer to a token that has been replaced since says nothing about the new one.
+    if (token === state.token) askForToken(Boolean(token));
     throw new ApiError(401, "unauthorized", "A valid token is needed.");
   }
   const text = await response.text();
@@ -178,12 +200,13 @@ function describeFilter(f) {
   if (f.prefix) parts.push(`ID starting with “${f.prefix}”`);
   if (f.from) parts.push(`created from ${fmtTime(localToIso(f.from))}`);
   if (f.to) parts.push(`created to ${fmtTime(localToIso(f.to))}`);
-  return parts.length ? parts.join(", ") : "no filter: every instance";
+  return parts.join(", ");
 }
 
 /* ---------------------------------------------------------------- auth */
 
 function askForToken(rejected) {
+  if (state.locked && !rejected) return; // already asking (several requests got 401)
   state.locked = true;
   if (rejected) {
     state.token = null;
@@ -192,6 +215,7 @@ function askForToken(rejected) {
   // No data may stay on screen without a valid token.
   $("#main").hidden = true;
   $("#rows").replaceChildren();
+  state.rows = new Map();
   $("#counts").replaceChildren();
   $("#instance-view").replaceChildren();
   state.listKey = state.instanceKey = "";
@@ -285,7 +309,8 @@ function openDialog({ title, content, submitLabel, danger = false, onSubmit }) {
 function targetText(target) {
   if (target.kind === "one") return target.id;
   if (target.kind === "selection") return plural(target.ids.length, "selected instance");
-  return `every instance matching: ${describeFilter(target.filter)}`;
+  const filter = describeFilter(target.filter);
+  return filter ? `every instance matching: ${filter}` : "every instance (no filter is set)";
 }
 
 /** Run `call(id)` for every id (four at a time); count what changed and what failed. */
@@ -342,7 +367,7 @@ function pauseDialog(target) {
       h("label", {}, "Reason",
         h("input", { name: "reason", maxlength: 4096, placeholder: "e.g. business hours" })),
       h("label", {}, "Resume automatically at (optional)",
-        h("input", { name: "resume_at", type: "datetime-local", step: 1 })),
+        h("input", { name: "resume_at", type: "datetime-local" })),
     ],
     onSubmit: async (form) => {
       const reason = form.reason.value.trim();
@@ -398,8 +423,9 @@ function terminateDialog(target) {
     danger: true,
     content: [
       h("p", { class: "target" }, "Terminate ", h("strong", {}, targetText(target)), "?"),
-      h("p", { class: "muted" },
-        "They end TERMINATED, with their running sub-orchestrations. This cannot be undone."),
+      h("p", { class: "muted" }, target.kind === "one"
+        ? "It ends TERMINATED, with its running sub-orchestrations. This cannot be undone."
+        : "They end TERMINATED, with their running sub-orchestrations. This cannot be undone."),
       h("label", {}, "Reason (optional)", h("input", { name: "reason", maxlength: 4096 })),
     ],
     onSubmit: async (form) => {
@@ -516,6 +542,9 @@ function onRoute() {
 
 /* ---------------------------------------------------------------- the list */
 
+/** The filter form's inputs, by filter key. */
+const FILTER_INPUTS = { name: "orchestrator", prefix: "prefix", from: "from", to: "to" };
+
 function applyFilters(filters, limit) {
   const key = JSON.stringify([filters, limit]);
   if (key !== state.filterKey) {
@@ -528,8 +557,8 @@ function applyFilters(filters, limit) {
     state.listKey = "";
   }
   const form = $("#filters");
-  for (const key of ["name", "prefix", "from", "to"]) {
-    if (document.activeElement !== form[key]) form[key].value = filters[key];
+  for (const [key, input] of Object.entries(FILTER_INPUTS)) {
+    if (document.activeElement !== form[input]) form[input].value = filters[key];
   }
   for (const box of form.querySelectorAll("input[name=status]")) {
     box.checked = filters.status.includes(box.value);
@@ -542,7 +571,7 @@ function readFilters() {
   const form = $("#filters");
   return {
     status: [...form.querySelectorAll("input[name=status]:checked")].map((b) => b.value),
-    name: form.name.value.trim(),
+    name: form.orchestrator.value.trim(),
     prefix: form.prefix.value.trim(),
     from: form.from.value,
     to: form.to.value,
@@ -657,31 +686,64 @@ async function refreshList() {
   if (cursor) params.set("cursor", cursor);
   let stats;
   let page;
+  let standing;
   try {
-    [stats, page] = await Promise.all([
+    [stats, page, standing] = await Promise.all([
       api("GET", "api/stats"),
       api("GET", `api/instances?${params}`),
+      api("GET", "api/standing-pauses").catch((err) => {
+        if (err.status === 401) throw err;
+        return { items: [] }; // a server without standing pauses
+      }),
     ]);
   } catch (err) {
     if (err.code === "invalid_cursor" && seq === state.listSeq) return goPage([null]);
     throw err;
   }
   if (seq !== state.listSeq || state.route.view !== "list") return; // a newer request won
-  // Re-render only when something changed (and every 30 s for the relative times).
-  const key = JSON.stringify([stats, page, Math.floor(Date.now() / 30000)]);
+  // Re-render only when something changed (the clock keeps relative times current).
+  const key = JSON.stringify([stats, page, standing]);
   if (key === state.listKey) return;
   state.listKey = key;
+  renderStanding(standing.items);
   renderCounts(stats.counts);
   renderRows(page);
+}
+
+/** Standing pauses: orchestrator types and activity types held everywhere. */
+function renderStanding(items) {
+  const box = $("#standing");
+  box.hidden = !items.length;
+  box.replaceChildren(...items.map((sp) => {
+    const path = `api/${sp.kind === "activity" ? "activities" : "orchestrators"}/${enc(sp.name)}/resume`;
+    const what = `${sp.kind === "activity" ? "activity" : "orchestrator"} ${sp.name}`;
+    const resume = async () => {
+      const r = await api("POST", path, {});
+      notify(r.changed ? `Resumed ${what}.` : `The ${what} was not paused.`);
+      refresh();
+    };
+    return h("div", { class: "standing-item", "data-kind": sp.kind, "data-name": sp.name },
+      h("span", { class: "pause-icon", "aria-hidden": "true" }, "❚❚"),
+      h("div", { class: "standing-text" },
+        h("strong", {}, `${sp.kind === "activity" ? "Activity" : "Orchestrator"} `),
+        h("span", { class: "mono" }, sp.name),
+        h("span", { class: "muted" }, sp.kind === "activity"
+          ? " is held in every orchestration"
+          : " is paused: its instances pause, new ones are held"),
+        pauseSummary({ ...sp, source: "client" })),
+      h("button", { type: "button", class: "small", onclick: () => resume().catch(showError) },
+        "Resume"));
+  }));
 }
 
 function renderCounts(counts) {
   const total = STATUSES.reduce((sum, s) => sum + (counts[s] || 0), 0);
   const only = state.filters.status.length === 1 ? state.filters.status[0] : null;
-  const card = (label, value, status) =>
-    h("button", {
+  const card = (label, value, status) => {
+    const active = status ? only === status : !state.filters.status.length;
+    return h("button", {
       type: "button",
-      class: `count count-${(status || "all").toLowerCase()}${only === status ? " active" : ""}`,
+      class: `count count-${(status || "all").toLowerCase()}${active ? " active" : ""}${value ? " nonzero" : ""}`,
       title: status ? `Show only ${status} instances` : "Show every status",
       "data-status": status || "ALL",
       onclick: () => {
@@ -689,6 +751,7 @@ function renderCounts(counts) {
         location.hash = listHash(filters, state.limit);
       },
     }, h("span", { class: "count-value" }, String(value)), h("span", { class: "count-label" }, label));
+  };
   $("#counts").replaceChildren(
     card("All instances", total, null),
     ...STATUSES.map((s) => card(s, counts[s] || 0, s)),
@@ -697,7 +760,20 @@ function renderCounts(counts) {
 
 function renderRows(page) {
   state.nextCursor = page.next_cursor;
-  $("#rows").replaceChildren(...page.items.map(row));
+  // Keep the row of an instance that did not change, so that a refresh never swaps a
+  // button away under the user's pointer; touch the table only if a row changed.
+  const rows = new Map();
+  const trs = page.items.map((st) => {
+    const json = JSON.stringify(st);
+    const kept = state.rows.get(st.instance_id);
+    const tr = kept && kept.json === json ? kept.tr : row(st);
+    rows.set(st.instance_id, { json, tr });
+    return tr;
+  });
+  state.rows = rows;
+  const tbody = $("#rows");
+  const same = trs.length === tbody.children.length && trs.every((tr, i) => tbody.children[i] === tr);
+  if (!same) tbody.replaceChildren(...trs);
   $("#empty").hidden = page.items.length > 0;
   const index = state.cursors.length - 1;
   const first = index * state.limit + 1;
@@ -738,6 +814,7 @@ function row(st) {
 /** The Details cell: why it is paused, why it failed, or its custom status. */
 function details(st) {
   if (st.pause) return pauseSummary(st.pause);
+  if (st.held_activities && st.held_activities.length) return heldText(st.held_activities);
   if (st.failure) return h("span", { class: "failure-text" }, `${st.failure.type}: ${st.failure.message}`);
   if (st.custom_status !== null && st.custom_status !== undefined) {
     const text = typeof st.custom_status === "string" ? st.custom_status : json(st.custom_status, 0);
@@ -746,15 +823,33 @@ function details(st) {
   return null;
 }
 
+/** Where a pause came from, when not from a client call. */
+const SOURCES = {
+  parent: "via its parent",
+  orchestration: "paused itself",
+  orchestrator: "standing pause of its orchestrator",
+};
+
+/** Activities this instance waits on that a standing activity pause holds. */
+function heldText(names) {
+  return h("span", { class: "held" },
+    `Waiting on held ${names.length === 1 ? "activity" : "activities"}: ${names.join(", ")}`);
+}
+
 function pauseSummary(p) {
   const meta = [];
   if (p.by) meta.push(`by ${p.by}`);
-  meta.push(`since ${fmtTime(p.since)} (${relative(p.since)})`);
-  if (p.resume_at) meta.push(`resumes ${fmtTime(p.resume_at)} (${relative(p.resume_at)})`);
-  if (p.source && p.source !== "client") meta.push(p.source === "parent" ? "via its parent" : "paused itself");
+  meta.push(["since ", fmtTime(p.since), " (", rel(p.since), ")"]);
+  if (p.resume_at) meta.push(["resumes ", fmtTime(p.resume_at), " (", rel(p.resume_at), ")"]);
+  if (SOURCES[p.source]) meta.push(SOURCES[p.source]);
   return h("div", { class: "pause-summary" },
     h("div", { class: "pause-reason" }, p.reason || "(no reason given)"),
-    h("div", { class: "pause-meta" }, meta.join(" · ")));
+    h("div", { class: "pause-meta" }, joined(meta)));
+}
+
+/** Parts separated by " · ". */
+function joined(parts) {
+  return parts.flatMap((part, i) => (i ? [" · ", part] : [part]));
 }
 
 function clip(text, n) {
@@ -782,7 +877,11 @@ async function refreshInstance() {
   if (seq !== state.instanceSeq || key === state.instanceKey) return;
   const [history, children] = await Promise.all([
     api("GET", `api/instances/${enc(id)}/history`),
-    api("GET", `api/instances?${new URLSearchParams({ id_prefix: `${id}:`, limit: "1000" })}`),
+    api("GET", `api/instances?${new URLSearchParams({ id_prefix: `${id}:`, limit: "1000" })}`)
+      .catch((err) => {
+        if (err.status === 401) throw err;
+        return { items: [] }; // e.g. an ID too long for a prefix query: the history names them
+      }),
   ]);
   if (seq !== state.instanceSeq || state.route.view !== "instance" || state.route.id !== id) return;
   state.instanceKey = key;
@@ -810,21 +909,23 @@ function renderInstance(st, events, prefixed) {
     fact("Completed", st.completed_at ? fmtTime(st.completed_at) : "—"),
     fact("Parent", st.parent_instance_id ? instanceLink(st.parent_instance_id) : "—"),
   );
-  const view = $("#instance-view");
-  view.replaceChildren(
+  $("#instance-view").replaceChildren(...[
     backLink(),
     h("div", { class: "instance-head" },
       h("h1", { class: "mono" }, st.instance_id), badge(st.runtime_status), h("span", { class: "spacer" }), actions),
     st.pause ? pausePanel(st.pause) : null,
+    st.held_activities && st.held_activities.length
+      ? h("div", { class: "held-panel" }, heldText(st.held_activities)) : null,
     facts,
     h("div", { class: "panels" },
       valuePanel("Input", st.input),
-      st.failure ? failurePanel(st.failure) : valuePanel("Output", st.output, live ? "(not finished)" : null),
+      st.failure ? null : valuePanel("Output", st.output, live ? "(not finished)" : null),
       valuePanel("Custom status", st.custom_status),
+      st.failure ? failurePanel(st.failure) : null,
     ),
     childrenSection(st, events, prefixed),
     historySection(st, events),
-  );
+  ].filter(Boolean));
 }
 
 function fact(label, value, hint) {
@@ -899,20 +1000,21 @@ function pausePeriods(events, st) {
   return periods;
 }
 
+/** What a pause period was: reason, who paused and resumed it, when, how long. */
 function periodLabel(p) {
   const bits = [p.start.reason || "(no reason given)"];
   if (p.start.by) bits.push(`paused by ${p.start.by}`);
-  if (p.start.source && p.start.source !== "client") bits.push(p.start.source === "parent" ? "via its parent" : "paused itself");
+  if (SOURCES[p.start.source]) bits.push(SOURCES[p.start.source]);
   if (p.end && p.end.type === "ExecutionResumed") {
     bits.push(`resumed by ${p.end.by || "?"}${p.end.reason ? ` (${p.end.reason})` : ""}`);
     bits.push(`${fmtTime(p.start.timestamp)} → ${fmtTime(p.end.timestamp)}, ${fmtDuration(p.to - p.from)}`);
   } else if (p.end) {
     bits.push(`until ${p.end.type === "ExecutionTerminated" ? "terminated" : "finished"} ${fmtTime(p.end.timestamp)}`);
   } else {
-    bits.push(`since ${fmtTime(p.start.timestamp)}, ${fmtDuration(p.to - p.from)} so far`);
+    bits.push(["since ", fmtTime(p.start.timestamp), ", ", sofar(p.start.timestamp)]);
     if (p.start.resume_at) bits.push(`resumes ${fmtTime(p.start.resume_at)}`);
   }
-  return bits.join(" · ");
+  return joined(bits);
 }
 
 function historySection(st, events) {
@@ -945,14 +1047,14 @@ function lifetimeBar(st, events, periods) {
   const bar = h("div", { class: "lifetime", role: "img",
     "aria-label": `${plural(periods.length, "pause period")} in ${fmtDuration(span)}` });
   for (const p of periods) {
-    const seg = h("div", { class: "lifetime-pause", title: periodLabel(p) });
+    const seg = h("div", { class: "lifetime-pause", title: h("span", {}, periodLabel(p)).textContent });
     seg.style.left = `${((p.from - start) / span) * 100}%`;
     seg.style.width = `max(3px, ${((p.to - p.from) / span) * 100}%)`;
     bar.append(seg);
   }
   return h("div", { class: "lifetime-wrap" },
     h("div", { class: "lifetime-ends muted" }, h("span", {}, fmtTime(events[0].timestamp)),
-      h("span", {}, `${fmtDuration(span)}${LIVE.has(st.runtime_status) ? " so far" : ""}`),
+      h("span", {}, LIVE.has(st.runtime_status) ? sofar(events[0].timestamp) : fmtDuration(span)),
       h("span", {}, LIVE.has(st.runtime_status) ? "now" : fmtTime(new Date(end).toISOString()))),
     bar,
     h("div", { class: "legend muted" }, h("span", { class: "swatch swatch-run" }), "active ",
@@ -1004,7 +1106,13 @@ function kind(type) {
 function field(key, value) {
   let shown;
   if (key === "instance_id" || key === "parent_instance_id") shown = instanceLink(String(value));
-  else {
+  else if (key === "failure" && value && typeof value === "object" && value.type) {
+    const text = `${value.type}: ${value.message}`;
+    shown = value.traceback
+      ? h("details", { class: "long" }, h("summary", { class: "failure-text" }, text),
+        h("pre", { class: "value traceback" }, value.traceback))
+      : h("span", { class: "failure-text" }, text);
+  } else {
     const text = typeof value === "string" ? value : json(value, 0);
     shown = text.length > 200
       ? h("details", { class: "long" }, h("summary", {}, clip(text, 120)), h("pre", { class: "value" }, json(value)))
@@ -1050,6 +1158,7 @@ async function refresh() {
 }
 
 function tick() {
+  updateClocks();
   if ($("#auto-refresh").checked && !document.hidden && !state.locked && !busy) refresh();
 }
 
