@@ -107,17 +107,16 @@ class SqliteStore(Store):
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
-            # A short busy timeout: writers wait in _begin, which polls more often.
-            self.path,
-            timeout=0.002,
-            isolation_level=None,
-            check_same_thread=False,
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
         )
+        # Switching to WAL needs the database to itself for a moment: wait for it.
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
         conn.execute("PRAGMA foreign_keys=OFF")
         conn.execute("PRAGMA temp_store=MEMORY")
         conn.execute("PRAGMA cache_size=-16000")
+        # Then a short busy timeout: writers wait in _begin, which polls more often.
+        conn.execute("PRAGMA busy_timeout=2")
         with self._lock:
             self._all.append(conn)
         return conn
