@@ -81,7 +81,9 @@ def _step(store, runner: EpisodeRunner) -> int:
         claimed = runner.claim(tx, time.time(), 10, lease, time.time() + 30)
     episodes = [runner.run(c) for c in claimed]
     with store.transaction() as tx:
-        return runner.commit(tx, episodes, time.time()).count
+        committed = runner.commit(tx, episodes, time.time())
+        committed.finish()
+        return committed.count
 
 
 def test_a_cache_behind_the_stored_history_catches_up(db_url):

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from . import _control, _step, metrics
 from . import history as h
@@ -43,7 +43,7 @@ from .clock import Clock
 from .errors import InstanceExists
 from .replay import Replayer
 from .status import Failure, type_name
-from .store.base import InstanceRow, NewActivity, NewMessage, StandingPauseRow, Tx
+from .store.base import InstanceRow, NewActivity, NewMessage, Tx
 from .tracking import track
 
 log = logging.getLogger("tenuto.worker")
@@ -106,6 +106,9 @@ class Committed:
     activities: bool
     #: It made other instances due (children, parents, restarts).
     instances: bool
+    #: Call before the transaction ends, after its last read if possible: it records the
+    #: activities a standing pause holds (a read the store may answer late).
+    finish: Callable[[], None] = field(default=lambda: None)
 
 
 class EpisodeRunner:
@@ -221,13 +224,29 @@ class EpisodeRunner:
 
     # -- phase 3: commit ---------------------------------------------------------------
 
-    def _record_held(self, tx: Tx, activities: Sequence[NewActivity], now: float) -> None:
-        """Record in history the new activities a standing activity pause holds."""
-        for iid, pauses in _held_by_type(tx, activities).items():
-            for sp in pauses:
+    def _record_held(
+        self, tx: Tx, activities: Sequence[NewActivity], now: float
+    ) -> Callable[[], None]:
+        """Record in history the new activities a standing activity pause holds. The
+        read goes out now; its answer is used when the returned function is called."""
+        names = sorted({a.name for a in activities})
+        pauses = tx.standing_pauses_later(_control.ACTIVITY, names)
+
+        def record() -> None:
+            paused = {p.name: p for p in pauses()}
+            if not paused:
+                return
+            done: set[tuple[str, str]] = set()
+            for a in activities:
+                sp = paused.get(a.name)
+                if sp is None or (a.instance_id, a.name) in done:
+                    continue
+                done.add((a.instance_id, a.name))
                 data = {"activity": sp.name, "reason": sp.reason, "by": sp.by}
-                tx.annotate([iid], h.Event(h.ACTIVITY_HELD, now, data))
-                _control.track_each(tx, "activity_held", [iid], **data)
+                tx.annotate([a.instance_id], h.Event(h.ACTIVITY_HELD, now, data))
+                _control.track_each(tx, "activity_held", [a.instance_id], **data)
+
+        return record
 
     def commit(self, tx: Tx, episodes: Sequence[Episode], now: float) -> Committed:
         """Write the episodes whose instance is still theirs."""
@@ -286,12 +305,13 @@ class EpisodeRunner:
                     messages.append(_child_exists(ep, child, now))
                     wake.append(ep.instance_id)
         activities = [a for ep in done for a in ep.activities]
+        finish: Callable[[], None] = _nothing
         if activities:
             # Whether a standing pause holds them is read under the names' lock, so a
             # pause or resume of their type cannot happen half before and half after.
             tx.lock_names(_control.ACTIVITY, [a.name for a in activities], exclusive=False)
             tx.insert_activities(activities)
-            self._record_held(tx, activities, now)
+            finish = self._record_held(tx, activities, now)
         if messages:
             tx.add_messages(messages)
         live = [ep.instance_id for ep in done if not ep.finished]
@@ -323,21 +343,11 @@ class EpisodeRunner:
 
         tx.after_commit(after)
         made_due = bool(wake or restarted or any(ep.children for ep in done))
-        return Committed(len(done), bool(activities), made_due)
+        return Committed(len(done), bool(activities), made_due, finish)
 
 
-def _held_by_type(tx: Tx, activities: Sequence[NewActivity]) -> dict[str, list[StandingPauseRow]]:
-    """Instance id -> the standing pauses that hold some of its new activities."""
-    paused = {
-        p.name: p
-        for p in tx.standing_pauses(_control.ACTIVITY, sorted({a.name for a in activities}))
-    }
-    held: dict[str, list[StandingPauseRow]] = {}
-    for a in activities:
-        sp = paused.get(a.name)
-        if sp is not None and sp not in held.get(a.instance_id, []):
-            held.setdefault(a.instance_id, []).append(sp)
-    return held
+def _nothing() -> None:
+    pass
 
 
 def _child_exists(ep: Episode, child: InstanceRow, now: float) -> NewMessage:

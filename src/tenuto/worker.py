@@ -258,8 +258,9 @@ class Worker:
                     self._maybe_instances = self._maybe_activities = True
                     self._next_forced_claim = now + _FORCED_CLAIM
                 lease = f"{self.id}:{next(self._lease_counter)}"
-                if ran:
-                    self._committed(self._episodes.commit(tx, ran, now))
+                committed = self._episodes.commit(tx, ran, now) if ran else None
+                if committed is not None:
+                    self._committed(committed)
                 delivered = deliver_outcomes(tx, outcomes, now) if outcomes else None
                 self._maybe_instances |= bool(outcomes)
                 if now >= self._next_renewal:
@@ -305,6 +306,8 @@ class Worker:
                     tx.wakes.discard(WORK)
                 if delivered is not None:
                     delivered()
+                if committed is not None:
+                    committed.finish()
         except BaseException:
             # Nothing of this transaction happened: record and commit again next cycle.
             for outcome in outcomes:

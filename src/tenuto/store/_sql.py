@@ -221,6 +221,11 @@ class SqlReader(Reader):
     def standing_pauses(
         self, kind: str | None = None, names: Sequence[str] | None = None
     ) -> list[StandingPauseRow]:
+        return self.standing_pauses_later(kind, names)()
+
+    def standing_pauses_later(
+        self, kind: str | None = None, names: Sequence[str] | None = None
+    ) -> Callable[[], list[StandingPauseRow]]:
         conds, params = ["1 = 1"], []
         if kind is not None:
             conds.append("kind = ?")
@@ -229,12 +234,14 @@ class SqlReader(Reader):
             cond, more = self.d.in_list("name", names)
             conds.append(cond)
             params += more
-        rows = self._q(
-            f"SELECT {_STANDING_COLUMNS} FROM standing_pauses WHERE {' AND '.join(conds)} "
-            "ORDER BY since, kind, name",
+        cursor = self.cur.execute(
+            self.d.sql(
+                f"SELECT {_STANDING_COLUMNS} FROM standing_pauses WHERE {' AND '.join(conds)} "
+                "ORDER BY since, kind, name"
+            ),
             params,
         )
-        return [StandingPauseRow(*r) for r in rows]
+        return lambda: [StandingPauseRow(*r) for r in cursor.fetchall()]
 
     def held_activities(self, instance_ids: Sequence[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
@@ -603,8 +610,8 @@ class SqlTx(SqlReader, Tx):
     def deliver_results(
         self, items: Sequence[tuple[int, str, NewMessage]], now: float
     ) -> Callable[[], set[int]]:
-        # Instance rows before activity rows: the order every other transaction uses.
-        self.lock_instances(sorted({m.instance_id for _, _, m in items}))
+        if self.d.for_update:  # with row locks: instances first, as every transaction does
+            self.lock_instances(sorted({m.instance_id for _, _, m in items}))
         taken = self.take_activities([(aid, lease) for aid, lease, _ in items])
         messages = [m for aid, _, m in items if aid in taken]
         if messages:

@@ -190,6 +190,14 @@ class Reader(abc.ABC):
     ) -> list[StandingPauseRow]:
         """Standing pauses (of ``kind``, of ``names``), oldest first."""
 
+    def standing_pauses_later(
+        self, kind: str | None = None, names: Sequence[str] | None = None
+    ) -> Callable[[], list[StandingPauseRow]]:
+        """:meth:`standing_pauses`, answered when the returned function is called (a
+        backend may send the query now and read its answer with a later one)."""
+        rows = self.standing_pauses(kind, names)
+        return lambda: rows
+
     @abc.abstractmethod
     def held_activities(self, instance_ids: Sequence[str]) -> dict[str, list[str]]:
         """For each instance, the names of its queued activities that a standing activity
