@@ -40,10 +40,10 @@ Result = dict[str, Any]
 QUEUE_NAME = "bench"
 #: The queue polling interval (DBOS's default is 1 s).
 POLLING_INTERVAL_S = 0.05
-#: Per-process concurrency limit of the queue: 32, like tenuto's worker (as fast as
+#: Per-process concurrency limit of the queue: 64, like tenuto's worker (as fast as
 #: DBOS's default of no limit, or faster); ``$BENCH_DBOS_WORKER_CONCURRENCY`` overrides
 #: it (``none`` for no limit), for experiments.
-_WC = os.environ.get("BENCH_DBOS_WORKER_CONCURRENCY", "32")
+_WC = os.environ.get("BENCH_DBOS_WORKER_CONCURRENCY", "64")
 WORKER_CONCURRENCY: int | None = None if _WC.lower() == "none" else int(_WC)
 #: ``$BENCH_DBOS_SQLITE_PRAGMAS=default`` leaves DBOS's own SQLite settings (rollback
 #: journal, synchronous=FULL) instead of matching tenuto's, for experiments.

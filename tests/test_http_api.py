@@ -287,3 +287,19 @@ def test_bulk_terminate_filtered_stats_and_actor_without_tokens(api):
     assert api.get("/api/instances/keep").json()["runtime_status"] == "RUNNING"
     events = api.get("/api/instances/bt1/history").json()["events"]
     assert events[-1]["type"] == "ExecutionTerminated" and events[-1]["by"] == "dan"
+
+
+def test_cross_site_requests_cannot_change_state(api):
+    iid = _start(api, instance_id="csrf")
+    evil = {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}
+    _error(api.post(f"/api/instances/{iid}/pause", headers=evil), 403, "cross_site")
+    _error(
+        api.post(f"/api/instances/{iid}/pause", headers={"Origin": "http://evil.example"}),
+        403,
+        "cross_site",
+    )
+    _error(api.post(f"/api/instances/{iid}/pause", headers={"Origin": "null"}), 403, "cross_site")
+    assert api.get(f"/api/instances/{iid}").json()["pause"] is None
+    same = {"Origin": str(api.base_url).rstrip("/"), "Sec-Fetch-Site": "same-origin"}
+    assert api.post(f"/api/instances/{iid}/pause", headers=same).status_code == 200
+    assert api.get(f"/api/instances/{iid}", headers=evil).status_code == 200  # reads are fine

@@ -87,6 +87,14 @@ def events_in_order(ctx, n):
 
 
 @app.orchestrator
+def event_or_timeout(ctx, seconds):
+    try:
+        return (yield ctx.wait_for_event("answer", timeout=timedelta(seconds=seconds)))
+    except tenuto.EventTimeout:
+        return "timed out"
+
+
+@app.orchestrator
 def event_then_child(ctx, _):
     yield ctx.wait_for_event("go")
     return (yield ctx.call_sub_orchestrator(steps, 1, instance_id=f"{ctx.instance_id}-child"))
@@ -314,6 +322,19 @@ def test_rule3_events_raised_while_paused_arrive_in_order_after_resume(client, s
     assert client.wait(iid, timeout=10).output == [0, 1, 2, 3, 4]
     raised = [e.data["data"] for e in client.history(iid) if e.type == "EventRaised"]
     assert raised == [0, 1, 2, 3, 4]
+
+
+def test_rule3_an_event_that_came_before_the_timeout_wins_after_resume(client, start_worker):
+    worker = start_worker(app)
+    iid = client.start(event_or_timeout, 0.3)
+    wait_for(lambda: "TimerCreated" in _history_types(client, iid))
+    client.pause(iid)
+    client.raise_event(iid, "answer", "yes")  # before the deadline
+    created = client.status(iid).created_at.timestamp()
+    wait_for(lambda: time.time() > created + 0.5)  # the deadline passes while paused
+    settle(worker)
+    client.resume(iid)
+    assert client.wait(iid, timeout=10).output == "yes"
 
 
 # -- rule 4 ------------------------------------------------------------------------------

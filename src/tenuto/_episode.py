@@ -189,7 +189,9 @@ class EpisodeRunner:
             )
 
         consumed: list[int] = []
-        for msg in claimed.messages:
+        # In the order things happened: an event raised before a timer came due comes
+        # before the timer, even when both wait for a resume to be handled.
+        for msg in sorted(claimed.messages, key=lambda m: (m.visible_at, m.id)):
             event = msg.event
             if event.type == h.TIMER_FIRED and msg.visible_at > now:
                 continue  # a timer that is not due yet

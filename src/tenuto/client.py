@@ -275,7 +275,9 @@ class Client:
 
         def read(r: Reader) -> tuple[InstanceRow | None, dict[str, list[str]]]:
             row = r.get_instance(instance_id)
-            return row, ({} if row is None else r.held_activities([instance_id]))
+            # Only a RUNNING instance can be waiting on a held activity.
+            running = row is not None and row.status is Status.RUNNING
+            return row, (r.held_activities([instance_id]) if running else {})
 
         row, held = self.store.read(read)
         if row is None:

@@ -63,7 +63,7 @@ class Worker:
         db: str | None = None,
         *,
         store: Store | None = None,
-        concurrency: int = 32,
+        concurrency: int = 64,
         lease_seconds: float = 30.0,
         batch_size: int = 100,
         cache_size: int = 10_000,

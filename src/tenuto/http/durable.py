@@ -33,8 +33,10 @@ Runtime statuses use Durable Functions' names: ``Pending``, ``Running``, ``Suspe
 ``Failed`` and ``Terminated``. ``runtimeStatus`` filters take those names (any case,
 comma-separated or repeated) and tenuto's own (``Paused``); ``ContinuedAsNew`` and
 ``Canceled`` are accepted and match nothing, since no tenuto instance is ever in either.
-The query parameters ``taskHub``, ``connection`` and ``code`` are accepted and ignored
-(one tenuto database is one task hub; authentication is the server's bearer token).
+The query parameters ``taskHub`` and ``connection`` are accepted and ignored (one tenuto
+database is one task hub). When the server has tokens, these routes accept one as a
+bearer token, as ``?code=`` or as the ``x-functions-key`` header, as Durable Functions
+clients send their function key.
 
 Where tenuto differs from Durable Functions, and why:
 

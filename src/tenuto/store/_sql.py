@@ -77,6 +77,10 @@ class Dialect(abc.ABC):
     skip_locked: str = ""
     #: Appended to reads that precede an update of the same rows.
     for_update: str = ""
+    #: Statements sent together are answered together (PostgreSQL's pipeline mode): send
+    #: a batch, then read its answers. Otherwise read each answer at once (SQLite reuses a
+    #: prepared statement only once its answer was read).
+    pipelined: bool = False
 
     @abc.abstractmethod
     def sql(self, text: str) -> str:
@@ -271,27 +275,31 @@ class SqlTx(SqlReader, Tx):
     def _x(self, text: str, params: Sequence[Any] = ()) -> Any:
         return self.cur.execute(self.d.sql(text), params)
 
+    def _batch(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        """Run statements, and return their rows: all sent first where that is faster."""
+        if not self.d.pipelined:
+            return [self._q(text, params) for text, params in statements]
+        cursors = [self._x(text, params) for text, params in statements]
+        return [list(c.fetchall()) for c in cursors]
+
     def _many(self, text: str, rows: Iterable[Sequence[Any]]) -> None:
         self.cur.executemany(self.d.sql(text), rows)
 
     # -- instances -----------------------------------------------------------------
 
     def insert_instances(self, rows: Sequence[InstanceRow]) -> list[bool]:
-        # All statements go out before any result is read: one round trip in pipeline
-        # mode. RETURNING rather than rowcount: rows read back are exact there too.
-        cursors = []
+        # RETURNING rather than rowcount: rows read back are exact in pipeline mode too.
         marks = ", ".join("?" * len(INSTANCE_NAMES))
+        text = (
+            f"INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES ({marks}) "
+            "ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id"
+        )
+        statements = []
         for row in rows:
             values = [getattr(row, name) for name in INSTANCE_NAMES]
             values[2] = row.status.value
-            cursors.append(
-                self._x(
-                    f"INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES ({marks}) "
-                    "ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id",
-                    values,
-                )
-            )
-        return [bool(c.fetchall()) for c in cursors]
+            statements.append((text, values))
+        return [bool(r) for r in self._batch(statements)]
 
     def lock_instances(self, ids: Sequence[str]) -> list[InstanceRow]:
         rows: list[InstanceRow] = []
@@ -352,18 +360,17 @@ class SqlTx(SqlReader, Tx):
     def update_leased_instances(
         self, items: Sequence[tuple[str, str, int, dict[str, Any]]]
     ) -> list[bool]:
-        # All statements go out before any result is read: one round trip in pipeline mode.
-        cursors = []
+        statements = []
         for instance_id, lease, history_len, changes in items:
             sets, params = self._assignments(changes)
-            cursors.append(
-                self._x(
+            statements.append(
+                (
                     f"UPDATE instances SET {sets} WHERE instance_id = ? AND lease = ? "
                     "AND history_len = ? AND status IN (?, ?) RETURNING instance_id",
                     [*params, instance_id, lease, history_len, *_LIVE],
                 )
             )
-        return [bool(c.fetchall()) for c in cursors]
+        return [bool(r) for r in self._batch(statements)]
 
     def release_instances(self, ids: Sequence[str], lease: str) -> None:
         for part in chunks(list(ids), BATCH):

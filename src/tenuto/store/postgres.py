@@ -63,6 +63,7 @@ _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 class _PgDialect(Dialect):
     skip_locked = "FOR UPDATE SKIP LOCKED"
     for_update = "FOR UPDATE"
+    pipelined = True
 
     def sql(self, text: str) -> str:
         return text.replace("?", "%s")
@@ -427,8 +428,15 @@ class PostgresStore(Store):
 
     @contextmanager
     def reader(self) -> Iterator[Reader]:
-        with self.pool.connection() as conn, conn.transaction():
-            yield SqlReader(_Cursor(conn))
+        # Each read its own statement (as READ COMMITTED gives anyway): one round trip per
+        # read, without a BEGIN and a COMMIT around it.
+        with self.pool.connection() as conn:
+            conn.autocommit = True
+            try:
+                yield SqlReader(_Cursor(conn))
+            finally:
+                if not conn.broken:
+                    conn.autocommit = False
 
     def listener(self, topics: Iterable[str] = TOPICS) -> Listener:
         with self._lock:
