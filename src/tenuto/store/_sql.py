@@ -90,6 +90,22 @@ class Dialect(abc.ABC):
     def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         """An SQL condition ``column IN values`` and its parameters."""
 
+    def names(
+        self, names: Sequence[str] | None, exclude: Sequence[str] = ()
+    ) -> tuple[str, list[Any]]:
+        """An SQL condition on the ``name`` column: in ``names`` (``None``: any name)
+        and not in ``exclude``."""
+        parts, params = ["1 = 1"], []
+        if names is not None:
+            cond, more = self.in_list("name", names)
+            parts.append(cond)
+            params += more
+        if exclude:
+            cond, more = self.in_list("name", exclude)
+            parts.append(f"NOT ({cond})")
+            params += more
+        return " AND ".join(parts), params
+
 
 class SqlCursor(abc.ABC):
     """The minimal database access the shared SQL needs."""
@@ -187,10 +203,15 @@ class SqlReader(Reader):
             counts[Status(status)] = count
         return counts
 
-    def next_work_at(self, orchestrators: Sequence[str], activities: Sequence[str]) -> float | None:
+    def next_work_at(
+        self,
+        orchestrators: Sequence[str] | None,
+        activities: Sequence[str] | None,
+        exclude: Sequence[str] = (),
+    ) -> float | None:
         times: list[float] = []
-        if orchestrators:
-            cond, params = self.d.in_list("name", orchestrators)
+        if orchestrators is None or orchestrators:
+            cond, params = self.d.names(orchestrators, exclude)
             # A step in progress elsewhere is due again only if its lease runs out.
             row = self._q(
                 "SELECT MIN(CASE WHEN lease_until > next_due THEN lease_until ELSE next_due END)"
@@ -199,8 +220,8 @@ class SqlReader(Reader):
             )
             if row and row[0][0] is not None:
                 times.append(row[0][0])
-        if activities:
-            cond, params = self.d.in_list("name", activities)
+        if activities is None or activities:
+            cond, params = self.d.names(activities, exclude)
             row = self._q(
                 f"SELECT MIN(visible_at) FROM activities WHERE held = 0 AND {cond}", params
             )
@@ -336,9 +357,15 @@ class SqlTx(SqlReader, Tx):
             self._x(f"UPDATE instances SET {sets} WHERE {cond}", [*params, *more])
 
     def claim_instances(
-        self, names: Sequence[str], now: float, limit: int, lease: str, lease_until: float
+        self,
+        names: Sequence[str] | None,
+        now: float,
+        limit: int,
+        lease: str,
+        lease_until: float,
+        exclude: Sequence[str] = (),
     ) -> list[InstanceRow]:
-        cond, params = self.d.in_list("name", names)
+        cond, params = self.d.names(names, exclude)
         rows = self._q(
             "UPDATE instances SET lease = ?, lease_until = ?, claims = claims + 1 "
             "WHERE instance_id IN ("
@@ -351,9 +378,15 @@ class SqlTx(SqlReader, Tx):
         return sorted((instance_row(r) for r in rows), key=lambda r: r.next_due or 0.0)
 
     def claim_steps(
-        self, names: Sequence[str], now: float, limit: int, lease: str, lease_until: float
+        self,
+        names: Sequence[str] | None,
+        now: float,
+        limit: int,
+        lease: str,
+        lease_until: float,
+        exclude: Sequence[str] = (),
     ) -> list[tuple[InstanceRow, list[Message]]]:
-        rows = self.claim_instances(names, now, limit, lease, lease_until)
+        rows = self.claim_instances(names, now, limit, lease, lease_until, exclude)
         inbox = self.load_messages([r.instance_id for r in rows]) if rows else {}
         return [(r, inbox[r.instance_id]) for r in rows]
 
@@ -599,9 +632,15 @@ class SqlTx(SqlReader, Tx):
         )
 
     def claim_activities(
-        self, names: Sequence[str], now: float, limit: int, lease: str, lease_until: float
+        self,
+        names: Sequence[str] | None,
+        now: float,
+        limit: int,
+        lease: str,
+        lease_until: float,
+        exclude: Sequence[str] = (),
     ) -> list[ActivityRow]:
-        cond, params = self.d.in_list("name", names)
+        cond, params = self.d.names(names, exclude)
         rows = self._q(
             "UPDATE activities SET lease = ?, visible_at = ? WHERE id IN ("
             f"  SELECT id FROM activities WHERE held = 0 AND visible_at <= ? AND {cond}"

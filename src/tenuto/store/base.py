@@ -177,9 +177,14 @@ class Reader(abc.ABC):
         """How many instances (matching ``flt``) there are in each status."""
 
     @abc.abstractmethod
-    def next_work_at(self, orchestrators: Sequence[str], activities: Sequence[str]) -> float | None:
+    def next_work_at(
+        self,
+        orchestrators: Sequence[str] | None,
+        activities: Sequence[str] | None,
+        exclude: Sequence[str] = (),
+    ) -> float | None:
         """The earliest time any work these names cover is due, scheduled resumes
-        included (``None``: nothing is queued)."""
+        included (``None``: nothing is queued). Names as in :meth:`claim_instances`."""
 
     @abc.abstractmethod
     def statuses(self, ids: Sequence[str]) -> dict[str, Status]: ...
@@ -255,14 +260,27 @@ class Tx(Reader):
 
     @abc.abstractmethod
     def claim_instances(
-        self, names: Sequence[str], now: float, limit: int, lease: str, lease_until: float
+        self,
+        names: Sequence[str] | None,
+        now: float,
+        limit: int,
+        lease: str,
+        lease_until: float,
+        exclude: Sequence[str] = (),
     ) -> list[InstanceRow]:
         """Lease up to ``limit`` live, unleased instances with work due (``next_due <= now``)
-        for one orchestration step each; counts the claim in ``claims``."""
+        for one orchestration step each; counts the claim in ``claims``. ``names`` selects
+        the orchestrator names (``None``: any), ``exclude`` names never to claim."""
 
     @abc.abstractmethod
     def claim_steps(
-        self, names: Sequence[str], now: float, limit: int, lease: str, lease_until: float
+        self,
+        names: Sequence[str] | None,
+        now: float,
+        limit: int,
+        lease: str,
+        lease_until: float,
+        exclude: Sequence[str] = (),
     ) -> list[tuple[InstanceRow, list[Message]]]:
         """:meth:`claim_instances`, with each instance's pending messages (oldest first)."""
 
@@ -343,9 +361,16 @@ class Tx(Reader):
 
     @abc.abstractmethod
     def claim_activities(
-        self, names: Sequence[str], now: float, limit: int, lease: str, lease_until: float
+        self,
+        names: Sequence[str] | None,
+        now: float,
+        limit: int,
+        lease: str,
+        lease_until: float,
+        exclude: Sequence[str] = (),
     ) -> list[ActivityRow]:
-        """Lease up to ``limit`` ready activities, oldest first."""
+        """Lease up to ``limit`` ready activities, oldest first (``names`` and
+        ``exclude`` as in :meth:`claim_instances`)."""
 
     @abc.abstractmethod
     def deliver_results(

@@ -215,21 +215,28 @@ class _PgTx(SqlTx):
         return [instance_id in updated for instance_id, _, _, _ in items]
 
     def claim_steps(
-        self, names: Sequence[str], now: float, limit: int, lease: str, lease_until: float
+        self,
+        names: Sequence[str] | None,
+        now: float,
+        limit: int,
+        lease: str,
+        lease_until: float,
+        exclude: Sequence[str] = (),
     ) -> list[tuple[InstanceRow, list[Message]]]:
         n = len(INSTANCE_NAMES)
+        cond, params = self.d.names(names, exclude)
         rows = self._q(
             "WITH c AS ("
             "  UPDATE instances SET lease = ?, lease_until = ?, claims = claims + 1"
             "  WHERE instance_id IN ("
             "    SELECT instance_id FROM instances WHERE next_due IS NOT NULL AND next_due <= ?"
-            "    AND (lease_until IS NULL OR lease_until < ?) AND name = ANY(?)"
+            f"    AND (lease_until IS NULL OR lease_until < ?) AND {cond}"
             "    ORDER BY next_due LIMIT ? FOR UPDATE SKIP LOCKED)"
             f"  RETURNING {INSTANCE_COLUMNS}) "
             f"SELECT c.*, m.id, m.execution_id, m.type, m.ts, m.data, m.visible_at "
             "FROM c LEFT JOIN inbox m ON m.instance_id = c.instance_id "
             "ORDER BY c.next_due, c.instance_id, m.id",
-            [lease, lease_until, now, now, list(names), limit],
+            [lease, lease_until, now, now, *params, limit],
         )
         claimed: dict[str, tuple[InstanceRow, list[Message]]] = {}
         for r in rows:
