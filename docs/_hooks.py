@@ -1,7 +1,8 @@
 """MkDocs hooks: pages generated from the code itself, so they cannot drift from it.
 
 ``reference/http.md`` gets a table of every route, built from the OpenAPI document the
-server serves; ``changelog.md`` includes the repository's CHANGELOG.md.
+server serves; ``changelog.md`` includes the repository's CHANGELOG.md; ``performance.md``
+includes the latest benchmark report and chart from ``bench/results/``.
 """
 
 from __future__ import annotations
@@ -40,12 +41,34 @@ def _routes_table(doc: dict[str, Any], prefix: str) -> str:
     return "\n".join(lines)
 
 
+_BENCH = ROOT / "bench" / "results"
+
+
+def _bench_results() -> str:
+    """The machine and result tables of the latest run, without the report's own title."""
+    report = (_BENCH / "latest.md").read_text()
+    body = report.split("\n", 1)[1]
+    # The chart is published next to the page by on_files; the report names it relatively.
+    return body.replace("](latest.png)", "](images/bench-latest.png)")
+
+
+def on_files(files: Any, config: Any) -> Any:
+    from mkdocs.structure.files import File
+
+    files.append(
+        File.generated(config, "images/bench-latest.png", abs_src_path=str(_BENCH / "latest.png"))
+    )
+    return files
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     if "<!-- routes:" in markdown:
         doc = _openapi()
         for prefix in ("/api", "/runtime/webhooks/durabletask", "/metrics"):
             markdown = markdown.replace(f"<!-- routes:{prefix} -->", _routes_table(doc, prefix))
         markdown = markdown.replace("<!-- openapi-version -->", doc["info"]["version"])
+    if "<!-- bench:results -->" in markdown:
+        markdown = markdown.replace("<!-- bench:results -->", _bench_results())
     if "<!-- changelog -->" in markdown:
         markdown = markdown.replace(
             "<!-- changelog -->", (ROOT / "CHANGELOG.md").read_text().split("\n", 1)[1]
