@@ -273,3 +273,38 @@ def test_standing_pauses_are_in_the_tracking_log(client, caplog):
     client.resume_orchestrator("backup", by="ops")
     events = [r.tenuto["event"] for r in caplog.records if hasattr(r, "tenuto")]
     assert "orchestrator_paused" in events and "orchestrator_resumed" in events
+
+
+# -- across processes -------------------------------------------------------------------
+
+
+def test_an_activity_pause_holds_work_in_other_worker_processes(client, db_url, tmp_path):
+    """A standing pause made in this process holds the activity in two worker processes;
+    resuming releases it there and every instance completes."""
+    from test_crash import WorkerProcess
+
+    log = tmp_path / "crash.log"
+    log.touch()
+    env = {"CRASH_LOG": str(log), "ACTIVITY_SECONDS": "0"}
+    workers = [WorkerProcess(db_url, env) for _ in range(2)]
+    try:
+        client.pause_activity("work", "billing upgrade", by="ops")
+        ids = [client.start("chain", 2) for _ in range(6)]
+        for iid in ids:
+            wait_for(lambda iid=iid: client.status(iid).held_activities == ("work",), timeout=20)
+        assert all(_status(client, iid) is Status.RUNNING for iid in ids)
+        assert "start" not in log.read_text()
+        resumed_at = time.time()
+        client.resume_activity("work", by="ops")
+        for iid in ids:
+            assert client.wait(iid, timeout=30).output == [1, 2]
+        starts = [
+            float(line.split()[4]) for line in log.read_text().splitlines() if line[:5] == "start"
+        ]
+        assert len(starts) == 12 and min(starts) >= resumed_at
+        assert {line.split()[3] for line in log.read_text().splitlines()} <= {
+            str(w.proc.pid) for w in workers
+        }
+    finally:
+        for w in workers:
+            w.stop()
