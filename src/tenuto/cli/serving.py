@@ -121,6 +121,26 @@ def worker(
     metavar="BYTES",
     help="Largest request body accepted [default: 1 MiB].",
 )
+@click.option(
+    "--grpc-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Also serve the Durable Task protocol here, for Durable Task SDK workers and "
+    "clients (their default is 4001). MODULE:APP is then optional.",
+)
+@click.option(
+    "--grpc-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface for the Durable Task protocol.",
+)
+@click.option(
+    "--lease-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="How long the work of a dead worker (tenuto or SDK) stays claimed.",
+)
 @CONCURRENCY_OPTION
 @LOG_LEVEL_OPTION
 @LOG_FORMAT_OPTION
@@ -132,12 +152,16 @@ def serve(
     no_worker: bool,
     tokens: tuple[str, ...],
     max_body: int | None,
+    grpc_port: int | None,
+    grpc_host: str,
+    lease_seconds: float,
     concurrency: int,
     log_level: str,
     log_format: str,
 ) -> None:
     """Serve the HTTP API (/api/, Durable Functions routes, metrics, dashboard) and run a
-    worker for MODULE:APP, in one process.
+    worker for MODULE:APP, in one process; with --grpc-port, also serve the Durable Task
+    protocol so that Durable Task SDK workers and clients use this store.
 
     Listens on 127.0.0.1 unless --host says otherwise; use --token when it is reachable
     from other machines.
@@ -147,11 +171,22 @@ def serve(
       tenuto serve myproject.flows:app
       tenuto serve myproject.flows:app --host 0.0.0.0 --token ops=s3cret
       tenuto serve --no-worker --db postgresql://tenuto@db/tenuto --port 9000
+      tenuto serve --grpc-port 4001
     """
     from .. import http
 
-    if app_spec is None and not no_worker:
-        raise click.UsageError("give MODULE:APP to run a worker, or --no-worker to serve the API")
+    if app_spec is None and not no_worker and grpc_port is None:
+        raise click.UsageError(
+            "give MODULE:APP to run a worker, --grpc-port to serve Durable Task SDK workers, "
+            "or --no-worker to serve the API"
+        )
+    if grpc_port is not None:
+        try:
+            import grpc  # noqa: F401
+
+            from .. import grpc as _sidecar  # noqa: F401
+        except ImportError as exc:
+            raise click.UsageError(str(exc)) from None
     try:
         parsed = http.parse_tokens(list(tokens))
     except ValueError as exc:
@@ -172,8 +207,11 @@ def serve(
         port=port,
         tokens=parsed,
         worker=not no_worker,
-        worker_options={"concurrency": concurrency},
+        worker_options={"concurrency": concurrency, "lease_seconds": lease_seconds},
         log_level=log_level.lower(),
+        grpc_port=grpc_port,
+        grpc_host=grpc_host,
+        grpc_options={"lease_seconds": lease_seconds},
         **options,
     )
 

@@ -28,27 +28,49 @@ def serve(
     max_body: int = DEFAULT_MAX_BODY,
     worker_options: dict[str, Any] | None = None,
     log_level: str = "info",
+    grpc_port: int | None = None,
+    grpc_host: str = "127.0.0.1",
+    grpc_options: dict[str, Any] | None = None,
 ) -> None:
     """Serve the HTTP API (and run a worker for ``app`` unless ``worker=False``) until
-    SIGINT or SIGTERM. Binds to loopback unless ``host`` says otherwise."""
+    SIGINT or SIGTERM. Binds to loopback unless ``host`` says otherwise.
+
+    With ``grpc_port``, also serve the Durable Task protocol (for Durable Task SDK
+    workers and clients) on ``grpc_host:grpc_port``; then ``app`` may be ``None``: the
+    worker runs only housekeeping (scheduled resumes) and SDK workers run the code."""
     import uvicorn
 
-    if worker and app is None:
+    if worker and app is None and grpc_port is None:
         raise ValueError(
             "a worker needs an app (MODULE:APP); use --no-worker to serve the API alone"
         )
     client = Client(db, app=app, actor="http")
-    running = Worker(app, store=client.store, **(worker_options or {})) if worker and app else None
+    running = None
+    if worker:
+        # Without an app, a worker over an empty App claims nothing: it only resumes
+        # instances whose scheduled resume time has come.
+        running = Worker(app or App(), store=client.store, **(worker_options or {}))
+    sidecar = None
+    if grpc_port is not None:
+        from ..grpc import GrpcServer
+
+        sidecar = GrpcServer(
+            store=client.store, host=grpc_host, port=grpc_port, app=app, **(grpc_options or {})
+        )
     asgi = create_app(client, tokens=tokens, max_body=max_body)
     config = uvicorn.Config(asgi, host=host, port=port, log_level=log_level, lifespan="off")
     server = uvicorn.Server(config)
     if running is not None:
         running.start()
     try:
+        if sidecar is not None:
+            sidecar.start()
         log.info("serving %s on http://%s:%d", client.store.url, host, port)
         with _exit_on_signals():
             server.run()
     finally:
+        if sidecar is not None:
+            sidecar.stop()
         if running is not None:
             running.stop()
         client.close()

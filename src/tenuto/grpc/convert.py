@@ -1,0 +1,333 @@
+"""Between tenuto's records and the Durable Task protocol's messages.
+
+History events go out as protobuf ``HistoryEvent``s; the actions an SDK worker sends back
+come in as tenuto :mod:`~tenuto.actions`. Task ids are the SDK's sequence numbers, kept
+as they come: a ``TaskScheduled`` event's ``eventId`` and its result's
+``taskScheduledId`` are the ``task_id`` that tenuto stores, so a replay on any worker
+sees the same ids.
+
+Payloads (inputs, outputs, event data) travel as JSON text; tenuto stores JSON values,
+so text is parsed on the way in and encoded on the way out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import durabletask.internal.orchestrator_service_pb2 as pb
+from google.protobuf import timestamp_pb2, wrappers_pb2
+
+from .. import history as h
+from .._json import dumps
+from ..actions import (
+    Action,
+    Completed,
+    ContinuedAsNew,
+    CreateSubOrchestration,
+    CreateTimer,
+    Failed,
+    Outcome,
+    ScheduleActivity,
+    SendEvent,
+)
+from ..client import check_instance_id
+from ..status import Failure, Status
+from ..store.base import InstanceRow
+
+#: tenuto statuses as the protocol names them (PAUSED is the protocol's SUSPENDED).
+STATUS_TO_PB: dict[Status, Any] = {
+    Status.PENDING: pb.ORCHESTRATION_STATUS_PENDING,
+    Status.RUNNING: pb.ORCHESTRATION_STATUS_RUNNING,
+    Status.PAUSED: pb.ORCHESTRATION_STATUS_SUSPENDED,
+    Status.COMPLETED: pb.ORCHESTRATION_STATUS_COMPLETED,
+    Status.FAILED: pb.ORCHESTRATION_STATUS_FAILED,
+    Status.TERMINATED: pb.ORCHESTRATION_STATUS_TERMINATED,
+}
+STATUS_FROM_PB: dict[Any, Status] = {v: k for k, v in STATUS_TO_PB.items()}
+
+#: tenuto's history record of a rewind (see :func:`tenuto.grpc.service.rewind`).
+EXECUTION_REWOUND = "ExecutionRewound"
+
+#: History events the SDK's replay does not need: tenuto's pause records. A paused
+#: instance is never dispatched, so its orchestrator code never sees the pause.
+_NOT_REPLAYED = frozenset(
+    {
+        h.EXECUTION_SUSPENDED,
+        h.EXECUTION_RESUMED,
+        h.ACTIVITY_HELD,
+        h.ACTIVITY_RELEASED,
+        EXECUTION_REWOUND,
+    }
+)
+
+
+class BadPayload(ValueError):
+    """A payload that is not JSON text."""
+
+
+# -- scalars ---------------------------------------------------------------------------
+
+
+def timestamp(ts: float) -> timestamp_pb2.Timestamp:
+    out = timestamp_pb2.Timestamp()
+    seconds = int(ts // 1)
+    out.seconds = seconds
+    out.nanos = min(round((ts - seconds) * 1e9), 999_999_999)
+    return out
+
+
+def epoch(ts: timestamp_pb2.Timestamp) -> float:
+    return float(ts.seconds) + float(ts.nanos) / 1e9
+
+
+def optional_time(message: Any, field: str) -> float | None:
+    """Epoch seconds of an optional ``Timestamp`` field."""
+    return epoch(getattr(message, field)) if message.HasField(field) else None
+
+
+def text(value: Any) -> wrappers_pb2.StringValue | None:
+    """A JSON value as the protocol's optional JSON text (``None`` stays absent)."""
+    if value is None:
+        return None
+    return wrappers_pb2.StringValue(value=dumps(value))
+
+
+def parse(message: Any, field: str, what: str) -> Any:
+    """The JSON value in an optional ``StringValue`` field (absent or empty: ``None``)."""
+    if not message.HasField(field):
+        return None
+    raw = getattr(message, field).value
+    if raw == "":
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise BadPayload(f"{what} is not JSON text: {raw[:80]!r}") from None
+
+
+def lenient(message: Any, field: str) -> Any:
+    """:func:`parse`, keeping text that is not JSON as a string instead of refusing it
+    (for results that an SDK worker already produced)."""
+    try:
+        return parse(message, field, field)
+    except BadPayload:
+        return getattr(message, field).value
+
+
+def failure_details(failure: Failure | dict[str, Any] | None) -> pb.TaskFailureDetails:
+    if isinstance(failure, dict):
+        failure = Failure.from_json(failure)
+    if failure is None:
+        failure = Failure("tenuto.Unknown", "failed")
+    details = pb.TaskFailureDetails(errorType=failure.type, errorMessage=failure.message)
+    if failure.traceback:
+        details.stackTrace.value = failure.traceback
+    return details
+
+
+def failure_of(details: pb.TaskFailureDetails) -> Failure:
+    trace = details.stackTrace.value if details.HasField("stackTrace") else None
+    return Failure(details.errorType or "Error", details.errorMessage, trace)
+
+
+# -- history ---------------------------------------------------------------------------
+
+
+def _task_id(event: h.Event) -> int:
+    value = event.data.get("task_id")
+    return int(value) if isinstance(value, int) else -1
+
+
+def history_event(event: h.Event, row: InstanceRow) -> pb.HistoryEvent | None:
+    """One tenuto history event as the protocol's; ``None`` for events it has no form
+    for."""
+    d = event.data
+    out = pb.HistoryEvent(eventId=-1, timestamp=timestamp(event.ts))
+    t = event.type
+    if t == h.ORCHESTRATOR_STARTED:
+        out.orchestratorStarted.SetInParent()
+    elif t == h.EXECUTION_STARTED:
+        started = out.executionStarted
+        started.name = d.get("name") or row.name
+        started.orchestrationInstance.instanceId = row.instance_id
+        started.orchestrationInstance.executionId.value = row.execution_id
+        if d.get("input") is not None:
+            started.input.value = dumps(d["input"])
+        if row.parent_instance_id:
+            parent = started.parentInstance
+            parent.taskScheduledId = row.parent_task_id if row.parent_task_id is not None else -1
+            parent.orchestrationInstance.instanceId = row.parent_instance_id
+            if row.parent_execution_id:
+                parent.orchestrationInstance.executionId.value = row.parent_execution_id
+        if row.start_at is not None:
+            started.scheduledStartTimestamp.CopyFrom(timestamp(row.start_at))
+    elif t == h.TASK_SCHEDULED:
+        out.eventId = _task_id(event)
+        out.taskScheduled.name = d.get("name", "")
+        if d.get("input") is not None:
+            out.taskScheduled.input.value = dumps(d["input"])
+    elif t == h.TASK_COMPLETED:
+        out.taskCompleted.taskScheduledId = _task_id(event)
+        if d.get("result") is not None:
+            out.taskCompleted.result.value = dumps(d["result"])
+    elif t == h.TASK_FAILED:
+        out.taskFailed.taskScheduledId = _task_id(event)
+        out.taskFailed.failureDetails.CopyFrom(failure_details(d.get("failure")))
+    elif t == h.TIMER_CREATED:
+        out.eventId = _task_id(event)
+        out.timerCreated.fireAt.CopyFrom(timestamp(float(d.get("fire_at", event.ts))))
+    elif t == h.TIMER_FIRED:
+        out.timerFired.timerId = _task_id(event)
+        out.timerFired.fireAt.CopyFrom(timestamp(float(d.get("fire_at", event.ts))))
+    elif t == h.SUB_CREATED:
+        out.eventId = _task_id(event)
+        created = out.subOrchestrationInstanceCreated
+        created.name = d.get("name", "")
+        created.instanceId = d.get("instance_id", "")
+        if d.get("input") is not None:
+            created.input.value = dumps(d["input"])
+    elif t == h.SUB_COMPLETED:
+        out.subOrchestrationInstanceCompleted.taskScheduledId = _task_id(event)
+        if d.get("result") is not None:
+            out.subOrchestrationInstanceCompleted.result.value = dumps(d["result"])
+    elif t == h.SUB_FAILED:
+        out.subOrchestrationInstanceFailed.taskScheduledId = _task_id(event)
+        out.subOrchestrationInstanceFailed.failureDetails.CopyFrom(
+            failure_details(d.get("failure"))
+        )
+    elif t == h.EVENT_RAISED:
+        out.eventRaised.name = d.get("name", "")
+        if d.get("data") is not None:
+            out.eventRaised.input.value = dumps(d["data"])
+    elif t == h.EVENT_SENT:
+        out.eventId = _task_id(event)
+        out.eventSent.instanceId = d.get("instance_id", "")
+        out.eventSent.name = d.get("name", "")
+        if d.get("data") is not None:
+            out.eventSent.input.value = dumps(d["data"])
+    elif t == h.EXECUTION_SUSPENDED:
+        out.executionSuspended.SetInParent()
+        if d.get("reason") is not None:
+            out.executionSuspended.input.value = str(d["reason"])
+    elif t == h.EXECUTION_RESUMED:
+        out.executionResumed.SetInParent()
+        if d.get("reason") is not None:
+            out.executionResumed.input.value = str(d["reason"])
+    elif t == h.EXECUTION_TERMINATED:
+        out.executionTerminated.SetInParent()
+        if d.get("reason") is not None:
+            out.executionTerminated.input.value = dumps(d["reason"])
+    elif t == h.EXECUTION_COMPLETED:
+        done = out.executionCompleted
+        if d.get("status") == Status.FAILED.value:
+            done.orchestrationStatus = pb.ORCHESTRATION_STATUS_FAILED
+            done.failureDetails.CopyFrom(failure_details(d.get("failure")))
+        else:
+            done.orchestrationStatus = pb.ORCHESTRATION_STATUS_COMPLETED
+            if d.get("result") is not None:
+                done.result.value = dumps(d["result"])
+    elif t == h.CONTINUED_AS_NEW:
+        out.continueAsNew.SetInParent()
+        if d.get("input") is not None:
+            out.continueAsNew.input.value = dumps(d["input"])
+    else:
+        # ActivityHeld / ActivityReleased and anything newer: a generic record.
+        out.genericEvent.data.value = dumps({"type": t, **d})
+    return out
+
+
+def history(
+    events: Iterable[h.Event], row: InstanceRow, *, for_replay: bool
+) -> list[pb.HistoryEvent]:
+    """Events in the protocol's form; ``for_replay`` leaves out what orchestrator code
+    must not see (tenuto's pause records)."""
+    out = []
+    for event in events:
+        if for_replay and event.type in _NOT_REPLAYED:
+            continue
+        converted = history_event(event, row)
+        if converted is not None:
+            out.append(converted)
+    return out
+
+
+# -- actions ---------------------------------------------------------------------------
+
+
+class Unsupported(Exception):
+    """An action tenuto does not carry out (it fails the orchestration)."""
+
+
+def actions(
+    items: Sequence[pb.OrchestratorAction], instance_id: str
+) -> tuple[list[Action], Outcome | None]:
+    """An SDK step's actions as tenuto's, and how the execution ended, if it did.
+
+    An action that cannot be carried out becomes a :class:`~tenuto.actions.Failed`
+    outcome with a message that says why (the orchestration fails; nothing is half
+    done)."""
+    out: list[Action] = []
+    outcome: Outcome | None = None
+    try:
+        for action in items:
+            kind = action.WhichOneof("orchestratorActionType")
+            if kind == "scheduleTask":
+                task = action.scheduleTask
+                out.append(
+                    ScheduleActivity(
+                        action.id, task.name, parse(task, "input", "an activity input"), None
+                    )
+                )
+            elif kind == "createTimer":
+                out.append(CreateTimer(action.id, epoch(action.createTimer.fireAt)))
+            elif kind == "createSubOrchestration":
+                sub = action.createSubOrchestration
+                child = sub.instanceId or f"{instance_id}:{action.id:04x}"
+                try:
+                    check_instance_id(child)
+                except ValueError as exc:
+                    raise Unsupported(str(exc)) from None
+                out.append(
+                    CreateSubOrchestration(
+                        action.id, sub.name, child, parse(sub, "input", "a sub-orchestration input")
+                    )
+                )
+            elif kind == "sendEvent":
+                send = action.sendEvent
+                out.append(
+                    SendEvent(
+                        action.id,
+                        send.instance.instanceId,
+                        send.name,
+                        parse(send, "data", "event data"),
+                    )
+                )
+            elif kind == "completeOrchestration":
+                outcome = _completion(action.completeOrchestration)
+            elif kind == "sendEntityMessage":
+                raise Unsupported("durable entities are not supported by tenuto (yet)")
+            else:
+                raise Unsupported(f"the action {kind!r} is not supported by tenuto")
+    except (Unsupported, BadPayload) as exc:
+        return out, Failed(Failure("tenuto.UnsupportedAction", str(exc)))
+    return out, outcome
+
+
+def _completion(done: pb.CompleteOrchestrationAction) -> Outcome:
+    status = done.orchestrationStatus
+    if status == pb.ORCHESTRATION_STATUS_COMPLETED:
+        return Completed(lenient(done, "result"))
+    if status == pb.ORCHESTRATION_STATUS_CONTINUED_AS_NEW:
+        carry = []
+        for event in done.carryoverEvents:
+            if event.HasField("eventRaised"):
+                carry.append((event.eventRaised.name, lenient(event.eventRaised, "input")))
+        return ContinuedAsNew(lenient(done, "result"), tuple(carry))
+    if status == pb.ORCHESTRATION_STATUS_FAILED:
+        if done.HasField("failureDetails"):
+            return Failed(failure_of(done.failureDetails))
+        return Failed(Failure("Error", done.details.value or "the orchestration failed"))
+    name = pb.OrchestrationStatus.Name(status)
+    return Failed(Failure("tenuto.UnsupportedAction", f"cannot end an orchestration as {name}"))

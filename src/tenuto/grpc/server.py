@@ -1,0 +1,104 @@
+"""Start and stop a gRPC server that serves the Durable Task protocol from a store."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import durabletask.internal.orchestrator_service_pb2_grpc as stubs
+import grpc
+
+from ..app import App
+from ..clock import SYSTEM_CLOCK, Clock
+from ..store import open_store
+from ..store.base import Store
+from .dispatch import Dispatcher
+from .service import SidecarService
+
+log = logging.getLogger("tenuto.grpc")
+
+#: The port Durable Task SDKs connect to by default.
+DEFAULT_PORT = 4001
+
+
+class GrpcServer:
+    """The Durable Task sidecar service (``TaskHubSidecarService``) on a tenuto store.
+
+    ::
+
+        with GrpcServer("sqlite:///tenuto.db", port=4001) as server:
+            ...   # SDK workers and clients connect to localhost:4001
+
+    ``app``: a tenuto App served by a tenuto Worker in the same deployment; its
+    orchestrators and activities are never handed to SDK workers. ``lease_seconds``: how
+    long the work of an SDK worker that disconnected stays claimed before another worker
+    gets it. ``port=0`` picks a free port (read it from :attr:`port` after
+    :meth:`start`). Housekeeping (scheduled resumes) is a tenuto Worker's job: run one
+    next to this server (``tenuto serve --grpc-port`` does).
+    """
+
+    def __init__(
+        self,
+        db: str | None = None,
+        *,
+        store: Store | None = None,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        app: App | None = None,
+        lease_seconds: float = 30.0,
+        max_workers: int = 128,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._own_store = store is None
+        self.store = store if store is not None else open_store(db)
+        self.host = host
+        self.port = port
+        self.dispatcher = Dispatcher(
+            self.store,
+            exclude_orchestrators=app.orchestrator_names if app else (),
+            exclude_activities=app.activity_names if app else (),
+            lease_seconds=lease_seconds,
+            clock=clock,
+        )
+        self.service = SidecarService(self.store, self.dispatcher, clock=clock)
+        self._max_workers = max_workers
+        self._server: grpc.Server | None = None
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def start(self) -> GrpcServer:
+        server = grpc.server(
+            ThreadPoolExecutor(self._max_workers, thread_name_prefix="tenuto-grpc"),
+            options=[
+                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ],
+        )
+        stubs.add_TaskHubSidecarServiceServicer_to_server(self.service, server)  # type: ignore[no-untyped-call]
+        bound = server.add_insecure_port(self.address)
+        if bound == 0:
+            raise OSError(f"cannot listen on {self.address}")
+        self.port = bound
+        self.dispatcher.start()
+        server.start()
+        self._server = server
+        log.info("serving the Durable Task protocol on %s (%s)", self.address, self.store.url)
+        return self
+
+    def stop(self, grace: float | None = 5.0) -> None:
+        """Stop serving: worker streams end (SDK workers reconnect elsewhere or later)."""
+        self.dispatcher.stop()
+        if self._server is not None:
+            self._server.stop(grace).wait()
+            self._server = None
+        if self._own_store:
+            self.store.close()
+
+    def __enter__(self) -> GrpcServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

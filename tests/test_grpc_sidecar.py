@@ -1,0 +1,669 @@
+"""tenuto as a Durable Task protocol backend: the real ``durabletask`` SDK (its
+``TaskHubGrpcWorker`` and ``TaskHubGrpcClient``) against tenuto's gRPC sidecar, on SQLite
+and PostgreSQL.
+
+Most tests share one sidecar and one SDK worker per backend (an SDK worker takes a second
+to stop); instance ids keep them apart. The worker serves only the names it registers
+(work-item filters), so tests can bring their own workers for other names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+pytest.importorskip("durabletask")
+
+import durabletask.internal.orchestrator_service_pb2 as pb
+import durabletask.internal.orchestrator_service_pb2_grpc as stubs
+from durabletask import client as dc
+from durabletask import task
+from durabletask.worker import TaskHubGrpcWorker
+from google.protobuf import empty_pb2, wrappers_pb2
+
+import tenuto
+from conftest import drop_postgres_schema, new_db_url
+from tenuto.grpc import GrpcServer
+
+from helpers import wait_for
+
+S = dc.OrchestrationStatus
+TESTS = Path(__file__).parent
+LEASE = 2.0
+
+# -- what the shared SDK worker runs ----------------------------------------------------
+
+calls: dict[str, int] = {}
+_calls_lock = threading.Lock()
+
+
+def _count(key: str) -> int:
+    with _calls_lock:
+        calls[key] = calls.get(key, 0) + 1
+        return calls[key]
+
+
+def greet(ctx: task.ActivityContext, name: str) -> str:
+    _count(f"{ctx.orchestration_id}/greet/{name}")
+    return f"hello {name}"
+
+
+def square(ctx: task.ActivityContext, n: int) -> int:
+    return n * n
+
+
+def flaky(ctx: task.ActivityContext, fails: int) -> str:
+    """Fails ``fails`` times per instance, then succeeds."""
+    attempt = _count(f"{ctx.orchestration_id}/flaky")
+    if attempt <= fails:
+        raise RuntimeError(f"flaky failure {attempt}")
+    return f"ok after {attempt}"
+
+
+def boom(ctx: task.ActivityContext, message: str) -> None:
+    raise ValueError(message)
+
+
+def sequence(ctx: task.OrchestrationContext, names: list[str]) -> Any:
+    out = []
+    for n in names:
+        out.append((yield ctx.call_activity(greet, input=n)))
+        ctx.set_custom_status({"done": len(out)})
+    return out
+
+
+def fan_out(ctx: task.OrchestrationContext, n: int) -> Any:
+    results = yield task.when_all([ctx.call_activity(square, input=i) for i in range(n)])
+    return sum(results)
+
+
+def child(ctx: task.OrchestrationContext, value: int) -> Any:
+    doubled = yield ctx.call_activity(square, input=value)
+    return {"child": ctx.instance_id, "value": doubled}
+
+
+def parent(ctx: task.OrchestrationContext, value: int) -> Any:
+    a = yield ctx.call_sub_orchestrator(child, input=value, instance_id=f"{ctx.instance_id}-c1")
+    b = yield ctx.call_sub_orchestrator(child, input=value + 1)
+    return [a, b]
+
+
+def sleeper(ctx: task.OrchestrationContext, seconds: float) -> Any:
+    start = ctx.current_utc_datetime
+    yield ctx.create_timer(timedelta(seconds=seconds))
+    return (ctx.current_utc_datetime - start).total_seconds()
+
+
+def approval(ctx: task.OrchestrationContext, _: Any) -> Any:
+    first = yield ctx.wait_for_external_event("first")
+    second = yield ctx.wait_for_external_event("second")
+    return [first, second]
+
+
+def counter(ctx: task.OrchestrationContext, n: int) -> Any:
+    if n < 3:
+        yield ctx.call_activity(square, input=n)
+        ctx.continue_as_new(n + 1)
+        return None
+    return n
+
+
+def retrying(ctx: task.OrchestrationContext, fails: int) -> Any:
+    policy = task.RetryPolicy(
+        first_retry_interval=timedelta(milliseconds=50), max_number_of_attempts=3
+    )
+    return (yield ctx.call_activity(flaky, input=fails, retry_policy=policy))
+
+
+def failing(ctx: task.OrchestrationContext, message: str) -> Any:
+    yield ctx.call_activity(boom, input=message)
+    return "not reached"
+
+
+def rewindable(ctx: task.OrchestrationContext, _: Any) -> Any:
+    a = yield ctx.call_activity(greet, input="before")
+    b = yield ctx.call_activity(flaky, input=1)  # fails on the first run only
+    return [a, b]
+
+
+def waiter_parent(ctx: task.OrchestrationContext, _: Any) -> Any:
+    yield ctx.call_sub_orchestrator(approval, instance_id=f"{ctx.instance_id}-c")
+    return "not reached"
+
+
+ORCHESTRATORS = [
+    sequence,
+    fan_out,
+    child,
+    parent,
+    sleeper,
+    approval,
+    counter,
+    retrying,
+    failing,
+    rewindable,
+    waiter_parent,
+]
+ACTIVITIES = [greet, square, flaky, boom]
+
+
+# -- fixtures ---------------------------------------------------------------------------
+
+
+class Sidecar:
+    def __init__(self, db: str, server: GrpcServer) -> None:
+        self.db = db
+        self.server = server
+        self.address = f"127.0.0.1:{server.port}"
+        self.client = dc.TaskHubGrpcClient(host_address=self.address)
+        self.tenuto = tenuto.Client(store=server.store, actor="tester")
+
+    def new_id(self) -> str:
+        return uuid.uuid4().hex
+
+    def run(self, orchestrator: Any, value: Any = None, timeout: float = 30) -> Any:
+        iid = self.client.schedule_new_orchestration(orchestrator, input=value)
+        state = self.client.wait_for_orchestration_completion(iid, timeout=timeout)
+        assert state is not None
+        return state
+
+
+def sdk_worker(address: str, orchestrators: list[Any], activities: list[Any]) -> TaskHubGrpcWorker:
+    worker = TaskHubGrpcWorker(host_address=address)
+    for o in orchestrators:
+        worker.add_orchestrator(o)
+    for a in activities:
+        worker.add_activity(a)
+    worker.use_work_item_filters()
+    worker.start()
+    return worker
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def sidecar(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Sidecar]:
+    """A sidecar (with its housekeeping worker) and an SDK worker, per backend."""
+    db = new_db_url(request.param, tmp_path_factory.mktemp("grpc"))
+    server = GrpcServer(db, port=0, lease_seconds=LEASE).start()
+    housekeeping = tenuto.Worker(tenuto.App(), store=server.store, shutdown_grace=1).start()
+    side = Sidecar(db, server)
+    worker = sdk_worker(side.address, ORCHESTRATORS, ACTIVITIES)
+    wait_for(lambda: server.dispatcher.streams, what="the SDK worker to connect")
+    try:
+        yield side
+    finally:
+        worker.stop()
+        side.client.close()
+        housekeeping.stop()
+        server.stop(grace=1)
+        if request.param == "postgres":
+            drop_postgres_schema(db)
+
+
+@pytest.fixture
+def stub(sidecar: Sidecar) -> Iterator[Any]:
+    channel = grpc.insecure_channel(sidecar.address)
+    yield stubs.TaskHubSidecarServiceStub(channel)
+    channel.close()
+
+
+# -- orchestration patterns -------------------------------------------------------------
+
+
+def test_activity_sequence_is_an_ordinary_tenuto_instance(sidecar: Sidecar) -> None:
+    state = sidecar.run(sequence, ["a", "b", "c"])
+    assert state.runtime_status == S.COMPLETED
+    assert state.serialized_output == '["hello a","hello b","hello c"]'
+    assert json.loads(state.serialized_custom_status) == {"done": 3}
+    # The same instance, seen by tenuto.
+    st = sidecar.tenuto.status(state.instance_id)
+    assert st.runtime_status is tenuto.Status.COMPLETED
+    assert st.name == "sequence" and st.input == ["a", "b", "c"]
+    assert st.output == ["hello a", "hello b", "hello c"]
+    assert st.custom_status == {"done": 3}
+    types = [e.type for e in sidecar.tenuto.history(state.instance_id)]
+    assert types.count("TaskScheduled") == 3 and types.count("TaskCompleted") == 3
+    assert types[-1] == "ExecutionCompleted"
+    listed = sidecar.tenuto.query(name="sequence", status="COMPLETED").items
+    assert state.instance_id in [s.instance_id for s in listed]
+    # Each activity ran once.
+    for n in "abc":
+        assert calls[f"{state.instance_id}/greet/{n}"] == 1
+
+
+def test_fan_out_fan_in(sidecar: Sidecar) -> None:
+    state = sidecar.run(fan_out, 10)
+    assert state.runtime_status == S.COMPLETED
+    assert state.serialized_output == str(sum(i * i for i in range(10)))
+
+
+def test_sub_orchestrations(sidecar: Sidecar) -> None:
+    state = sidecar.run(parent, 3)
+    assert state.runtime_status == S.COMPLETED, state.failure_details
+    out = json.loads(state.serialized_output)
+    assert out[0] == {"child": f"{state.instance_id}-c1", "value": 9}
+    assert out[1]["value"] == 16
+    kid = sidecar.tenuto.status(f"{state.instance_id}-c1")
+    assert kid.parent_instance_id == state.instance_id
+    assert kid.runtime_status is tenuto.Status.COMPLETED
+
+
+def test_durable_timer_and_scheduled_start(sidecar: Sidecar) -> None:
+    state = sidecar.run(sleeper, 0.4)
+    assert state.runtime_status == S.COMPLETED
+    assert float(state.serialized_output) >= 0.4
+
+    at = datetime.now(UTC) + timedelta(seconds=0.5)
+    iid = sidecar.client.schedule_new_orchestration(sleeper, input=0, start_at=at)
+    st = sidecar.client.get_orchestration_state(iid)
+    assert st is not None and st.runtime_status == S.PENDING
+    started = sidecar.client.wait_for_orchestration_start(iid, timeout=10)
+    assert started is not None and started.runtime_status != S.PENDING
+    assert datetime.now(UTC) >= at
+    done = sidecar.client.wait_for_orchestration_completion(iid, timeout=10)
+    assert done is not None and done.runtime_status == S.COMPLETED
+
+
+def test_external_events(sidecar: Sidecar) -> None:
+    iid = sidecar.client.schedule_new_orchestration(approval)
+    sidecar.client.wait_for_orchestration_start(iid, timeout=10)
+    sidecar.client.raise_orchestration_event(iid, "second", data={"n": 2})
+    sidecar.client.raise_orchestration_event(iid, "first", data="one")
+    state = sidecar.client.wait_for_orchestration_completion(iid, timeout=10)
+    assert state is not None and state.runtime_status == S.COMPLETED
+    assert state.serialized_output == '["one",{"n":2}]'
+
+
+def test_continue_as_new(sidecar: Sidecar) -> None:
+    state = sidecar.run(counter, 0)
+    assert state.runtime_status == S.COMPLETED
+    assert state.serialized_output == "3"
+    st = sidecar.tenuto.status(state.instance_id)
+    assert st.input == 3
+
+
+def test_activity_retries(sidecar: Sidecar) -> None:
+    state = sidecar.run(retrying, 2)
+    assert state.runtime_status == S.COMPLETED, state.failure_details
+    assert state.serialized_output == '"ok after 3"'
+    failed = sidecar.run(retrying, 5)  # three attempts are not enough
+    assert failed.runtime_status == S.FAILED
+    assert "flaky failure 3" in failed.failure_details.message
+
+
+def test_failures_carry_their_details(sidecar: Sidecar) -> None:
+    state = sidecar.run(failing, "disk on fire")
+    assert state.runtime_status == S.FAILED
+    assert "disk on fire" in state.failure_details.message
+    st = sidecar.tenuto.status(state.instance_id)
+    assert st.runtime_status is tenuto.Status.FAILED
+    assert st.failure is not None and "disk on fire" in st.failure.message
+    history = sidecar.tenuto.history(state.instance_id)
+    failed = next(e for e in history if e.type == "TaskFailed")
+    assert failed.data["failure"]["type"].endswith("ValueError")
+
+
+def test_terminate_recursively(sidecar: Sidecar) -> None:
+    iid = sidecar.client.schedule_new_orchestration(waiter_parent)
+    kid = f"{iid}-c"
+    wait_for(lambda: _status(sidecar, kid) is tenuto.Status.RUNNING, what="the child to run")
+    sidecar.client.terminate_orchestration(iid, output="no longer needed", recursive=True)
+    state = sidecar.client.wait_for_orchestration_completion(iid, timeout=10)
+    assert state is not None and state.runtime_status == S.TERMINATED
+    assert sidecar.tenuto.status(kid).runtime_status is tenuto.Status.TERMINATED
+    terminated = [e for e in sidecar.tenuto.history(iid) if e.type == "ExecutionTerminated"]
+    assert terminated[0].data == {"reason": "no longer needed", "by": "grpc"}
+
+
+def _status(sidecar: Sidecar, iid: str) -> tenuto.Status | None:
+    try:
+        return sidecar.tenuto.status(iid).runtime_status
+    except tenuto.InstanceNotFound:
+        return None
+
+
+def test_suspend_and_resume_with_events_raised_while_suspended(sidecar: Sidecar) -> None:
+    iid = sidecar.client.schedule_new_orchestration(approval)
+    sidecar.client.wait_for_orchestration_start(iid, timeout=10)
+    sidecar.client.suspend_orchestration(iid, reason="change freeze")
+    st = sidecar.client.get_orchestration_state(iid)
+    assert st is not None and st.runtime_status == S.SUSPENDED
+    # tenuto's pause, with reason and actor.
+    ts = sidecar.tenuto.status(iid)
+    assert ts.runtime_status is tenuto.Status.PAUSED
+    assert ts.pause is not None and ts.pause.reason == "change freeze" and ts.pause.by == "grpc"
+    sidecar.client.raise_orchestration_event(iid, "first", data=1)
+    sidecar.client.raise_orchestration_event(iid, "second", data=2)
+    # Kept, not delivered: the orchestration does not advance while suspended.
+    with pytest.raises(TimeoutError):
+        sidecar.client.wait_for_orchestration_completion(iid, timeout=0.5)
+    assert not [e for e in sidecar.tenuto.history(iid) if e.type == "EventRaised"]
+    sidecar.client.resume_orchestration(iid, reason="freeze over")
+    state = sidecar.client.wait_for_orchestration_completion(iid, timeout=10)
+    assert state is not None and state.runtime_status == S.COMPLETED
+    assert state.serialized_output == "[1,2]"
+    kinds = [e.type for e in sidecar.tenuto.history(iid)]
+    assert kinds.index("ExecutionSuspended") < kinds.index("ExecutionResumed")
+    assert kinds.index("ExecutionResumed") < kinds.index("EventRaised")
+
+
+def test_tenuto_pause_holds_the_activities_of_an_sdk_instance(sidecar: Sidecar) -> None:
+    """Paused with tenuto's own client: PAUSED with its reason, and its queued activity
+    is not handed to a connected SDK worker that has it until the resume."""
+
+    def gated(ctx: task.OrchestrationContext, value: Any) -> Any:
+        return (yield ctx.call_activity("gated_step", input=value))
+
+    ran: list[Any] = []
+
+    def gated_step(ctx: task.ActivityContext, value: Any) -> Any:
+        ran.append(value)
+        return value * 2
+
+    orchestrating = sdk_worker(sidecar.address, [gated], [])
+    try:
+        iid = sidecar.client.schedule_new_orchestration(gated, input=21)
+        # The step that schedules the activity commits; no worker has the activity yet.
+        wait_for(
+            lambda: any(e.type == "TaskScheduled" for e in sidecar.tenuto.history(iid)),
+            what="the activity to be scheduled",
+        )
+        assert sidecar.tenuto.pause(iid, reason="downstream outage", by="ops")
+        st = sidecar.tenuto.status(iid)
+        assert st.runtime_status is tenuto.Status.PAUSED
+        assert st.pause is not None and st.pause.reason == "downstream outage"
+        sdk = sidecar.client.get_orchestration_state(iid)
+        assert sdk is not None and sdk.runtime_status == S.SUSPENDED
+
+        before = {s.id for s in sidecar.server.dispatcher.streams}
+        activities = sdk_worker(sidecar.address, [], [gated_step])
+        try:
+            stream = wait_for(
+                lambda: [s for s in sidecar.server.dispatcher.streams if s.id not in before],
+                what="the activity worker to connect",
+            )[0]
+            seen = stream.claims
+            wait_for(lambda: stream.claims >= seen + 3, what="claims by the activity worker")
+            assert ran == []  # held while paused
+            sidecar.tenuto.resume(iid, reason="back")
+            state = sidecar.client.wait_for_orchestration_completion(iid, timeout=10)
+            assert state is not None and state.runtime_status == S.COMPLETED
+            assert state.serialized_output == "42" and ran == [21]
+        finally:
+            activities.stop()
+    finally:
+        orchestrating.stop()
+
+
+def test_tenuto_scheduled_resume_and_bulk_pause_apply_to_sdk_instances(sidecar: Sidecar) -> None:
+    iid = sidecar.client.schedule_new_orchestration(approval)
+    sidecar.client.wait_for_orchestration_start(iid, timeout=10)
+    changed = sidecar.tenuto.pause_many(name="approval", id_prefix=iid, reason="night", by="ops")
+    assert changed == 1
+    resume_at = datetime.now(UTC) + timedelta(seconds=0.3)
+    sidecar.tenuto.resume(iid)
+    sidecar.tenuto.pause(iid, reason="short break", resume_at=resume_at)
+    sidecar.client.raise_orchestration_event(iid, "first", data="a")
+    sidecar.client.raise_orchestration_event(iid, "second", data="b")
+    # Resumed by the housekeeping worker at resume_at, then the events are delivered.
+    state = sidecar.client.wait_for_orchestration_completion(iid, timeout=10)
+    assert state is not None and state.runtime_status == S.COMPLETED
+    assert state.serialized_output == '["a","b"]'
+    assert datetime.now(UTC) >= resume_at
+    resumed = [e for e in sidecar.tenuto.history(iid) if e.type == "ExecutionResumed"]
+    assert resumed[-1].data["by"] == "schedule"
+
+
+def test_purge_by_id_and_by_filter(sidecar: Sidecar) -> None:
+    a = sidecar.run(fan_out, 2).instance_id
+    b = sidecar.run(fan_out, 3).instance_id
+    result = sidecar.client.purge_orchestration(a)
+    assert result.deleted_instance_count == 1
+    assert sidecar.client.get_orchestration_state(a) is None
+    cutoff = datetime.now(UTC) + timedelta(seconds=1)
+    result = sidecar.client.purge_orchestrations_by(
+        created_time_to=cutoff, runtime_status=[S.COMPLETED]
+    )
+    assert result.deleted_instance_count >= 1
+    assert sidecar.client.get_orchestration_state(b) is None
+
+
+def test_restart_with_same_and_new_id(sidecar: Sidecar) -> None:
+    first = sidecar.run(sequence, ["x"])
+    same = sidecar.client.restart_orchestration(first.instance_id)
+    assert same == first.instance_id
+    again = sidecar.client.wait_for_orchestration_completion(same, timeout=10)
+    assert again is not None and again.runtime_status == S.COMPLETED
+    assert again.serialized_input == '["x"]'
+    assert calls[f"{same}/greet/x"] == 2
+    other = sidecar.client.restart_orchestration(same, restart_with_new_instance_id=True)
+    assert other != same
+    done = sidecar.client.wait_for_orchestration_completion(other, timeout=10)
+    assert done is not None and done.serialized_output == '["hello x"]'
+
+
+def test_rewind_reruns_only_the_failed_work(sidecar: Sidecar) -> None:
+    policyless = sidecar.run(rewindable)
+    iid = policyless.instance_id
+    assert policyless.runtime_status == S.FAILED
+    assert calls[f"{iid}/greet/before"] == 1
+    sidecar.client.rewind_orchestration(iid, reason="fixed the bug")
+    state = sidecar.client.wait_for_orchestration_completion(iid, timeout=10)
+    assert state is not None and state.runtime_status == S.COMPLETED, state.failure_details
+    assert state.serialized_output == '["hello before","ok after 2"]'
+    assert calls[f"{iid}/greet/before"] == 1  # the activity that succeeded did not run again
+    kinds = [e.type for e in sidecar.tenuto.history(iid)]
+    assert "TaskFailed" not in kinds and "ExecutionRewound" in kinds
+
+
+def test_query_and_list_with_paging(sidecar: Sidecar) -> None:
+    prefix = f"q{uuid.uuid4().hex[:6]}-"
+    ids = [f"{prefix}{i}" for i in range(5)]
+    for iid in ids:
+        sidecar.client.schedule_new_orchestration(fan_out, input=1, instance_id=iid)
+    for iid in ids:
+        sidecar.client.wait_for_orchestration_completion(iid, timeout=10)
+    seen: list[str] = []
+    token = None
+    pages = 0
+    while True:
+        query = pb.QueryInstancesRequest(
+            query=pb.InstanceQuery(
+                maxInstanceCount=2,
+                instanceIdPrefix=wrappers_pb2.StringValue(value=prefix),
+                continuationToken=token,
+            )
+        )
+        resp = sidecar.client._stub.QueryInstances(query)
+        seen += [s.instanceId for s in resp.orchestrationState]
+        pages += 1
+        if not resp.HasField("continuationToken"):
+            break
+        token = resp.continuationToken
+    assert sorted(seen) == ids and pages == 3
+    states = sidecar.client.get_all_orchestration_states(
+        dc.OrchestrationQuery(instance_id_prefix=prefix, fetch_inputs_and_outputs=True)
+    )
+    assert sorted(s.instance_id for s in states) == ids
+    assert all(s.serialized_output == "0" for s in states)
+
+    listed: list[str] = []
+    cont = None
+    while True:
+        page = sidecar.client.list_instance_ids(
+            runtime_status=[S.COMPLETED], page_size=3, continuation_token=cont
+        )
+        listed += page.items
+        cont = page.continuation_token
+        if cont is None:
+            break
+    assert set(ids) <= set(listed) and len(listed) == len(set(listed))
+
+
+def test_stream_history(sidecar: Sidecar) -> None:
+    state = sidecar.run(sequence, ["h"])
+    events = sidecar.client.get_orchestration_history(state.instance_id)
+    names = [type(e).__name__ for e in events]
+    assert names[0] == "OrchestratorStartedEvent" and "TaskScheduledEvent" in names
+    assert names[-1] == "ExecutionCompletedEvent"
+
+
+def test_errors_are_grpc_statuses(sidecar: Sidecar, stub: Any) -> None:
+    assert sidecar.client.get_orchestration_state("nope") is None
+    with pytest.raises(grpc.RpcError) as info:
+        sidecar.client.raise_orchestration_event("nope", "x")
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as info:
+        sidecar.client.suspend_orchestration("nope")
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as info:
+        stub.StartInstance(
+            pb.CreateInstanceRequest(name="sequence", input=wrappers_pb2.StringValue(value="{"))
+        )
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "JSON" in info.value.details()
+    with pytest.raises(grpc.RpcError) as info:
+        stub.StartInstance(pb.CreateInstanceRequest(name=""))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    done = sidecar.run(fan_out, 1).instance_id
+    with pytest.raises(grpc.RpcError) as info:
+        sidecar.client.schedule_new_orchestration(fan_out, input=1, instance_id=done)
+    assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    with pytest.raises(grpc.RpcError) as info:
+        sidecar.client.suspend_orchestration(done)
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    with pytest.raises(grpc.RpcError) as info:
+        sidecar.client.rewind_orchestration(done)
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    with pytest.raises(grpc.RpcError) as info:
+        stub.GetEntity(pb.GetEntityRequest(instanceId="@counter@x"))
+    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "entities" in info.value.details()
+    stub.Hello(empty_pb2.Empty())
+
+
+def test_a_worker_over_an_empty_app_claims_nothing(sidecar: Sidecar) -> None:
+    """``tenuto serve --grpc-port`` without an app runs such a worker for housekeeping:
+    it must leave SDK work alone."""
+    iid = sidecar.client.schedule_new_orchestration("nobody_runs_this")
+    empty = tenuto.Worker(tenuto.App(), store=sidecar.server.store)
+    for _ in range(3):
+        empty._cycle()
+    assert sidecar.tenuto.status(iid).runtime_status is tenuto.Status.PENDING
+    assert sidecar.tenuto.status(iid).runtime_status is tenuto.Status.PENDING
+    sidecar.client.terminate_orchestration(iid)
+
+
+def test_a_killed_worker_s_activity_is_finished_by_another(
+    sidecar: Sidecar, tmp_path: Path
+) -> None:
+    marker = tmp_path / "started"
+    proc = subprocess.Popen(
+        [sys.executable, str(TESTS / "apps" / "sdk_worker.py"), sidecar.address, str(marker)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        iid = sidecar.client.schedule_new_orchestration("kill_flow", input="payload")
+        wait_for(marker.exists, timeout=30, what="the activity to start in the worker process")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    killed_at = time.monotonic()
+
+    def kill_flow(ctx: task.OrchestrationContext, value: Any) -> Any:
+        return (yield ctx.call_activity("slow_step", input=value))
+
+    def slow_step(ctx: task.ActivityContext, value: Any) -> Any:
+        return f"finished {value}"
+
+    rescuer = sdk_worker(sidecar.address, [kill_flow], [slow_step])
+    try:
+        state = sidecar.client.wait_for_orchestration_completion(iid, timeout=30)
+        assert state is not None and state.runtime_status == S.COMPLETED, state.failure_details
+        assert state.serialized_output == '"finished payload"'
+        # Not before the dead worker's lease ran out.
+        assert time.monotonic() - killed_at >= LEASE * 0.5
+    finally:
+        rescuer.stop()
+
+
+# -- the real CLI, without an app module ----------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_tenuto_serve_grpc_port_without_an_app(db_url: str) -> None:
+    grpc_port, http_port = _free_port(), _free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tenuto",
+            "serve",
+            "--db",
+            db_url,
+            "--grpc-port",
+            str(grpc_port),
+            "--port",
+            str(http_port),
+            "--lease-seconds",
+            "5",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    address = f"127.0.0.1:{grpc_port}"
+    try:
+        channel = grpc.insecure_channel(address)
+        grpc.channel_ready_future(channel).result(timeout=30)
+        channel.close()
+        worker = sdk_worker(address, [sequence], [greet])
+        sdk = dc.TaskHubGrpcClient(host_address=address)
+        try:
+            iid = sdk.schedule_new_orchestration(sequence, input=["cli"])
+            state = sdk.wait_for_orchestration_completion(iid, timeout=30)
+            assert state is not None and state.runtime_status == S.COMPLETED
+            assert state.serialized_output == '["hello cli"]'
+            # Shown by `tenuto list`, like any instance.
+            listed = subprocess.run(
+                [sys.executable, "-m", "tenuto", "list", "--db", db_url, "--json"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert listed.returncode == 0, listed.stderr
+            assert iid in listed.stdout
+        finally:
+            sdk.close()
+            worker.stop()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            out, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    assert proc.returncode == 0, out
