@@ -167,6 +167,21 @@ def test_start_prints_the_id_and_takes_json_input_from_the_argument_or_stdin(cli
     assert client.status(no_input).input is None
 
 
+def test_start_with_version_and_tags_shown_by_status(cli, client):
+    iid = cli.ok(
+        "start", "one_step", "1", "--version", "2.1", "--tag", "team=ops", "--tag", "note=a=b"
+    ).strip()
+    st = client.status(iid)
+    assert st.version == "2.1" and st.tags == {"team": "ops", "note": "a=b"}
+    table = cli.ok("status", iid)
+    assert re.search(r"Version\s+2\.1", table) and re.search(r"Tags\s+team=ops, note=a=b", table)
+    data = cli.json("status", iid)
+    assert data["version"] == "2.1" and data["tags"] == {"team": "ops", "note": "a=b"}
+    for bad in ("novalue", "=v"):
+        assert "write KEY=VALUE" in cli.fails("start", "one_step", "--tag", bad, code=2)
+    assert "invalid value of tag 'k'" in cli.fails("start", "one_step", "--tag", "k=a\tb")
+
+
 def test_start_at_delays_the_first_step(cli, client, start_worker):
     worker = start_worker(app)
     later = cli.ok("start", "one_step", "1", "--start-at", "+1h").strip()

@@ -30,6 +30,48 @@ def waits(ctx, _):
     return (yield ctx.wait_for_event("go"))
 
 
+@app.orchestrator
+def loops(ctx, n):
+    if n < 2:
+        yield ctx.call_activity(inc, n)
+        ctx.continue_as_new(n + 1)
+        return None
+    return n
+
+
+def test_version_and_tags_are_stored_kept_across_continue_as_new_and_validated(
+    client, start_worker
+):
+    start_worker(app)
+    tags = {"team": "billing", "ticket": "OPS-12 é", "empty": ""}
+    iid = client.start(loops, 0, version="1.2", tags=tags)
+    st = client.wait(iid, timeout=10)
+    assert st.output == 2 and st.version == "1.2" and st.tags == tags
+    assert st.to_json()["version"] == "1.2" and st.to_json()["tags"] == tags
+    assert client.query(id_prefix=iid).items[0].tags == tags
+    plain = client.status(client.start(waits))
+    assert plain.version is None and plain.tags is None
+    assert client.status(client.start(waits, tags={})).tags is None
+    ids = client.start_many(waits, [1, 2], version="3", tags={"batch": "b"})
+    assert {(s.version, s.tags["batch"]) for s in map(client.status, ids)} == {("3", "b")}
+    bad: list[tuple[dict[str, object], type[Exception], str]] = [
+        ({"version": ""}, ValueError, "invalid version"),
+        ({"version": "a\x00b"}, ValueError, "invalid version"),
+        ({"version": 2}, TypeError, "version must be a string"),
+        ({"tags": ["a"]}, TypeError, "mapping"),
+        ({"tags": {"k": 1}}, TypeError, "tag 'k' must be a string"),
+        ({"tags": {"": "v"}}, ValueError, "invalid tag key"),
+        ({"tags": {"k\n": "v"}}, ValueError, "invalid tag key"),
+        ({"tags": {"k": "v\x00"}}, ValueError, "invalid value of tag 'k'"),
+        ({"tags": {"k": "v" * 1025}}, ValueError, "at most 1024"),
+        ({"tags": {str(i): "" for i in range(65)}}, ValueError, "too many tags"),
+    ]
+    for kwargs, kind, message in bad:
+        with pytest.raises(kind, match=message):
+            client.start(waits, **kwargs)
+    assert len(client.query(limit=1000).items) == 5  # nothing of the refused starts
+
+
 def test_start_with_caller_chosen_id_and_status_fields(client, start_worker):
     start_worker(app)
     iid = client.start(one_step, 41, instance_id="answer")
@@ -146,7 +188,8 @@ def test_async_client_has_the_same_operations(db_url, start_worker):
 
     async def main() -> None:
         async with tenuto.AsyncClient(db_url, actor="async") as c:
-            iid = await c.start("waits", None, instance_id="a-1")
+            iid = await c.start("waits", None, instance_id="a-1", version="v", tags={"a": "b"})
+            assert (await c.status(iid)).tags == {"a": "b"}
             assert await c.pause(iid, "async pause") is True
             st = await c.status(iid)
             assert st.runtime_status is Status.PAUSED and st.pause.by == "async"

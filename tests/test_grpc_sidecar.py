@@ -145,7 +145,29 @@ def waiter_parent(ctx: task.OrchestrationContext, _: Any) -> Any:
     return "not reached"
 
 
+def versioned_child(ctx: task.OrchestrationContext, _: Any) -> Any:
+    return ctx.version
+
+
+def versioned(ctx: task.OrchestrationContext, seen: list[Any]) -> Any:
+    """Records the version each execution sees: kept by a plain continue-as-new,
+    changed by one with a new version; then calls a child of another version."""
+    seen = [*seen, ctx.version]
+    if len(seen) == 1:
+        ctx.continue_as_new(seen)
+        return None
+    if len(seen) == 2:
+        ctx.continue_as_new(seen, new_version="2.0")
+        return None
+    child_version = yield ctx.call_sub_orchestrator(
+        versioned_child, instance_id=f"{ctx.instance_id}-v", version="9.9"
+    )
+    return {"seen": seen, "child": child_version}
+
+
 ORCHESTRATORS = [
+    versioned,
+    versioned_child,
     sequence,
     fan_out,
     child,
@@ -557,6 +579,46 @@ def test_errors_are_grpc_statuses(sidecar: Sidecar, stub: Any) -> None:
     stub.Hello(empty_pb2.Empty())
 
 
+def test_version_and_tags_are_stored_and_returned(sidecar: Sidecar, stub: Any) -> None:
+    tags = {"team": "storage", "env": "prod é"}
+    iid = sidecar.client.schedule_new_orchestration(versioned, input=[], tags=tags, version="1.0")
+    state = sidecar.client.wait_for_orchestration_completion(iid, timeout=30)
+    assert state is not None and state.runtime_status == S.COMPLETED, state.failure_details
+    # The orchestration saw its version (ExecutionStarted), kept across continue-as-new
+    # and changed by continue_as_new(new_version=...); the child got its own.
+    assert json.loads(state.serialized_output) == {"seen": ["1.0", "1.0", "2.0"], "child": "9.9"}
+    # GetInstance and QueryInstances return them (the SDK's OrchestrationState does
+    # not expose them: read the protocol's answer).
+    got = stub.GetInstance(pb.GetInstanceRequest(instanceId=iid)).orchestrationState
+    assert got.version.value == "2.0" and dict(got.tags) == tags
+    query = pb.InstanceQuery(instanceIdPrefix=wrappers_pb2.StringValue(value=iid))
+    listed = {
+        s.instanceId: s
+        for s in stub.QueryInstances(pb.QueryInstancesRequest(query=query)).orchestrationState
+    }
+    assert listed[iid].version.value == "2.0" and dict(listed[iid].tags) == tags
+    assert listed[f"{iid}-v"].version.value == "9.9" and not listed[f"{iid}-v"].tags
+    # tenuto sees the same.
+    st = sidecar.tenuto.status(iid)
+    assert st.version == "2.0" and st.tags == tags
+    child_st = sidecar.tenuto.status(f"{iid}-v")
+    assert child_st.version == "9.9" and child_st.tags is None
+    # Restart keeps them.
+    again = sidecar.client.restart_orchestration(iid, restart_with_new_instance_id=True)
+    assert sidecar.tenuto.status(again).tags == tags
+    sidecar.client.wait_for_orchestration_completion(again, timeout=30)
+    # Without version and tags: none.
+    plain = stub.GetInstance(
+        pb.GetInstanceRequest(instanceId=sidecar.run(fan_out, 1).instance_id)
+    ).orchestrationState
+    assert not plain.HasField("version") and not plain.tags
+    # Invalid tags are refused with a clear message.
+    with pytest.raises(grpc.RpcError) as info:
+        sidecar.client.schedule_new_orchestration(fan_out, input=1, tags={"k": "a\nb"})
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "tag 'k'" in info.value.details()
+
+
 def test_a_worker_over_an_empty_app_claims_nothing(sidecar: Sidecar) -> None:
     """``tenuto serve --grpc-port`` without an app runs such a worker for housekeeping:
     it must leave SDK work alone."""
@@ -601,6 +663,71 @@ def test_a_killed_worker_s_activity_is_finished_by_another(
         assert time.monotonic() - killed_at >= LEASE * 0.5
     finally:
         rescuer.stop()
+
+
+# -- bearer tokens ----------------------------------------------------------------------
+
+
+def test_tokens_are_required_on_every_call(tmp_path: Path) -> None:
+    """With tokens, a call without the right ``authorization: Bearer`` metadata is
+    refused UNAUTHENTICATED; with it, clients and workers work and the token's name is the
+    actor of a suspend."""
+    db = f"sqlite:///{tmp_path / 'auth.db'}"
+    with (
+        GrpcServer(db, port=0, lease_seconds=LEASE, tokens={"s3cret": "ops"}) as server,
+        tenuto.Client(store=server.store) as watcher,
+    ):
+        address = f"127.0.0.1:{server.port}"
+        for metadata in (None, [("authorization", "Bearer wrong")], [("authorization", "s3cret")]):
+            anonymous = dc.TaskHubGrpcClient(host_address=address, metadata=metadata)
+            try:
+                with pytest.raises(grpc.RpcError) as info:
+                    anonymous.schedule_new_orchestration(sequence, input=["x"])
+                assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+                assert "bearer token" in info.value.details()
+                with pytest.raises(grpc.RpcError) as info:
+                    anonymous.get_orchestration_state("any")
+                assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            finally:
+                anonymous.close()
+        # A worker's stream is refused too.
+        channel = grpc.insecure_channel(address)
+        try:
+            with pytest.raises(grpc.RpcError) as info:
+                next(
+                    iter(
+                        stubs.TaskHubSidecarServiceStub(channel).GetWorkItems(
+                            pb.GetWorkItemsRequest()
+                        )
+                    )
+                )
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        finally:
+            channel.close()
+        assert not server.dispatcher.streams
+        assert watcher.query().items == []
+
+        metadata = [("authorization", "Bearer s3cret")]
+        sdk = dc.TaskHubGrpcClient(host_address=address, metadata=metadata)
+        worker = TaskHubGrpcWorker(host_address=address, metadata=metadata)
+        for o in (sequence, approval):
+            worker.add_orchestrator(o)
+        worker.add_activity(greet)
+        worker.use_work_item_filters()
+        worker.start()
+        try:
+            iid = sdk.schedule_new_orchestration(sequence, input=["token"])
+            state = sdk.wait_for_orchestration_completion(iid, timeout=30)
+            assert state is not None and state.runtime_status == S.COMPLETED
+            waiting = sdk.schedule_new_orchestration(approval)
+            sdk.wait_for_orchestration_start(waiting, timeout=10)
+            sdk.suspend_orchestration(waiting, reason="audit")
+            paused = watcher.status(waiting)
+            assert paused.pause is not None and paused.pause.by == "ops"
+            sdk.terminate_orchestration(waiting)
+        finally:
+            worker.stop()
+            sdk.close()
 
 
 # -- the real CLI, without an app module ----------------------------------------------

@@ -54,6 +54,20 @@ def test_start_status_and_wait(api):
     assert done["runtime_status"] == "COMPLETED" and done["output"] == 42
 
 
+def test_start_with_version_and_tags(api):
+    tags = {"team": "billing", "env": "prod"}
+    r = api.post("/api/instances", json={"name": "waits", "version": "1.2", "tags": tags})
+    assert r.status_code == 201, r.text
+    assert (r.json()["version"], r.json()["tags"]) == ("1.2", tags)
+    got = api.get(r.headers["location"]).json()
+    assert (got["version"], got["tags"]) == ("1.2", tags)
+    plain = api.get(f"/api/instances/{_start(api)}").json()
+    assert plain["version"] is None and plain["tags"] is None
+    schema = api.get("/openapi.json").json()["components"]["schemas"]
+    assert {"version", "tags"} <= set(schema["StartRequest"]["properties"])
+    assert {"version", "tags"} <= set(schema["InstanceModel"]["properties"])
+
+
 def test_pause_resume_events_and_history(api):
     iid = _start(api, instance_id="p1")
     _running(api, iid)
@@ -205,6 +219,9 @@ def test_413_body_too_large(http_server):
         ({"name": "waits", "start_at": "yesterday"}, "start_at"),
         ({"name": "waits", "surprise": 1}, "surprise"),
         ({"name": "not_registered"}, "not_registered"),
+        ({"name": "waits", "tags": {"k": 1}}, "tags"),
+        ({"name": "waits", "tags": {"k": "a\u0000b"}}, "tag 'k'"),
+        ({"name": "waits", "version": "1\n2"}, "version"),
     ],
 )
 def test_422_invalid_values(api, body, field):

@@ -55,3 +55,51 @@ def test_url_forms():
         parse_url("sqlite://host/t.db")
     with pytest.raises(ValueError, match="does not exist"):
         SqliteStore("sqlite:////no/such/dir/t.db")
+
+
+# -- upgrading a database made by an earlier version -----------------------------------
+
+upgrade_app = tenuto.App()
+
+
+@upgrade_app.orchestrator
+def plus_one(ctx, n):
+    return n + 1
+
+
+def test_a_database_of_the_previous_schema_is_upgraded(db_url, monkeypatch):
+    """A database created with migrations up to 0002 (before instances had a version and
+    tags) is migrated when the current code opens it, on both backends; its instances
+    read version=None, tags=None and run on."""
+    from tenuto.store import open_store
+
+    dialect = "sqlite" if db_url.startswith("sqlite") else "postgres"
+    current = migrations.load(dialect)
+    assert current[-1].version >= 3
+    with monkeypatch.context() as m:
+        m.setattr(migrations, "load", lambda d: [x for x in current if x.version <= 2])
+        old = open_store(db_url)
+        try:
+            with old.transaction() as tx:
+                tx.cur.execute(
+                    tx.d.sql(
+                        "INSERT INTO instances (instance_id, name, status, execution_id, input, "
+                        "created_at, updated_at, next_due) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    ),
+                    ("old-1", "plus_one", "PENDING", "e1", "41", 1.0, 1.0, 1.0),
+                )
+                versions = tx.cur.fetchall("SELECT version FROM schema_migrations")
+            assert sorted(v[0] for v in versions) == [1, 2]
+        finally:
+            old.close()
+    with tenuto.Client(db_url) as client:
+        st = client.status("old-1")
+        assert (st.name, st.input, st.version, st.tags) == ("plus_one", 41, None, None)
+        applied = client.store.read(
+            lambda r: r.cur.fetchall("SELECT version FROM schema_migrations")
+        )
+        assert sorted(v[0] for v in applied) == [m.version for m in current]
+        new = client.start("plus_one", 1, version="2", tags={"after": "upgrade"})
+        with tenuto.Worker(upgrade_app, store=client.store, shutdown_grace=1):
+            assert client.wait("old-1", timeout=10).output == 42
+            assert client.wait(new, timeout=10).tags == {"after": "upgrade"}

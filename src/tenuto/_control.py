@@ -58,11 +58,15 @@ def start(
     inputs: Sequence[tuple[str, str]],
     start_at: float | None,
     now: float,
+    version: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> None:
     """Create instances of orchestrator ``name``, one per ``(instance_id, input_json)``:
     PENDING until ``start_at`` (or now), or PAUSED if the orchestrator is under a
     standing pause (the start is accepted and held). All or none: a taken id raises
-    :class:`InstanceExists` and nothing is written."""
+    :class:`InstanceExists` and nothing is written. ``version`` and ``tags`` (validated
+    by the caller) are stored with each instance."""
+    tags_json = dumps(tags) if tags else None
     rows = [
         InstanceRow(
             instance_id=instance_id,
@@ -74,6 +78,8 @@ def start(
             updated_at=now,
             start_at=start_at,
             next_due=now if start_at is None else start_at,
+            version=version,
+            tags=tags_json,
         )
         for instance_id, input_json in inputs
     ]

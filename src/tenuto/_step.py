@@ -207,18 +207,19 @@ def _action(ep: Episode, action: Action, now: float) -> h.Event:
                 parent_execution_id=row.execution_id,
                 parent_task_id=action.task_id,
                 next_due=now,
+                version=action.version,
+                tags=action.tags,
             )
         )
-        return h.Event(
-            h.SUB_CREATED,
-            now,
-            {
-                "task_id": action.task_id,
-                "name": action.name,
-                "instance_id": action.instance_id,
-                "input": action.input,
-            },
-        )
+        created = {
+            "task_id": action.task_id,
+            "name": action.name,
+            "instance_id": action.instance_id,
+            "input": action.input,
+        }
+        if action.version is not None:
+            created["version"] = action.version
+        return h.Event(h.SUB_CREATED, now, created)
     if isinstance(action, SendEvent):
         raised = h.Event(h.EVENT_RAISED, now, {"name": action.name, "data": action.data})
         ep.sent.append(NewMessage(action.instance_id, None, raised, now))
@@ -299,6 +300,8 @@ def continued(
         history_len=0,
         status=Status.RUNNING,
     )
+    if outcome.version is not None:  # otherwise the instance keeps its version (and tags)
+        ep.changes["version"] = outcome.version
     ep.messages.extend(
         NewMessage(
             row.instance_id, None, h.Event(h.EVENT_RAISED, now, {"name": name, "data": data}), now

@@ -40,6 +40,9 @@ class CreateSubOrchestration:
     name: str
     instance_id: str
     input: Any
+    #: The child's version and tags (JSON text), as Durable Task SDKs may give them.
+    version: str | None = None
+    tags: str | None = None
 
     def describe(self) -> str:
         return f"calls sub-orchestrator {self.name!r}"
@@ -92,6 +95,8 @@ class ContinuedAsNew:
 
     input: Any
     carry_over: tuple[tuple[str, Any], ...]
+    #: A new version for the next execution (``None``: keep the instance's version).
+    version: str | None = None
 
 
 Outcome = Completed | Failed | ContinuedAsNew

@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +41,12 @@ _ID_RE = re.compile(r"^[^/\\#?\s\x00-\x1f\x7f][^/\\#?\x00-\x1f\x7f]{0,255}$")
 _TIME_FIELDS = ("fire_at", "resume_at")
 MAX_REASON = 4096
 MAX_PAGE = 1000
+#: Bounds of an instance's version and tags.
+MAX_VERSION = 256
+MAX_TAGS = 64
+MAX_TAG_KEY = 256
+MAX_TAG_VALUE = 1024
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _default_actor() -> str:
@@ -62,6 +68,53 @@ def check_instance_id(instance_id: Any) -> str:
             "'#', '?', control characters, or leading/trailing whitespace"
         )
     return instance_id
+
+
+def check_version(version: Any) -> str | None:
+    """Validate an instance's version: ``None``, or 1-256 characters without control
+    characters."""
+    if version is None:
+        return None
+    if not isinstance(version, str):
+        raise TypeError(f"a version must be a string, not {type(version).__name__}")
+    if not version or len(version) > MAX_VERSION or _CONTROL_RE.search(version):
+        raise ValueError(
+            f"invalid version {version[:80]!r}: use 1-{MAX_VERSION} characters and no "
+            "control characters"
+        )
+    return version
+
+
+def check_tags(tags: Any) -> dict[str, str] | None:
+    """Validate an instance's tags: a mapping of at most 64 string keys (1-256
+    characters) to string values (at most 1024 characters), none with control
+    characters. Returns them as a dict, or ``None`` for no tags (``None`` or empty)."""
+    if tags is None:
+        return None
+    if not isinstance(tags, Mapping):
+        raise TypeError(f"tags must be a mapping of strings to strings, not {type(tags).__name__}")
+    if len(tags) > MAX_TAGS:
+        raise ValueError(f"too many tags ({len(tags)}): at most {MAX_TAGS} are allowed")
+    out: dict[str, str] = {}
+    for key, value in tags.items():
+        if not isinstance(key, str):
+            raise TypeError(f"a tag key must be a string, not {type(key).__name__}")
+        if not isinstance(value, str):
+            raise TypeError(
+                f"the value of tag {key[:80]!r} must be a string, not {type(value).__name__}"
+            )
+        if not key or len(key) > MAX_TAG_KEY or _CONTROL_RE.search(key):
+            raise ValueError(
+                f"invalid tag key {key[:80]!r}: use 1-{MAX_TAG_KEY} characters and no "
+                "control characters"
+            )
+        if len(value) > MAX_TAG_VALUE or _CONTROL_RE.search(value):
+            raise ValueError(
+                f"invalid value of tag {key[:80]!r}: use at most {MAX_TAG_VALUE} characters "
+                "and no control characters"
+            )
+        out[key] = value
+    return out or None
 
 
 def _epoch(value: datetime | None, what: str) -> float | None:
@@ -150,6 +203,8 @@ def to_status(row: InstanceRow, held: Sequence[str] = ()) -> InstanceStatus:
         parent_instance_id=row.parent_instance_id,
         pause=pause,
         held_activities=tuple(held),
+        version=row.version,
+        tags=None if row.tags is None else loads(row.tags),
     )
 
 
@@ -215,14 +270,21 @@ class Client:
         *,
         instance_id: str | None = None,
         start_at: datetime | None = None,
+        version: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> str:
         """Start an orchestration; returns its instance id.
 
         ``instance_id`` defaults to a random id; an id that is taken raises
         :class:`~tenuto.InstanceExists`. ``start_at`` delays the first step.
+        ``version`` (a label such as ``"1.2"``) and ``tags`` (string keys to string
+        values) are stored with the instance and shown in its status; they are kept
+        across ``continue_as_new``.
         """
         ids = None if instance_id is None else [instance_id]
-        return self.start_many(orchestrator, [input], instance_ids=ids, start_at=start_at)[0]
+        return self.start_many(
+            orchestrator, [input], instance_ids=ids, start_at=start_at, version=version, tags=tags
+        )[0]
 
     def start_many(
         self,
@@ -231,12 +293,16 @@ class Client:
         *,
         instance_ids: Sequence[str] | None = None,
         start_at: datetime | None = None,
+        version: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> list[str]:
         """Start one orchestration per input, in one transaction; returns their ids.
 
         The way to start many at once: all of them are created, or (if an id is taken)
-        none. ``instance_ids`` gives their ids (default: random ones).
+        none. ``instance_ids`` gives their ids (default: random ones); every instance
+        gets ``version`` and ``tags``.
         """
+        checked_version, checked_tags = check_version(version), check_tags(tags)
         name = self._orchestrator_name(orchestrator)
         texts = [dumps(i, f"the input of orchestrator {name!r}") for i in inputs]
         if instance_ids is None:
@@ -256,6 +322,8 @@ class Client:
                     inputs=list(zip(ids, texts, strict=True)),
                     start_at=at,
                     now=self.clock.now(),
+                    version=checked_version,
+                    tags=checked_tags,
                 )
             )
         return ids

@@ -385,7 +385,9 @@ class Replayer:
         """Append an event received after ``continue_as_new`` to the carry-over."""
         if isinstance(self.outcome, ContinuedAsNew):
             self.outcome = ContinuedAsNew(
-                self.outcome.input, (*self.outcome.carry_over, (name, data))
+                self.outcome.input,
+                (*self.outcome.carry_over, (name, data)),
+                self.outcome.version,
             )
 
 

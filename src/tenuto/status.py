@@ -151,6 +151,10 @@ class InstanceStatus:
     #: Activities this instance waits on that a standing activity pause holds (it stays
     #: RUNNING meanwhile).
     held_activities: tuple[str, ...] = ()
+    #: The version it was started with (``None``: none given).
+    version: str | None = None
+    #: Its tags, string keys to string values (``None``: none given).
+    tags: dict[str, str] | None = None
 
     @property
     def is_terminal(self) -> bool:

@@ -17,6 +17,7 @@ from .params import (
     JSON_OPTION,
     JSON_VALUE,
     REASON_OPTION,
+    TAG,
     WHEN,
     Filters,
     acts_on_many,
@@ -31,6 +32,17 @@ from .timeline import show_history
 @click.argument("input_json", metavar="[INPUT_JSON]", required=False, type=JSON_VALUE)
 @click.option("--id", "instance_id", default=None, help="The instance id [default: random].")
 @click.option("--start-at", type=WHEN, default=None, help="Delay the first step (ISO or +30m).")
+@click.option(
+    "--version", "version", default=None, metavar="VERSION", help="A version label to store."
+)
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    type=TAG,
+    metavar="KEY=VALUE",
+    help="A tag to store with the instance; repeat for several.",
+)
 @DB_OPTION
 @JSON_OPTION
 def start(
@@ -38,6 +50,8 @@ def start(
     input_json: Any,
     instance_id: str | None,
     start_at: datetime | None,
+    version: str | None,
+    tags: tuple[tuple[str, str], ...],
     db: str | None,
     as_json: bool,
 ) -> None:
@@ -52,10 +66,18 @@ def start(
       tenuto start backup '"vol-1"'
       tenuto start billing '{"month": "2024-05"}' --id billing-2024-05
       tenuto start report --start-at +2h
+      tenuto start backup '"vol-1"' --version 2 --tag team=storage --tag env=prod
       cat input.json | tenuto start audit -
     """
     with Client(db) as client:
-        iid = client.start(name, input_json, instance_id=instance_id, start_at=start_at)
+        iid = client.start(
+            name,
+            input_json,
+            instance_id=instance_id,
+            start_at=start_at,
+            version=version,
+            tags=dict(tags) if tags else None,
+        )
         if as_json:
             print_json(client.status(iid).to_json())
         else:
@@ -75,7 +97,7 @@ def start(
 @JSON_OPTION
 def status(instance_id: str, wait: float | None, db: str | None, as_json: bool) -> None:
     """Show an instance: status, pause (reason, by, since), activities held by a standing
-    pause, input, output, failure.
+    pause, version, tags, input, output, failure.
 
     \b
     Examples:

@@ -107,8 +107,23 @@ def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not a JSON value")
 
 
+class _Tag(_ParamType):
+    """A ``KEY=VALUE`` tag."""
+
+    name = "KEY=VALUE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        key, sep, tag_value = str(value).partition("=")
+        if not sep or not key:
+            self.fail(f"invalid tag {short(str(value), 40)!r}: write KEY=VALUE", param, ctx)
+        return key, tag_value
+
+
 WHEN = _When()
 JSON_VALUE = _Json()
+TAG = _Tag()
 
 # -- shared options --------------------------------------------------------------------
 

@@ -182,6 +182,10 @@ def show_status(st: InstanceStatus, standing: Sequence[StandingPause] = ()) -> N
         rows.append(("Completed", text(time_text(st.completed_at))))
     if st.parent_instance_id is not None:
         rows.append(("Parent", text(st.parent_instance_id)))
+    if st.version is not None:
+        rows.append(("Version", text(st.version)))
+    if st.tags:
+        rows.append(("Tags", text(", ".join(f"{k}={v}" for k, v in st.tags.items()))))
     rows.append(("Input", text(compact(st.input))))
     if st.output is not None or st.runtime_status is Status.COMPLETED:
         rows.append(("Output", text(compact(st.output))))

@@ -111,8 +111,9 @@ def worker(
     envvar="TENUTO_TOKEN",
     show_envvar=True,
     metavar="NAME=SECRET",
-    help="Require 'Authorization: Bearer SECRET'; NAME is recorded as the actor. Repeat "
-    "for several (the environment variable takes them comma-separated).",
+    help="Require 'Authorization: Bearer SECRET' (HTTP header, and gRPC metadata with "
+    "--grpc-port); NAME is recorded as the actor. Repeat for several (the environment "
+    "variable takes them comma-separated).",
 )
 @click.option(
     "--max-body",
@@ -193,12 +194,14 @@ def serve(
         raise click.BadParameter(str(exc), param_hint="'--token'") from None
     _setup_logging(log_level, log_format)
     app = load_app(app_spec) if app_spec is not None else None
-    if not parsed and host not in ("127.0.0.1", "localhost", "::1"):
-        click.echo(
-            f"Warning: serving on {host} without --token: anyone who can reach it can "
-            "control every instance",
-            err=True,
-        )
+    exposed = [host] + ([grpc_host] if grpc_port is not None else [])
+    for where in dict.fromkeys(exposed):
+        if not parsed and where not in ("127.0.0.1", "localhost", "::1"):
+            click.echo(
+                f"Warning: serving on {where} without --token: anyone who can reach it can "
+                "control every instance",
+                err=True,
+            )
     options: dict[str, Any] = {} if max_body is None else {"max_body": max_body}
     http.serve(
         app,

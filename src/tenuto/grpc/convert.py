@@ -20,7 +20,7 @@ import durabletask.internal.orchestrator_service_pb2 as pb
 from google.protobuf import timestamp_pb2, wrappers_pb2
 
 from .. import history as h
-from .._json import dumps
+from .._json import dumps, loads
 from ..actions import (
     Action,
     Completed,
@@ -32,7 +32,7 @@ from ..actions import (
     ScheduleActivity,
     SendEvent,
 )
-from ..client import check_instance_id
+from ..client import check_instance_id, check_tags, check_version
 from ..status import Failure, Status
 from ..store.base import InstanceRow
 
@@ -116,6 +116,13 @@ def lenient(message: Any, field: str) -> Any:
         return getattr(message, field).value
 
 
+def optional_text(message: Any, field: str) -> str | None:
+    """The text of an optional ``StringValue`` field (absent or empty: ``None``)."""
+    if not message.HasField(field):
+        return None
+    return str(getattr(message, field).value) or None
+
+
 def failure_details(failure: Failure | dict[str, Any] | None) -> pb.TaskFailureDetails:
     if isinstance(failure, dict):
         failure = Failure.from_json(failure)
@@ -163,6 +170,10 @@ def history_event(event: h.Event, row: InstanceRow) -> pb.HistoryEvent | None:
                 parent.orchestrationInstance.executionId.value = row.parent_execution_id
         if row.start_at is not None:
             started.scheduledStartTimestamp.CopyFrom(timestamp(row.start_at))
+        if row.version is not None:
+            started.version.value = row.version
+        if row.tags is not None:
+            started.tags.update(loads(row.tags))
     elif t == h.TASK_SCHEDULED:
         out.eventId = _task_id(event)
         out.taskScheduled.name = d.get("name", "")
@@ -188,6 +199,8 @@ def history_event(event: h.Event, row: InstanceRow) -> pb.HistoryEvent | None:
         created.instanceId = d.get("instance_id", "")
         if d.get("input") is not None:
             created.input.value = dumps(d["input"])
+        if d.get("version") is not None:
+            created.version.value = str(d["version"])
     elif t == h.SUB_COMPLETED:
         out.subOrchestrationInstanceCompleted.taskScheduledId = _task_id(event)
         if d.get("result") is not None:
@@ -287,11 +300,18 @@ def actions(
                 child = sub.instanceId or f"{instance_id}:{action.id:04x}"
                 try:
                     check_instance_id(child)
-                except ValueError as exc:
+                    version = check_version(optional_text(sub, "version"))
+                    tags = check_tags(dict(sub.tags))
+                except (TypeError, ValueError) as exc:
                     raise Unsupported(str(exc)) from None
                 out.append(
                     CreateSubOrchestration(
-                        action.id, sub.name, child, parse(sub, "input", "a sub-orchestration input")
+                        action.id,
+                        sub.name,
+                        child,
+                        parse(sub, "input", "a sub-orchestration input"),
+                        version,
+                        None if tags is None else dumps(tags),
                     )
                 )
             elif kind == "sendEvent":
@@ -305,7 +325,10 @@ def actions(
                     )
                 )
             elif kind == "completeOrchestration":
-                outcome = _completion(action.completeOrchestration)
+                try:
+                    outcome = _completion(action.completeOrchestration)
+                except ValueError as exc:
+                    raise Unsupported(str(exc)) from None
             elif kind == "sendEntityMessage":
                 raise Unsupported("durable entities are not supported by tenuto (yet)")
             else:
@@ -324,7 +347,8 @@ def _completion(done: pb.CompleteOrchestrationAction) -> Outcome:
         for event in done.carryoverEvents:
             if event.HasField("eventRaised"):
                 carry.append((event.eventRaised.name, lenient(event.eventRaised, "input")))
-        return ContinuedAsNew(lenient(done, "result"), tuple(carry))
+        version = check_version(optional_text(done, "newVersion"))
+        return ContinuedAsNew(lenient(done, "result"), tuple(carry), version)
     if status == pb.ORCHESTRATION_STATUS_FAILED:
         if done.HasField("failureDetails"):
             return Failed(failure_of(done.failureDetails))

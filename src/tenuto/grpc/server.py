@@ -12,6 +12,7 @@ from ..app import App
 from ..clock import SYSTEM_CLOCK, Clock
 from ..store import open_store
 from ..store.base import Store
+from .auth import AuthInterceptor, TokenAuth
 from .dispatch import Dispatcher
 from .service import SidecarService
 
@@ -35,6 +36,10 @@ class GrpcServer:
     gets it. ``port=0`` picks a free port (read it from :attr:`port` after
     :meth:`start`). Housekeeping (scheduled resumes) is a tenuto Worker's job: run one
     next to this server (``tenuto serve --grpc-port`` does).
+
+    ``tokens`` (``{secret: name}``, as :func:`tenuto.http.parse_tokens` returns them):
+    every call must then carry the metadata ``authorization: Bearer <secret>``, and the
+    token's name is the actor recorded on pauses, resumes and terminations.
     """
 
     def __init__(
@@ -48,6 +53,7 @@ class GrpcServer:
         lease_seconds: float = 30.0,
         max_workers: int = 128,
         clock: Clock = SYSTEM_CLOCK,
+        tokens: dict[str, str] | None = None,
     ) -> None:
         self._own_store = store is None
         self.store = store if store is not None else open_store(db)
@@ -60,7 +66,8 @@ class GrpcServer:
             lease_seconds=lease_seconds,
             clock=clock,
         )
-        self.service = SidecarService(self.store, self.dispatcher, clock=clock)
+        self.auth = TokenAuth(tokens)
+        self.service = SidecarService(self.store, self.dispatcher, clock=clock, auth=self.auth)
         self._max_workers = max_workers
         self._server: grpc.Server | None = None
 
@@ -72,6 +79,7 @@ class GrpcServer:
     def start(self) -> GrpcServer:
         server = grpc.server(
             ThreadPoolExecutor(self._max_workers, thread_name_prefix="tenuto-grpc"),
+            interceptors=[AuthInterceptor(self.auth)] if self.auth.enabled else None,
             options=[
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
@@ -85,7 +93,12 @@ class GrpcServer:
         self.dispatcher.start()
         server.start()
         self._server = server
-        log.info("serving the Durable Task protocol on %s (%s)", self.address, self.store.url)
+        log.info(
+            "serving the Durable Task protocol on %s (%s)%s",
+            self.address,
+            self.store.url,
+            " with bearer tokens" if self.auth.enabled else "",
+        )
         return self
 
     def stop(self, grace: float | None = 5.0) -> None:

@@ -30,7 +30,14 @@ from .. import _control
 from .. import history as h
 from .._json import dumps, loads
 from ..app import check_name
-from ..client import MAX_PAGE, check_instance_id, decode_cursor, encode_cursor
+from ..client import (
+    MAX_PAGE,
+    check_instance_id,
+    check_tags,
+    check_version,
+    decode_cursor,
+    encode_cursor,
+)
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import (
     InstanceExists,
@@ -42,6 +49,7 @@ from ..errors import (
 from ..status import Status
 from ..store.base import Filter, HistoryRow, InstanceRow, Reader, Store, Tx
 from . import convert
+from .auth import ACTOR, TokenAuth
 from .convert import EXECUTION_REWOUND
 from .dispatch import Dispatcher
 
@@ -49,8 +57,6 @@ log = logging.getLogger("tenuto.grpc")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: The actor recorded on pauses, resumes and terminations made through the protocol.
-ACTOR = "grpc"
 _TERMINAL = (Status.COMPLETED, Status.FAILED, Status.TERMINATED)
 _ENTITIES = (
     "durable entities are not supported by tenuto yet; run orchestrations and activities "
@@ -158,6 +164,10 @@ def state(row: InstanceRow, payloads: bool) -> pb.OrchestrationState:
         lastUpdatedTimestamp=convert.timestamp(row.updated_at),
         executionId=wrappers_pb2.StringValue(value=row.execution_id),
     )
+    if row.version is not None:
+        out.version.value = row.version
+    if row.tags is not None:
+        out.tags.update(loads(row.tags))
     if row.start_at is not None:
         out.scheduledStartTimestamp.CopyFrom(convert.timestamp(row.start_at))
     if row.completed_at is not None:
@@ -180,11 +190,18 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
     """Answers the Durable Task protocol from a tenuto store."""
 
     def __init__(
-        self, store: Store, dispatcher: Dispatcher, *, clock: Clock = SYSTEM_CLOCK
+        self,
+        store: Store,
+        dispatcher: Dispatcher,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        auth: TokenAuth | None = None,
     ) -> None:
         self.store = store
         self.dispatcher = dispatcher
         self.clock = clock
+        #: Who makes a call (pauses, resumes and terminations record it as ``by``).
+        self.auth = auth or TokenAuth()
 
     # -- client calls ------------------------------------------------------------------
 
@@ -205,6 +222,9 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
         )
         replaceable = _statuses(request.orchestrationIdReusePolicy.replaceableStatus)
         text = None if value is None else dumps(value)
+        version = check_version(convert.optional_text(request, "version"))
+        tags = check_tags(dict(request.tags))
+        actor = self.auth.actor(context)
 
         def start(tx: Tx) -> None:
             now = self.clock.now()
@@ -213,10 +233,18 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
                 if existing and existing[0].status in replaceable:
                     if not existing[0].status.is_terminal:
                         _control.terminate(
-                            tx, [iid], reason="replaced by a new start", by=ACTOR, now=now
+                            tx, [iid], reason="replaced by a new start", by=actor, now=now
                         )
                     _control.purge(tx, [iid])
-            _control.start(tx, name=name, inputs=[(iid, text)], start_at=start_at, now=now)  # type: ignore[list-item]
+            _control.start(
+                tx,
+                name=name,
+                inputs=[(iid, text)],  # type: ignore[list-item]
+                start_at=start_at,
+                now=now,
+                version=version,
+                tags=tags,
+            )
 
         self.store.run(start)
         self.dispatcher.changed()
@@ -295,12 +323,13 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
     ) -> pb.TerminateResponse:
         iid = _known_id(request.instanceId)
         reason = _reason_text(request, "output")
+        actor = self.auth.actor(context)
         self.store.run(
             lambda tx: _control.terminate(
                 tx,
                 [iid],
                 reason=reason,
-                by=ACTOR,
+                by=actor,
                 now=self.clock.now(),
                 strict=True,
                 recursive=request.recursive,
@@ -315,12 +344,13 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
     ) -> pb.SuspendResponse:
         iid = _known_id(request.instanceId)
         reason = request.reason.value if request.HasField("reason") else None
+        actor = self.auth.actor(context)
         self.store.run(
             lambda tx: _control.pause(
                 tx,
                 [iid],
                 reason=reason,
-                by=ACTOR,
+                by=actor,
                 resume_at=None,
                 now=self.clock.now(),
                 strict=True,
@@ -334,9 +364,10 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
     ) -> pb.ResumeResponse:
         iid = _known_id(request.instanceId)
         reason = request.reason.value if request.HasField("reason") else None
+        actor = self.auth.actor(context)
         self.store.run(
             lambda tx: _control.resume(
-                tx, [iid], reason=reason, by=ACTOR, now=self.clock.now(), strict=True
+                tx, [iid], reason=reason, by=actor, now=self.clock.now(), strict=True
             )
         )
         self.dispatcher.changed()
@@ -400,6 +431,8 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
                 inputs=[(new_id, row.input)],  # type: ignore[list-item]
                 start_at=None,
                 now=self.clock.now(),
+                version=row.version,
+                tags=None if row.tags is None else loads(row.tags),
             )
 
         self.store.run(restart)
@@ -412,7 +445,8 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
     ) -> pb.RewindInstanceResponse:
         iid = _known_id(request.instanceId)
         reason = request.reason.value if request.HasField("reason") else None
-        self.store.run(lambda tx: rewind(tx, iid, reason, self.clock.now(), top=True))
+        actor = self.auth.actor(context)
+        self.store.run(lambda tx: rewind(tx, iid, reason, self.clock.now(), top=True, by=actor))
         self.dispatcher.changed()
         return pb.RewindInstanceResponse()
 
@@ -594,7 +628,9 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
     AbandonTaskEntityWorkItem = _no_entities
 
 
-def rewind(tx: Tx, instance_id: str, reason: str | None, now: float, *, top: bool) -> None:
+def rewind(
+    tx: Tx, instance_id: str, reason: str | None, now: float, *, top: bool, by: str = ACTOR
+) -> None:
     """Rewind a FAILED instance: forget its failure, the failed activity calls and the
     failed sub-orchestration results, and run it again from there (failed
     sub-orchestrations are rewound too; activities that succeeded do not run again).
@@ -626,9 +662,9 @@ def rewind(tx: Tx, instance_id: str, reason: str | None, now: float, *, top: boo
             if not found:
                 continue  # purged: created anew when the replay calls it again
             if found[0].status is Status.FAILED:
-                rewind(tx, child, reason, now, top=False)
+                rewind(tx, child, reason, now, top=False, by=by)
         kept.append(e)
-    kept.append(h.Event(EXECUTION_REWOUND, now, {"reason": reason, "by": ACTOR}))
+    kept.append(h.Event(EXECUTION_REWOUND, now, {"reason": reason, "by": by}))
     tx.delete_history(instance_id)
     tx.append_history(HistoryRow(instance_id, i, e) for i, e in enumerate(kept))
     tx.update_instance(
@@ -647,4 +683,4 @@ def rewind(tx: Tx, instance_id: str, reason: str | None, now: float, *, top: boo
         },
     )
     tx.wake()
-    _control.track_each(tx, "rewound", [instance_id], reason=reason, by=ACTOR)
+    _control.track_each(tx, "rewound", [instance_id], reason=reason, by=by)

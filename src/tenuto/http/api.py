@@ -64,7 +64,14 @@ MAX_WAIT = 60.0
 )
 def start(body: StartRequest, client: ClientDep, response: Response) -> InstanceModel:
     """Start an orchestration."""
-    iid = client.start(body.name, body.input, instance_id=body.instance_id, start_at=body.start_at)
+    iid = client.start(
+        body.name,
+        body.input,
+        instance_id=body.instance_id,
+        start_at=body.start_at,
+        version=body.version,
+        tags=body.tags,
+    )
     response.headers["Location"] = f"/api/instances/{iid}"
     return InstanceModel.of(client.status(iid))
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..client import MAX_REASON
+from ..client import MAX_REASON, MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, MAX_VERSION
 from ..status import HistoryEvent, InstanceStatus, StandingPause
 
 StatusName = Literal["PENDING", "RUNNING", "PAUSED", "COMPLETED", "FAILED", "TERMINATED"]
@@ -52,6 +52,8 @@ class InstanceModel(BaseModel):
         default_factory=list,
         description="Activities it waits on that a standing activity pause holds.",
     )
+    version: str | None = Field(default=None, description="The version it was started with.")
+    tags: dict[str, str] | None = Field(default=None, description="Its tags (string values).")
 
     @classmethod
     def of(cls, st: InstanceStatus) -> InstanceModel:
@@ -87,6 +89,18 @@ class StartRequest(BaseModel):
     input: Any = Field(default=None, description="Any JSON value.")
     instance_id: str | None = Field(default=None, min_length=1, max_length=256)
     start_at: datetime | None = Field(default=None, description="Delay the first step.")
+    version: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_VERSION,
+        description="A version label stored with the instance (no control characters).",
+    )
+    tags: dict[str, str] | None = Field(
+        default=None,
+        max_length=MAX_TAGS,
+        description=f"Tags stored with the instance: at most {MAX_TAGS}, keys of 1-"
+        f"{MAX_TAG_KEY} characters, values of at most {MAX_TAG_VALUE}, no control characters.",
+    )
 
 
 class PauseRequest(BaseModel):

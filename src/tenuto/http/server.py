@@ -36,8 +36,9 @@ def serve(
     SIGINT or SIGTERM. Binds to loopback unless ``host`` says otherwise.
 
     With ``grpc_port``, also serve the Durable Task protocol (for Durable Task SDK
-    workers and clients) on ``grpc_host:grpc_port``; then ``app`` may be ``None``: the
-    worker runs only housekeeping (scheduled resumes) and SDK workers run the code."""
+    workers and clients) on ``grpc_host:grpc_port``, behind the same ``tokens``; then
+    ``app`` may be ``None``: the worker runs only housekeeping (scheduled resumes) and SDK
+    workers run the code."""
     import uvicorn
 
     if worker and app is None and grpc_port is None:
@@ -55,7 +56,12 @@ def serve(
         from ..grpc import GrpcServer
 
         sidecar = GrpcServer(
-            store=client.store, host=grpc_host, port=grpc_port, app=app, **(grpc_options or {})
+            store=client.store,
+            host=grpc_host,
+            port=grpc_port,
+            app=app,
+            tokens=tokens,
+            **(grpc_options or {}),
         )
     asgi = create_app(client, tokens=tokens, max_body=max_body)
     config = uvicorn.Config(asgi, host=host, port=port, log_level=log_level, lifespan="off")

@@ -34,7 +34,8 @@ INSTANCE_COLUMNS = (
     "custom_status, created_at, updated_at, started_at, completed_at, start_at, "
     "parent_instance_id, "
     "parent_execution_id, parent_task_id, pause_reason, pause_by, pause_since, "
-    "pause_resume_at, pause_source, history_len, next_due, lease, lease_until, claims"
+    "pause_resume_at, pause_source, history_len, next_due, lease, lease_until, claims, "
+    "version, tags"
 )
 INSTANCE_NAMES = [name.strip() for name in INSTANCE_COLUMNS.split(",")]
 _ACTIVITY_COLUMNS = (

@@ -51,6 +51,7 @@ INSTANCE_FIELDS = frozenset(
         "lease",
         "lease_until",
         "claims",
+        "version",
     }
 )
 
@@ -86,6 +87,10 @@ class InstanceRow:
     lease: str | None = None
     lease_until: float | None = None
     claims: int = 0
+    #: The version the instance was started with (Durable Task SDKs version orchestrations).
+    version: str | None = None
+    #: Its tags, a JSON object of strings (``None``: no tags).
+    tags: str | None = None
 
 
 @dataclass(slots=True)

@@ -311,6 +311,7 @@ _COLUMN_TYPES = {
             "pause_by",
             "pause_source",
             "lease",
+            "version",
         ),
         "text",
     ),

@@ -1,0 +1,3 @@
+-- The version and the tags an instance was started with (tags: a JSON object of strings).
+ALTER TABLE instances ADD COLUMN version text;
+ALTER TABLE instances ADD COLUMN tags text;
