@@ -505,7 +505,13 @@ def test_instance_page_children_failure_and_screenshots(dashboard):
     for i in range(3):
         c.start(backup, {"copied": i}, instance_id=f"backup-vol-{i}")
     c.start(audit, 2, instance_id="audit-q3")
-    c.start(migrate, "disk full on /dev/sdb", instance_id="migrate-users")
+    c.start(
+        migrate,
+        "disk full on /dev/sdb",
+        instance_id="migrate-users",
+        version="2.1",
+        tags={"team": "storage", "ticket": "<b>OPS-9</b>"},
+    )
     running(c, "backup-vol-0", "backup-vol-1", "backup-vol-2", "audit-q3:0", "audit-q3:1")
     wait_for(lambda: status_of(c, "migrate-users") is tenuto.Status.FAILED, what="failed")
     c.pause("backup-vol-1", reason="business hours", by="alice")
@@ -552,6 +558,9 @@ def test_instance_page_children_failure_and_screenshots(dashboard):
 
     # A failure shows its type, message and traceback.
     dash.open("#/instance/migrate-users")
+    facts = dash.page.locator(".facts")
+    expect(facts).to_contain_text("2.1")
+    expect(facts).to_contain_text("team=storage, ticket=<b>OPS-9</b>")  # shown as text
     failure = dash.page.locator(".panel-failure")
     expect(failure).to_contain_text("disk full on /dev/sdb")
     expect(failure.locator(".traceback")).to_contain_text("Traceback (most recent call last)")

@@ -908,6 +908,8 @@ function renderInstance(st, events, prefixed) {
     fact("Updated", fmtTime(st.updated_at), relative(st.updated_at)),
     fact("Completed", st.completed_at ? fmtTime(st.completed_at) : "—"),
     fact("Parent", st.parent_instance_id ? instanceLink(st.parent_instance_id) : "—"),
+    st.version ? fact("Version", st.version) : null,
+    st.tags ? fact("Tags", Object.entries(st.tags).map(([k, v]) => `${k}=${v}`).join(", ")) : null,
   );
   $("#instance-view").replaceChildren(...[
     backLink(),
