@@ -20,8 +20,8 @@ test: setup
 	$(BIN)/pytest
 
 lint: setup
-	$(BIN)/ruff check src tests examples bench docs
-	$(BIN)/ruff format --check src tests examples bench docs
+	$(BIN)/ruff check src tests examples bench docs/_hooks.py
+	$(BIN)/ruff format --check src tests examples bench docs/_hooks.py
 	$(BIN)/mypy
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
 

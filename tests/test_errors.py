@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -246,3 +248,30 @@ def test_bad_database_urls():
         tenuto.Client("sqlite:///:memory:")
     with pytest.raises(ValueError, match="unknown SQLite URL option"):
         tenuto.Client("sqlite:///x.db?journal=off")
+
+
+stuck = threading.Event()
+
+
+@app.orchestrator
+def blocks_in_its_step(ctx, _):
+    yield ctx.call_activity(echo, 1)
+    stuck.wait(30)  # orchestrator code that blocks instead of yielding
+    return "unblocked"
+
+
+def test_a_step_that_does_not_yield_is_reported_by_the_watchdog(client, start_worker, caplog):
+    caplog.set_level(logging.WARNING, logger="tenuto.worker")
+    stuck.clear()
+    start_worker(app, step_warning=0.2)
+    iid = client.start(blocks_in_its_step, None, instance_id="stuck-1")
+    try:
+        record = wait_for(
+            lambda: next((r for r in caplog.records if "without yielding" in r.getMessage()), None)
+        )
+    finally:
+        stuck.set()
+    message = record.getMessage()
+    assert "stuck-1" in message and "'blocks_in_its_step'" in message, message
+    assert client.wait(iid, timeout=10).output == "unblocked"
+    assert sum("without yielding" in r.getMessage() for r in caplog.records) == 1

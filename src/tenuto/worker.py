@@ -40,6 +40,8 @@ log = logging.getLogger("tenuto.worker")
 
 #: A busy worker claims at least this often (seconds) even without a signal.
 _FORCED_CLAIM = 0.1
+#: How long a starting worker waits for an unreachable database before giving up.
+_STARTUP_WAIT = 30.0
 
 
 class Worker:
@@ -55,6 +57,8 @@ class Worker:
 
     ``concurrency`` bounds the activities running at once. ``lease_seconds`` is how long
     a crashed worker's activities stay claimed before another worker takes them over.
+    ``step_warning`` is how long an orchestration step may run before the worker logs a
+    warning naming the instance and orchestrator (orchestrator code that never yields).
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class Worker:
         shutdown_grace: float = 30.0,
         clock: Clock = SYSTEM_CLOCK,
         name: str | None = None,
+        step_warning: float = 10.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -84,6 +89,9 @@ class Worker:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.shutdown_grace = shutdown_grace
+        self.step_warning = step_warning
+        #: The step running now: (instance id, orchestrator, monotonic start), for the watchdog.
+        self._step: tuple[str, str, float] | None = None
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._activities = ActivityRunner(app, concurrency, self._activity_done)
@@ -111,15 +119,18 @@ class Worker:
         """Start the worker's threads and return at once."""
         if self._thread is not None:
             raise RuntimeError("this worker has already been started")
+        # A worker started while the database restarts waits for it, as a running one does.
         self.store.run(
             lambda tx: tx.register_names(
                 self._orchestrators, self._activity_names, self.clock.now()
-            )
+            ),
+            outage_wait=_STARTUP_WAIT,
         )
         self._thread = threading.Thread(
             target=self._main, name=f"tenuto-worker-{self.id}", daemon=True
         )
         self._thread.start()
+        threading.Thread(target=self._watch, name=f"tenuto-watchdog-{self.id}", daemon=True).start()
         log.info(
             "worker %s started (orchestrators: %s; activities: %s)",
             self.id,
@@ -254,22 +265,25 @@ class Worker:
             # database crash: an activity then runs again, as activities may.
             with self.store.transaction(origin=self._listener, durable=bool(ran)) as tx:
                 now = self.clock.now()
-                if now >= self._next_forced_claim:
+                # The throttles below are intervals: they run on the monotonic clock, so
+                # that a wall clock set back (or a test's clock jumping) cannot stall them.
+                tick = time.monotonic()
+                if tick >= self._next_forced_claim:
                     self._maybe_instances = self._maybe_activities = True
-                    self._next_forced_claim = now + _FORCED_CLAIM
+                    self._next_forced_claim = tick + _FORCED_CLAIM
                 lease = f"{self.id}:{next(self._lease_counter)}"
                 committed = self._episodes.commit(tx, ran, now) if ran else None
                 if committed is not None:
                     self._committed(committed)
                 delivered = deliver_outcomes(tx, outcomes, now) if outcomes else None
                 self._maybe_instances |= bool(outcomes)
-                if now >= self._next_renewal:
+                if tick >= self._next_renewal:
                     leases = self._activities.leases()
                     if leases:
                         tx.renew_leases(leases, now + self.lease_seconds)
-                    self._next_renewal = now + self.lease_seconds / 3
+                    self._next_renewal = tick + self.lease_seconds / 3
                 resumed = 0
-                if claim and now >= self._next_resume_check:
+                if claim and tick >= self._next_resume_check:
                     due = tx.due_resumes(now, self.batch_size)
                     if due:
                         resumed = len(
@@ -281,7 +295,7 @@ class Worker:
                         resumed += _control.resume_type(
                             tx, kind, name, reason="scheduled resume", by="schedule", now=now
                         )
-                    self._next_resume_check = now + 0.2
+                    self._next_resume_check = tick + 0.2
                 leased: list[ActivityRow] = []
                 claimed: list[Claimed] = []
                 # Whether everything due was claimed here, so no one else need be woken.
@@ -316,11 +330,35 @@ class Worker:
             self._maybe_instances = self._maybe_activities = True
             raise
         # Orchestrator code runs here, outside any transaction; the next cycle commits.
-        self._ran = [self._episodes.run(c) for c in claimed]
+        for c in claimed:
+            self._step = (c.row.instance_id, c.row.name, time.monotonic())
+            self._ran.append(self._episodes.run(c))
+        self._step = None
         busy = bool(outcomes or ran or leased or claimed or resumed)
         if busy:
             self.cycles += 1
         return busy
+
+    def _watch(self) -> None:
+        """Warn, once per step, about an orchestration step that runs too long: its code
+        blocks or never yields, and this worker does nothing else meanwhile."""
+        warned: tuple[str, str, float] | None = None
+        while not self._stopped.wait(min(1.0, self.step_warning / 4)):
+            step = self._step
+            if step is None or step is warned:
+                continue
+            instance_id, name, since = step
+            if time.monotonic() - since >= self.step_warning:
+                log.warning(
+                    "worker %s: the step of instance %s (orchestrator %r) has run for %.1f s "
+                    "without yielding; orchestrator code must not block or loop: do slow work "
+                    "in activities, and wait with ctx.create_timer or ctx.wait_for_event",
+                    self.id,
+                    instance_id,
+                    name,
+                    time.monotonic() - since,
+                )
+                warned = step
 
     def _committed(self, committed: Committed) -> None:
         self._maybe_activities |= committed.activities
@@ -341,7 +379,7 @@ class Worker:
         if at is not None:
             timeout = min(timeout, max(at - now, 0.0))
         if self.running_activities:
-            timeout = min(timeout, max(self._next_renewal - now, 0.0))
+            timeout = min(timeout, max(self._next_renewal - time.monotonic(), 0.0))
         return timeout
 
     def __repr__(self) -> str:

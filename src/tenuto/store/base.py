@@ -15,6 +15,7 @@ Times are epoch seconds (UTC floats) throughout the seam.
 from __future__ import annotations
 
 import abc
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -27,6 +28,7 @@ from ..history import Event, Message
 from ..status import Status
 
 T = TypeVar("T")
+log = logging.getLogger("tenuto.store")
 
 #: Instance columns an engine update may set.
 INSTANCE_FIELDS = frozenset(
@@ -512,17 +514,24 @@ class Store(abc.ABC):
         (or is locked) right now, as opposed to a fault in the request."""
         return None
 
-    def run(self, fn: Callable[[Tx], T], attempts: int = 5) -> T:
-        """Run ``fn`` in a transaction, again (from the start) after a transient failure."""
-        for attempt in range(attempts):
+    def run(self, fn: Callable[[Tx], T], attempts: int = 5, outage_wait: float = 0.0) -> T:
+        """Run ``fn`` in a transaction, again (from the start) after a transient failure,
+        and for up to ``outage_wait`` seconds while the database is unreachable."""
+        deadline = time.monotonic() + outage_wait
+        attempt = 0
+        while True:
             try:
                 with self.transaction() as tx:
                     return fn(tx)
             except Exception as exc:
-                if attempt + 1 >= attempts or not self.is_transient(exc):
+                attempt += 1
+                outage = self.outage(exc) if outage_wait > 0 else None
+                if outage is not None and time.monotonic() < deadline:
+                    if attempt == 1:
+                        log.warning("%s; retrying for up to %.0f s", outage, outage_wait)
+                elif attempt >= attempts or not self.is_transient(exc):
                     raise
                 time.sleep(min(0.005 * 2**attempt, 0.5))
-        raise AssertionError("unreachable")
 
     def read(self, fn: Callable[[Reader], T], attempts: int = 3) -> T:
         """Run ``fn`` with a reader, again after a transient failure (reads are always

@@ -55,6 +55,8 @@ from .base import (
 
 log = logging.getLogger("tenuto.store")
 
+#: Tries at creating or migrating the schema (0.1 s, doubling, between them: ~6 s).
+_MIGRATE_ATTEMPTS = 7
 _UNCOMMITTED = "tenuto: the transaction was not committed"
 
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -383,6 +385,20 @@ class PostgresStore(Store):
         conn.commit()
 
     def _migrate(self) -> None:
+        """Create or upgrade the schema; again if the connection drops on the way (the
+        migration is one transaction, so a retry starts from a clean slate)."""
+        for attempt in range(_MIGRATE_ATTEMPTS):
+            try:
+                return self._migrate_once()
+            except psycopg.OperationalError as exc:
+                if attempt + 1 == _MIGRATE_ATTEMPTS:
+                    raise
+                log.warning(
+                    "creating or migrating the schema failed (%s); retrying", _one_line(exc)
+                )
+                time.sleep(0.1 * 2**attempt)
+
+    def _migrate_once(self) -> None:
         with psycopg.connect(self.conninfo, autocommit=True) as conn, conn.transaction():
             conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"tenuto-migrate:{self.schema}",)

@@ -28,6 +28,9 @@ from ._sql import Dialect, SqlCursor, SqlReader, SqlTx
 from .base import Listener, Reader, Store, Tx
 
 _SYNC_MODES = {"off": "OFF", "normal": "NORMAL", "full": "FULL", "extra": "EXTRA"}
+#: Noted on the error of a write that waited the whole busy timeout for the lock: running
+#: it again would only wait that long again, so it is not transient.
+_WAITED = "tenuto: waited the whole busy_timeout for the write lock"
 
 
 class _SqliteDialect(Dialect):
@@ -174,6 +177,7 @@ class SqliteStore(Store):
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
                 if time.monotonic() + delay > deadline:
+                    exc.add_note(_WAITED)
                     raise
             time.sleep(delay)
             delay = min(delay * 1.5, 0.003)
@@ -214,7 +218,11 @@ class SqliteStore(Store):
         return _SqliteListener(self, topics)
 
     def is_transient(self, exc: BaseException) -> bool:
-        return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+        return (
+            isinstance(exc, sqlite3.OperationalError)
+            and "locked" in str(exc)
+            and _WAITED not in getattr(exc, "__notes__", ())
+        )
 
     def outage(self, exc: BaseException) -> str | None:
         if isinstance(exc, sqlite3.OperationalError) and (
