@@ -14,6 +14,8 @@ import tenuto
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from helpers import RunningServer, serve_http
+
 #: A PostgreSQL server for the PostgreSQL half of the suite (each test gets a schema).
 PG_URL = os.environ.get("TENUTO_TEST_POSTGRES")
 _RUN = uuid.uuid4().hex[:8]
@@ -102,64 +104,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 # -- a real HTTP server on loopback ------------------------------------------------------
 
 
-class RunningServer:
-    """``tenuto.http.create_app`` served by uvicorn on a free loopback port."""
-
-    def __init__(
-        self,
-        url: str,
-        server: Any,
-        thread: Any,
-        client: tenuto.Client,
-        worker: tenuto.Worker | None,
-    ) -> None:
-        self.url, self.server, self.thread = url, server, thread
-        self.client, self.worker = client, worker
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        if self.worker is not None:
-            self.worker.stop()
-        self.client.close()
-
-
 @pytest.fixture
 def http_server(db_url: str) -> Iterator[Callable[..., RunningServer]]:
     """Start ``tenuto``'s HTTP API (and a worker for ``app``) on loopback; returns an
     object with ``url`` (``http://127.0.0.1:PORT``), ``client`` and ``worker``."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
-    from tenuto.http import create_app
-
     servers: list[RunningServer] = []
 
     def start(app: tenuto.App | None = None, **options: Any) -> RunningServer:
         client = tenuto.Client(db_url, app=app, actor="http")
         worker = tenuto.Worker(app, store=client.store, shutdown_grace=5).start() if app else None
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        config = uvicorn.Config(
-            create_app(client, **options),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the HTTP server did not start")
-            time.sleep(0.01)
-        running = RunningServer(f"http://127.0.0.1:{port}", server, thread, client, worker)
+        running = serve_http(client, worker, **options)
         servers.append(running)
         return running
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import tenuto
 
 T = TypeVar("T")
 
@@ -68,3 +71,55 @@ def settle(worker: object, cycles: int = 5) -> None:
         before = worker.polls  # type: ignore[attr-defined]
         worker._listener.kick()  # type: ignore[attr-defined]
         wait_for(lambda b=before: worker.polls > b, what="a worker cycle")  # type: ignore[attr-defined]
+
+
+class RunningServer:
+    """``tenuto.http.create_app`` served by uvicorn on a free loopback port."""
+
+    def __init__(
+        self,
+        url: str,
+        server: Any,
+        thread: Any,
+        client: tenuto.Client,
+        worker: tenuto.Worker | None,
+    ) -> None:
+        self.url, self.server, self.thread = url, server, thread
+        self.client, self.worker = client, worker
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        if self.worker is not None:
+            self.worker.stop()
+        self.client.close()
+
+
+def serve_http(
+    client: tenuto.Client, worker: tenuto.Worker | None = None, **options: Any
+) -> RunningServer:
+    """Serve ``tenuto.http.create_app(client, **options)`` with uvicorn on a free loopback
+    port, in a thread; returns once it accepts connections."""
+    import socket
+
+    import uvicorn
+
+    from tenuto.http import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(client, **options),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started or not thread.is_alive(), timeout=10, what="HTTP server")
+    if not server.started:
+        raise RuntimeError("the HTTP server did not start")
+    return RunningServer(f"http://127.0.0.1:{port}", server, thread, client, worker)

@@ -152,3 +152,43 @@ def test_kill_in_the_middle_of_an_orchestration_step(db_url, client, crash_env):
     # The first activity finished before the crash; its result was not lost, and it did
     # not run again: the crash only undid the orchestration step that consumed it.
     assert started[(iid, "0")] == 1
+
+
+def test_a_worker_process_warns_about_a_step_that_does_not_yield(db_url, client, crash_env):
+    """``tenuto worker --step-warning`` names the instance whose step is stuck."""
+    log, block, _ = crash_env
+    block.touch()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tenuto",
+            "worker",
+            "crashy:app",
+            "--db",
+            db_url,
+            "--step-warning",
+            "0.3",
+            "--log-level",
+            "warning",
+        ],
+        env={
+            **os.environ,
+            "CRASH_LOG": str(log),
+            "BLOCK_EPISODE": str(block),
+            "PYTHONPATH": str(APPS),
+        },
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        client.start("chain", 2, instance_id="stuck-cli")
+        assert proc.stderr is not None
+        line = wait_for(lambda: proc.stderr.readline(), timeout=30)  # the first log line
+        while "without yielding" not in line:
+            line = proc.stderr.readline()
+            assert line, "the worker exited without warning"
+        assert "stuck-cli" in line and "'chain'" in line, line
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

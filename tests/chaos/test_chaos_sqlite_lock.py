@@ -131,3 +131,27 @@ def _raised(client: tenuto.Client, spec: dict[str, object]) -> BaseException:
     except Exception as exc:
         return exc
     raise AssertionError("the start succeeded while the file was locked")
+
+
+def test_the_http_api_answers_503_while_the_file_stays_locked(sqlite_url: str) -> None:
+    """A request that cannot get the lock within the busy timeout is a 503 that says why
+    and asks for a retry (it was a 500 "internal error"); it wrote nothing."""
+    import httpx
+
+    from helpers import serve_http
+
+    client = tenuto.Client(f"{sqlite_url}?busy_timeout=0.3", actor="http")
+    server = serve_http(client)
+    body = {"name": "flow", "input": {"chain": 1, "fan": 0, "event": False}, "instance_id": "x"}
+    try:
+        lk = Locker(_path(sqlite_url), 3.0)
+        r = httpx.post(f"{server.url}/api/instances", json=body, timeout=10)
+        assert r.status_code == 503, r.text
+        assert r.json()["error"] == "unavailable"
+        assert "locked" in r.json()["message"] and "retry" in r.json()["message"]
+        assert r.headers["retry-after"] == "1"
+        lk.released_at()
+        assert httpx.get(f"{server.url}/api/instances/x", timeout=10).status_code == 404
+        assert httpx.post(f"{server.url}/api/instances", json=body, timeout=10).is_success
+    finally:
+        server.stop()

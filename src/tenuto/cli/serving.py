@@ -72,6 +72,15 @@ CONCURRENCY_OPTION = click.option(
     show_default=True,
     help="How long a dead worker's activities stay claimed.",
 )
+@click.option(
+    "--step-warning",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Log a warning when one orchestration step runs longer (code that blocks or "
+    "never yields).",
+)
 @LOG_LEVEL_OPTION
 @LOG_FORMAT_OPTION
 def worker(
@@ -79,6 +88,7 @@ def worker(
     db: str | None,
     concurrency: int,
     lease_seconds: float,
+    step_warning: float,
     log_level: str,
     log_format: str,
 ) -> None:
@@ -95,7 +105,9 @@ def worker(
 
     _setup_logging(log_level, log_format)
     app = load_app(app_spec)
-    Worker(app, db, concurrency=concurrency, lease_seconds=lease_seconds).run()
+    Worker(
+        app, db, concurrency=concurrency, lease_seconds=lease_seconds, step_warning=step_warning
+    ).run()
 
 
 @click.command()

@@ -41,6 +41,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (401, "Missing or wrong bearer token."),
         (413, "Request body too large."),
         (422, "Invalid values."),
+        (503, "The database is unreachable or locked; retry (see Retry-After)."),
     ]
 }
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {

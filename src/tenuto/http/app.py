@@ -253,7 +253,7 @@ def create_app(
         from . import dashboard as dash
 
         dash.mount(app)
-    _install_error_handlers(app)
+    _install_error_handlers(app, client)
     _declare_security(app, bool(tokens))
     return _Guard(app, tokens or {}, max_body)
 
@@ -264,7 +264,7 @@ def _version() -> str:
     return __version__
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def _install_error_handlers(app: FastAPI, client: Client) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message)
@@ -296,6 +296,16 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        outage = client.store.outage(exc)
+        if outage is not None:
+            # The database is down or locked: the client may retry, so say so (503), and
+            # say why; nothing about the request itself was wrong.
+            log.warning("%s %s: %s", request.method, request.url.path, outage)
+            response = error_response(
+                503, "unavailable", f"{outage}; the request may not have been applied, retry it"
+            )
+            response.headers["Retry-After"] = "1"
+            return response
         log.exception("unexpected error serving %s %s", request.method, request.url.path)
         return error_response(500, "internal", "internal error; see the server log")
 

@@ -138,6 +138,7 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": Error, "description": "Malformed request or invalid values."},
     401: {"model": Error, "description": "Missing or wrong bearer token."},
     413: {"model": Error, "description": "Request body too large."},
+    503: {"model": Error, "description": "The database is unreachable or locked; retry."},
 }
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Error, "description": "Unknown instance."}
