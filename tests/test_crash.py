@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ APPS = Path(__file__).parent / "apps"
 class WorkerProcess:
     """``tenuto worker crashy:app`` in a subprocess."""
 
-    def __init__(self, db_url: str, env: dict[str, str]) -> None:
+    def __init__(self, db_url: str, env: dict[str, str], *args: str, **popen: Any) -> None:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -37,12 +38,14 @@ class WorkerProcess:
                 "1",
                 "--log-level",
                 "warning",
+                *args,
             ],
             env={
                 **os.environ,
                 **env,
                 "PYTHONPATH": os.pathsep.join([str(APPS), os.environ.get("PYTHONPATH", "")]),
             },
+            **popen,
         )
 
     def kill(self) -> None:
@@ -158,29 +161,9 @@ def test_a_worker_process_warns_about_a_step_that_does_not_yield(db_url, client,
     """``tenuto worker --step-warning`` names the instance whose step is stuck."""
     log, block, _ = crash_env
     block.touch()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tenuto",
-            "worker",
-            "crashy:app",
-            "--db",
-            db_url,
-            "--step-warning",
-            "0.3",
-            "--log-level",
-            "warning",
-        ],
-        env={
-            **os.environ,
-            "CRASH_LOG": str(log),
-            "BLOCK_EPISODE": str(block),
-            "PYTHONPATH": str(APPS),
-        },
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    env = {"CRASH_LOG": str(log), "BLOCK_EPISODE": str(block)}
+    worker = WorkerProcess(db_url, env, "--step-warning", "0.3", stderr=subprocess.PIPE, text=True)
+    proc = worker.proc
     try:
         client.start("chain", 2, instance_id="stuck-cli")
         assert proc.stderr is not None
@@ -190,5 +173,4 @@ def test_a_worker_process_warns_about_a_step_that_does_not_yield(db_url, client,
             assert line, "the worker exited without warning"
         assert "stuck-cli" in line and "'chain'" in line, line
     finally:
-        proc.kill()
-        proc.wait(timeout=10)
+        worker.kill()

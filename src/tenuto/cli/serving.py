@@ -57,6 +57,14 @@ LOG_LEVEL_OPTION = click.option(
 LOG_FORMAT_OPTION = click.option(
     "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+LEASE_OPTION = click.option(
+    "--lease-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="How long the work of a dead worker (tenuto's or a Durable Task SDK's) stays "
+    "claimed before another takes it over.",
+)
 CONCURRENCY_OPTION = click.option(
     "--concurrency", default=32, show_default=True, help="Activities running at once."
 )
@@ -66,12 +74,7 @@ CONCURRENCY_OPTION = click.option(
 @click.argument("app_spec", metavar="MODULE:APP")
 @DB_OPTION
 @CONCURRENCY_OPTION
-@click.option(
-    "--lease-seconds",
-    default=30.0,
-    show_default=True,
-    help="How long a dead worker's activities stay claimed.",
-)
+@LEASE_OPTION
 @click.option(
     "--step-warning",
     type=click.FloatRange(min=0, min_open=True),
@@ -147,13 +150,7 @@ def worker(
     show_default=True,
     help="Interface for the Durable Task protocol.",
 )
-@click.option(
-    "--lease-seconds",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    help="How long the work of a dead worker (tenuto or SDK) stays claimed.",
-)
+@LEASE_OPTION
 @CONCURRENCY_OPTION
 @LOG_LEVEL_OPTION
 @LOG_FORMAT_OPTION
