@@ -126,6 +126,11 @@ def _known_id(value: str) -> str:
         raise InstanceNotFound(value) from None
 
 
+def _optional_text(message: Any, field: str) -> str | None:
+    """The text of an optional ``StringValue`` field, ``None`` when it is not set."""
+    return str(getattr(message, field).value) if message.HasField(field) else None
+
+
 def _reason_text(message: Any, field: str) -> str | None:
     """A plain-text reason from an optional ``StringValue`` (JSON strings unwrapped)."""
     if not message.HasField(field):
@@ -343,7 +348,7 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
         self, request: pb.SuspendRequest, context: grpc.ServicerContext
     ) -> pb.SuspendResponse:
         iid = _known_id(request.instanceId)
-        reason = request.reason.value if request.HasField("reason") else None
+        reason = _optional_text(request, "reason")
         actor = self.auth.actor(context)
         self.store.run(
             lambda tx: _control.pause(
@@ -363,7 +368,7 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
         self, request: pb.ResumeRequest, context: grpc.ServicerContext
     ) -> pb.ResumeResponse:
         iid = _known_id(request.instanceId)
-        reason = request.reason.value if request.HasField("reason") else None
+        reason = _optional_text(request, "reason")
         actor = self.auth.actor(context)
         self.store.run(
             lambda tx: _control.resume(
@@ -444,7 +449,7 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
         self, request: pb.RewindInstanceRequest, context: grpc.ServicerContext
     ) -> pb.RewindInstanceResponse:
         iid = _known_id(request.instanceId)
-        reason = request.reason.value if request.HasField("reason") else None
+        reason = _optional_text(request, "reason")
         actor = self.auth.actor(context)
         self.store.run(lambda tx: rewind(tx, iid, reason, self.clock.now(), top=True, by=actor))
         self.dispatcher.changed()
