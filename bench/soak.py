@@ -231,12 +231,20 @@ def check(run: Run, client: tenuto.Client, store: Store, model: dict[str, Tracke
         run.checked += 1
 
 
+def _due(m: Tracked, now: float) -> bool:
+    """Whether the driver owes ``m`` something now: the end of its pause, or its event."""
+    if m.paused_until is not None:
+        return now >= m.paused_until
+    return bool(m.spec["event"]) and not m.event_sent and now - m.started > 1.5
+
+
 def drive(
     run: Run, client: tenuto.Client, workers: list[subprocess.Popen[bytes]], sample: float
 ) -> dict[str, Tracked]:
     rng = random.Random(7)
     model: dict[str, Tracked] = {}
     recent: list[str] = []
+    owed: set[str] = set()  # instances this driver must still resume or send an event
     t0 = time.monotonic()
     end = t0 + run.minutes * 60
     next_sample = t0 + sample
@@ -262,7 +270,29 @@ def drive(
             client.raise_event(iid, "go", "go")  # before it waits: kept for the wait
             model[iid].event_sent = True
             run.commands["event"] += 1
+        elif spec["event"]:
+            owed.add(iid)
         now = time.time()
+        # Whatever this driver owes an instance (the resume of its pause, its event) is
+        # paid on time, even once the instance has left the window of recent ones: the
+        # live set then stays steady, so a growing RSS would mean a leak.
+        for other in [i for i in owed if _due(model[i], now)]:
+            owed.discard(other)
+            m = model[other]
+            if m.finished or m.terminated:
+                continue
+            try:
+                if m.paused_until is not None:
+                    client.resume(other, "soak")
+                    m.paused_until = None
+                    run.commands["resume"] += 1
+                if m.spec["event"] and not m.event_sent:
+                    client.raise_event(other, "go", "go")
+                    m.event_sent = True
+                    run.commands["event"] += 1
+            except tenuto.InstanceFinished as exc:
+                m.finished = True
+                m.terminated = m.terminated or exc.status is Status.TERMINATED
         for other in rng.sample(recent, min(len(recent), 3)):
             m = model[other]
             if m.finished or m.terminated:
@@ -286,6 +316,7 @@ def drive(
                         client.pause(other, "soak")
                         run.commands["pause"] += 1
                     m.paused_until = now + hold
+                    owed.add(other)
                 elif rng.random() < 0.01:
                     client.terminate(other, "soak")
                     m.terminated = True
