@@ -208,6 +208,14 @@ def test_status_wait_returns_once_the_instance_has_finished(cli, client, start_w
     assert re.search(r"Status\s+COMPLETED", table) and re.search(r"Output\s+2", table)
 
 
+def test_status_wait_that_times_out_shows_the_instance_and_exits_1(cli, client):
+    iid = client.start(waits, None, instance_id="w-late")  # no worker: stays PENDING
+    proc = cli.run("status", iid, "--wait", "0.2", "--json")
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert json.loads(proc.stdout)["runtime_status"] == "PENDING"
+    assert proc.stderr.strip() == "Error: instance 'w-late' is still PENDING after 0.2 s"
+
+
 def test_list_filters_by_status_name_id_prefix_and_dates(cli, client):
     for iid in ("a-1", "a-2", "a-3"):
         client.start(one_step, 1, instance_id=iid)

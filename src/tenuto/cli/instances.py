@@ -91,7 +91,8 @@ def start(
     type=click.FloatRange(min=0),
     default=None,
     metavar="SECONDS",
-    help="Wait up to SECONDS for the instance to finish, then show it (PAUSED is not finished).",
+    help="Wait up to SECONDS for the instance to finish, then show it (PAUSED is not "
+    "finished). Exits 1 after showing it if it has not finished by then.",
 )
 @DB_OPTION
 @JSON_OPTION
@@ -104,17 +105,25 @@ def status(instance_id: str, wait: float | None, db: str | None, as_json: bool) 
       tenuto status billing-2024-05
       tenuto status billing-2024-05 --wait 60 --json
     """
+    timed_out = False
     with Client(db) as client:
         st = client.status(instance_id)
-        if wait and not st.is_terminal:
+        if wait is not None and not st.is_terminal:
             try:
                 st = client.wait(instance_id, timeout=wait)
             except WaitTimeout:
-                st = client.status(instance_id)
+                st, timed_out = client.status(instance_id), True
         if as_json:
             print_json(st.to_json())
         else:
             show_status(st, client.standing_pauses() if st.held_activities else ())
+    if timed_out:
+        # A script must tell "finished" from "gave up waiting" by the exit code alone.
+        click.echo(
+            f"Error: instance {instance_id!r} is still {st.runtime_status.value} after {wait:g} s",
+            err=True,
+        )
+        raise click.exceptions.Exit(1)
 
 
 @click.command("list")

@@ -65,17 +65,7 @@ LEASE_OPTION = click.option(
     help="How long the work of a dead worker (tenuto's or a Durable Task SDK's) stays "
     "claimed before another takes it over.",
 )
-CONCURRENCY_OPTION = click.option(
-    "--concurrency", default=32, show_default=True, help="Activities running at once."
-)
-
-
-@click.command()
-@click.argument("app_spec", metavar="MODULE:APP")
-@DB_OPTION
-@CONCURRENCY_OPTION
-@LEASE_OPTION
-@click.option(
+STEP_WARNING_OPTION = click.option(
     "--step-warning",
     type=click.FloatRange(min=0, min_open=True),
     default=10.0,
@@ -84,6 +74,17 @@ CONCURRENCY_OPTION = click.option(
     help="Log a warning when one orchestration step runs longer (code that blocks or "
     "never yields).",
 )
+CONCURRENCY_OPTION = click.option(
+    "--concurrency", default=64, show_default=True, help="Activities running at once."
+)
+
+
+@click.command()
+@click.argument("app_spec", metavar="MODULE:APP")
+@DB_OPTION
+@CONCURRENCY_OPTION
+@LEASE_OPTION
+@STEP_WARNING_OPTION
 @LOG_LEVEL_OPTION
 @LOG_FORMAT_OPTION
 def worker(
@@ -151,6 +152,7 @@ def worker(
     help="Interface for the Durable Task protocol.",
 )
 @LEASE_OPTION
+@STEP_WARNING_OPTION
 @CONCURRENCY_OPTION
 @LOG_LEVEL_OPTION
 @LOG_FORMAT_OPTION
@@ -165,6 +167,7 @@ def serve(
     grpc_port: int | None,
     grpc_host: str,
     lease_seconds: float,
+    step_warning: float,
     concurrency: int,
     log_level: str,
     log_format: str,
@@ -219,7 +222,11 @@ def serve(
         port=port,
         tokens=parsed,
         worker=not no_worker,
-        worker_options={"concurrency": concurrency, "lease_seconds": lease_seconds},
+        worker_options={
+            "concurrency": concurrency,
+            "lease_seconds": lease_seconds,
+            "step_warning": step_warning,
+        },
         log_level=log_level.lower(),
         grpc_port=grpc_port,
         grpc_host=grpc_host,
