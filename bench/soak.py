@@ -297,16 +297,8 @@ def drive(
             m = model[other]
             if m.finished or m.terminated:
                 continue
-            try:
-                if m.paused_until is not None and now >= m.paused_until:
-                    client.resume(other, "soak")
-                    m.paused_until = None
-                    run.commands["resume"] += 1
-                elif m.spec["event"] and not m.event_sent and now - m.started > 1.5:
-                    client.raise_event(other, "go", "go")
-                    m.event_sent = True
-                    run.commands["event"] += 1
-                elif m.paused_until is None and rng.random() < 0.3:
+            try:  # resumes and owed events are paid above
+                if m.paused_until is None and rng.random() < 0.3:
                     hold = rng.uniform(0.2, 4.0)
                     if rng.random() < 0.3:  # a scheduled resume: it resumes by itself
                         at = datetime.now(UTC) + timedelta(seconds=hold)

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 
 from . import _control, _step, metrics
 from . import history as h
-from ._json import loads
 from ._signals import DONE, WORK
 from ._step import Episode
 from .actions import (
@@ -173,31 +172,12 @@ class EpisodeRunner:
             new_events.append(event)
 
         add(h.Event(h.ORCHESTRATOR_STARTED, now))
-        first = not replayer.started and replayer.outcome is None
-        if first:
-            add(
-                h.Event(
-                    h.EXECUTION_STARTED,
-                    now,
-                    {
-                        "name": row.name,
-                        "input": loads(row.input),
-                        "generation": row.generation,
-                        "parent_instance_id": row.parent_instance_id,
-                    },
-                )
-            )
+        if not replayer.started and replayer.outcome is None:
+            add(_step.execution_started(row, now))
 
-        consumed: list[int] = []
-        # In the order things happened: an event raised before a timer came due comes
-        # before the timer, even when both wait for a resume to be handled.
-        for msg in sorted(claimed.messages, key=lambda m: (m.visible_at, m.id)):
+        delivered, consumed = _step.due_messages(row, claimed.messages, now)
+        for msg in delivered:
             event = msg.event
-            if event.type == h.TIMER_FIRED and msg.visible_at > now:
-                continue  # a timer that is not due yet
-            consumed.append(msg.id)
-            if msg.execution_id is not None and msg.execution_id != row.execution_id:
-                continue  # meant for an execution that has continued as new
             if replayer.outcome is not None:
                 if isinstance(replayer.outcome, ContinuedAsNew) and event.type == h.EVENT_RAISED:
                     replayer.add_carry_over(event.data["name"], event.data.get("data"))

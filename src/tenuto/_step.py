@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from . import _control
 from . import history as h
-from ._json import dumps
+from ._json import dumps, loads
 from .actions import (
     Action,
     Completed,
@@ -88,6 +88,38 @@ class Episode:
     def lease(self) -> str:
         assert self.row.lease is not None
         return self.row.lease
+
+
+def execution_started(row: InstanceRow, now: float) -> h.Event:
+    """The ``ExecutionStarted`` event of an execution's first step."""
+    return h.Event(
+        h.EXECUTION_STARTED,
+        now,
+        {
+            "name": row.name,
+            "input": loads(row.input),
+            "generation": row.generation,
+            "parent_instance_id": row.parent_instance_id,
+        },
+    )
+
+
+def due_messages(
+    row: InstanceRow, messages: Sequence[h.Message], now: float
+) -> tuple[list[h.Message], list[int]]:
+    """The inbox messages a step delivers, in the order things happened (an event raised
+    before a timer came due comes before the timer, even when both waited for a resume),
+    and the ids of every message the step consumes: those plus the results meant for an
+    execution that has continued as new. Timers not due yet stay in the inbox."""
+    delivered: list[h.Message] = []
+    consumed: list[int] = []
+    for msg in sorted(messages, key=lambda m: (m.visible_at, m.id)):
+        if msg.event.type == h.TIMER_FIRED and msg.visible_at > now:
+            continue
+        consumed.append(msg.id)
+        if msg.execution_id is None or msg.execution_id == row.execution_id:
+            delivered.append(msg)
+    return delivered, consumed
 
 
 def build(d: Decision) -> Episode:

@@ -194,9 +194,7 @@ def serve(
             "or --no-worker to serve the API"
         )
     if grpc_port is not None:
-        try:
-            import grpc  # noqa: F401
-
+        try:  # says which extra to install when the gRPC packages are missing
             from .. import grpc as _sidecar  # noqa: F401
         except ImportError as exc:
             raise click.UsageError(str(exc)) from None

@@ -478,18 +478,7 @@ def _new_events(
     the inbox messages it consumes."""
     events = [h.Event(h.ORCHESTRATOR_STARTED, now)]
     if not any(e.type == h.EXECUTION_STARTED for e in past):
-        events.append(
-            h.Event(
-                h.EXECUTION_STARTED,
-                now,
-                {
-                    "name": row.name,
-                    "input": loads(row.input),
-                    "generation": row.generation,
-                    "parent_instance_id": row.parent_instance_id,
-                },
-            )
-        )
+        events.append(_step.execution_started(row, now))
     # Tasks still waiting for a result: a duplicate result is dropped, as replay would.
     waiting: set[int] = set()
     for e in past:
@@ -497,14 +486,9 @@ def _new_events(
             waiting.add(e.data.get("task_id", -1))
         elif e.type in h.TASK_RESULTS:
             waiting.discard(e.data.get("task_id", -1))
-    consumed: list[int] = []
-    for msg in sorted(messages, key=lambda m: (m.visible_at, m.id)):
+    delivered, consumed = _step.due_messages(row, messages, now)
+    for msg in delivered:
         event = msg.event
-        if event.type == h.TIMER_FIRED and msg.visible_at > now:
-            continue  # not due yet
-        consumed.append(msg.id)
-        if msg.execution_id is not None and msg.execution_id != row.execution_id:
-            continue  # meant for an execution that has continued as new
         if event.type in h.TASK_RESULTS:
             task_id = event.data.get("task_id", -1)
             if task_id not in waiting:
