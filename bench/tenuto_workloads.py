@@ -45,13 +45,13 @@ def _warmup(client: tenuto.Client, n: int) -> None:
 
 def _run_many(url: str, count: int, steps: int, warmup: int) -> Result:
     """Start ``count`` orchestrations of ``steps`` activities; time from the first start
-    to the moment the client has seen the last one complete (``Client.wait``)."""
+    to the moment the client has seen the last one complete (``Client.wait_many``)."""
     with tenuto.Worker(app, url), tenuto.Client(url, app=app) as client:
         _warmup(client, warmup)
         t0 = time.time()
         ids = client.start_many(chain, [steps] * count)  # tenuto's way to start many
         started = time.time()
-        finals = [client.wait(iid, timeout=600) for iid in ids]
+        finals = client.wait_many(ids, timeout=600)  # and to wait for many
         seen = time.time()
     bad = [
         s for s in finals if s.runtime_status is not tenuto.Status.COMPLETED or s.output != steps

@@ -183,6 +183,57 @@ def test_wait_times_out_with_a_clear_error(client):
         client.wait(iid, timeout=0.05)
 
 
+def test_wait_many_returns_every_final_status_in_the_order_given(client, start_worker):
+    start_worker(app)
+    quick = client.start_many(one_step, [1, 2, 3])
+    slow = client.start(waits, None)
+    client.pause(slow, "held")
+    ids = [quick[2], slow, quick[0], quick[2], quick[1]]
+    # The paused one is not finished: the wait lasts until its event, after a resume.
+    with pytest.raises(tenuto.WaitTimeout, match=r"1 of 4 instances are still unfinished"):
+        client.wait_many(ids, timeout=0.3)
+    client.resume(slow)
+    client.raise_event(slow, "go", "late")
+    finals = client.wait_many(ids, timeout=10)
+    assert [f.instance_id for f in finals] == ids
+    assert [f.output for f in finals] == [4, "late", 2, 4, 3]
+    assert all(f.runtime_status is Status.COMPLETED for f in finals)
+    assert client.wait_many([], timeout=1) == []
+
+
+def test_wait_many_collects_more_instances_than_one_read_covers(client, start_worker):
+    start_worker(app)
+    ids = client.start_many(one_step, range(150))
+    held = client.start(waits, None)
+    # Awaited in reverse, with an unfinished one in the middle of the second window.
+    order = [*ids[::-1][:100], held, *ids[::-1][100:]]
+    assert len(client.wait_many(ids, timeout=30)) == 150
+    with pytest.raises(tenuto.WaitTimeout, match=r"1 of 151 instances"):
+        client.wait_many(order, timeout=0.2)
+    client.raise_event(held, "go", "x")
+    finals = client.wait_many(order, timeout=10)
+    assert [f.output for f in finals] == [*range(150, 50, -1), "x", *range(50, 0, -1)]
+
+
+def test_wait_many_names_an_unknown_instance_at_once(client):
+    iid = client.start(waits, None)
+    with pytest.raises(tenuto.InstanceNotFound, match="nope"):
+        client.wait_many([iid, "nope"], timeout=30)
+
+
+def test_async_wait_many(db_url, start_worker):
+    start_worker(app)
+
+    async def main() -> list[tenuto.InstanceStatus]:
+        async with tenuto.AsyncClient(db_url) as c:
+            ids = [await c.start("one_step", n) for n in (10, 20)]
+            with pytest.raises(tenuto.InstanceNotFound):
+                await c.wait_many([*ids, "missing"])
+            return await c.wait_many(ids, timeout=10)
+
+    assert [f.output for f in asyncio.run(main())] == [11, 21]
+
+
 def test_async_client_has_the_same_operations(db_url, start_worker):
     start_worker(app)
 

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from . import _control
@@ -439,6 +440,56 @@ class Client:
                 )
             listener.wait(min(remaining, 1.0))
 
+    def wait_many(
+        self, instance_ids: Iterable[str], timeout: float | None = None
+    ) -> list[InstanceStatus]:
+        """Block until every one of ``instance_ids`` has finished; returns their final
+        statuses in the order given (a repeated id is repeated).
+
+        One read per wake-up covers every instance still awaited, where calling
+        :meth:`wait` on each reads each once more. Raises
+        :class:`~tenuto.InstanceNotFound` at once for an unknown id, and
+        :class:`~tenuto.WaitTimeout` after ``timeout`` seconds if any is unfinished
+        (the statuses that were final by then are lost with it: call again to wait on).
+        """
+        ids = [_known_id(i) for i in instance_ids]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        listener = self._done_listener()
+        pending = self._check_known(ids)
+        done: dict[str, InstanceStatus] = {}
+        while pending := self._collect_finished(pending, done):
+            remaining = 1.0 if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                raise _many_unfinished(pending, done, timeout)
+            listener.wait(min(remaining, 1.0))
+        return [done[iid] for iid in ids]
+
+    def _check_known(self, ids: list[str]) -> list[str]:
+        """``ids`` without repeats; :class:`~tenuto.InstanceNotFound` for an unknown one."""
+        unique = list(dict.fromkeys(ids))
+        known = self.store.read(lambda r: r.statuses(unique))
+        for iid in unique:
+            if iid not in known:
+                raise InstanceNotFound(iid)
+        return unique
+
+    def _collect_finished(self, pending: list[str], done: dict[str, InstanceStatus]) -> list[str]:
+        """Move the finished ones of ``pending`` into ``done``; returns the rest.
+
+        Reads a window at the head of ``pending``, and the next only once a window has
+        finished whole: a wake-up then costs a bounded read however many are awaited,
+        and instances that finish roughly in the order given are collected in passing.
+        """
+        for start in range(0, len(pending), _WAIT_WINDOW):
+            window = pending[start : start + _WAIT_WINDOW]
+            # A finished instance has no held activities to show: to_status needs none.
+            for row in self.store.read(partial(_finished, window)):
+                done[row.instance_id] = to_status(row, ())
+            left = [iid for iid in window if iid not in done]
+            if left:
+                return left + pending[start + _WAIT_WINDOW :]
+        return []
+
     def _done_listener(self) -> Listener:
         """This thread's listener for finished instances (kept for the next wait)."""
         listener: Listener | None = getattr(self._local, "listener", None)
@@ -816,6 +867,23 @@ class AsyncClient:
     async def standing_pauses(self) -> list[StandingPause]:
         return await asyncio.to_thread(self._client.standing_pauses)
 
+    async def wait_many(
+        self, instance_ids: Iterable[str], timeout: float | None = None
+    ) -> list[InstanceStatus]:
+        """Wait until every instance finishes; their final statuses in the order given
+        (see :meth:`Client.wait_many`)."""
+        ids = [_known_id(i) for i in instance_ids]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pending = await asyncio.to_thread(self._client._check_known, ids)
+        done: dict[str, InstanceStatus] = {}
+        interval = 0.005
+        while pending := await asyncio.to_thread(self._client._collect_finished, pending, done):
+            if deadline is not None and time.monotonic() >= deadline:
+                raise _many_unfinished(pending, done, timeout)
+            await asyncio.sleep(interval)
+            interval = min(interval * 1.5, 0.25)
+        return [done[iid] for iid in ids]
+
     async def wait(self, instance_id: str, timeout: float | None = None) -> InstanceStatus:
         """Wait until the instance finishes (PAUSED is not finished)."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -830,3 +898,21 @@ class AsyncClient:
                 )
             await asyncio.sleep(interval)
             interval = min(interval * 1.5, 0.25)
+
+
+#: How many awaited instances :meth:`Client.wait_many` reads at once.
+_WAIT_WINDOW = 64
+
+
+def _finished(ids: list[str], r: Reader) -> list[InstanceRow]:
+    return r.finished_instances(ids)
+
+
+def _many_unfinished(
+    pending: list[str], done: dict[str, InstanceStatus], timeout: float | None
+) -> WaitTimeout:
+    return WaitTimeout(
+        f"{len(pending)} of {len(pending) + len(done)} instances are still unfinished after "
+        f"{timeout} s (the first: {pending[0]!r}); the finished ones stay finished: wait again "
+        "to collect them"
+    )

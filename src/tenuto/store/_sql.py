@@ -244,6 +244,22 @@ class SqlReader(Reader):
                 found[iid] = Status(status)
         return found
 
+    def finished_instances(self, ids: Sequence[str]) -> list[InstanceRow]:
+        final = [s.value for s in Status if s.is_terminal]
+        rows: list[InstanceRow] = []
+        for part in chunks(list(ids), BATCH):
+            cond, params = self.d.in_list("instance_id", part)
+            marks = ", ".join("?" for _ in final)
+            rows += map(
+                instance_row,
+                self._q(
+                    f"SELECT {INSTANCE_COLUMNS} FROM instances "
+                    f"WHERE {cond} AND status IN ({marks})",
+                    [*params, *final],
+                ),
+            )
+        return rows
+
     def standing_pauses(
         self, kind: str | None = None, names: Sequence[str] | None = None
     ) -> list[StandingPauseRow]:

@@ -197,6 +197,10 @@ class Reader(abc.ABC):
     def statuses(self, ids: Sequence[str]) -> dict[str, Status]: ...
 
     @abc.abstractmethod
+    def finished_instances(self, ids: Sequence[str]) -> list[InstanceRow]:
+        """The rows of those of ``ids`` that have finished (a final status)."""
+
+    @abc.abstractmethod
     def standing_pauses(
         self, kind: str | None = None, names: Sequence[str] | None = None
     ) -> list[StandingPauseRow]:
