@@ -256,10 +256,6 @@ class _PgTx(SqlTx):
     ) -> Callable[[], set[int]]:
         if not items:
             return set
-        values = ", ".join(
-            "(?::bigint, ?::text, ?::text, ?::text, ?::text, ?::float8, ?::text, ?::float8)"
-            for _ in items
-        )
         # Lock order: an instance before its activities, as pause, resume and terminate
         # take them (they lock the instance, then hold or drop its activities). Taking the
         # activity first would deadlock with a concurrent pause of the same instance.
@@ -267,32 +263,35 @@ class _PgTx(SqlTx):
             "SELECT 1 FROM instances WHERE instance_id = ANY(?) ORDER BY instance_id FOR UPDATE",
             (sorted({m.instance_id for _, _, m in items}),),
         )
-        params: list[Any] = []
-        for aid, lease, m in items:
-            params += [
-                aid,
-                lease,
-                m.instance_id,
-                m.execution_id,
-                m.event.type,
-                m.event.ts,
-                _json.dumps(m.event.data),
-                m.visible_at,
-            ]
+        rows = [
+            {
+                "id": aid,
+                "lease": lease,
+                "i": m.instance_id,
+                "e": m.execution_id,
+                "t": m.event.type,
+                "ts": m.event.ts,
+                "d": _json.dumps(m.event.data),
+                "v": m.visible_at,
+            }
+            for aid, lease, m in items
+        ]
+        # One text whatever the batch size (the rows travel as one JSON parameter), so
+        # psycopg parses it once and the server runs it as a prepared statement.
         cursor = self._x(
-            f"WITH v (id, lease, instance_id, execution_id, type, ts, data, visible_at) AS ("
-            f"  VALUES {values}),"
+            "WITH v AS (SELECT * FROM json_to_recordset(?::json) AS x(id bigint, lease text,"
+            "   i text, e text, t text, ts float8, d text, v float8)),"
             " taken AS (DELETE FROM activities a USING v WHERE a.id = v.id"
             "   AND a.lease = v.lease RETURNING a.id),"
             " queued AS (INSERT INTO inbox (instance_id, execution_id, type, ts, data, visible_at)"
-            "   SELECT v.instance_id, v.execution_id, v.type, v.ts, v.data, v.visible_at"
+            "   SELECT v.i, v.e, v.t, v.ts, v.d, v.v"
             "   FROM v JOIN taken t ON t.id = v.id ORDER BY v.id RETURNING instance_id),"
             # Lock every instance row named, RUNNING or not (see SqlTx.set_due).
             " due AS (UPDATE instances SET next_due = CASE WHEN status = ? AND"
             "   (next_due IS NULL OR next_due > ?) THEN ? ELSE next_due END"
             "   WHERE instance_id IN (SELECT instance_id FROM queued))"
             " SELECT id FROM taken",
-            [*params, Status.RUNNING.value, now, now],
+            [_json_rows(rows), Status.RUNNING.value, now, now],
         )
         # Read later: in pipeline mode the statement goes out now, its answer comes
         # with the next read of the transaction.
