@@ -52,3 +52,39 @@ def test_claim_steps_selects_by_name(queued: str, names, exclude, expected) -> N
         assert {row.instance_id for row, _ in claimed} == expected
     finally:
         store.close()
+
+
+def test_insert_instances_reports_each_row_and_inserts_a_repeated_id_once(queued: str) -> None:
+    from tenuto.status import Status
+    from tenuto.store.base import InstanceRow
+
+    def row(iid: str, x: int) -> InstanceRow:
+        now = time.time()
+        return InstanceRow(
+            instance_id=iid,
+            name="alpha",
+            status=Status.PENDING,
+            execution_id=f"e-{x}",
+            input=str(x),
+            created_at=now,
+            updated_at=now,
+            next_due=now,
+            parent_task_id=x,
+            tags='{"k": "v"}',
+        )
+
+    store = open_store(queued)
+    try:
+        rows = [row("c", 1), row("a", 2), row("d", 3), row("c", 4)]
+        assert store.run(lambda tx: tx.insert_instances(rows)) == [True, False, True, False]
+        stored = store.read(lambda r: r.get_instance("c"))
+        assert stored is not None
+        assert (stored.execution_id, stored.input, stored.parent_task_id, stored.tags) == (
+            "e-1",
+            "1",
+            1,
+            '{"k": "v"}',
+        )
+        assert store.read(lambda r: r.get_instance("a")).execution_id != "e-2"
+    finally:
+        store.close()

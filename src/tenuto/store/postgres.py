@@ -186,6 +186,25 @@ class _PgTx(SqlTx):
                 ),
             )
 
+    def insert_instances(self, rows: Sequence[InstanceRow]) -> list[bool]:
+        if not rows:
+            return []
+        payload = []
+        for row in rows:
+            values = {name: getattr(row, name) for name in INSTANCE_NAMES}
+            values["status"] = row.status.value
+            payload.append(values)
+        cursor = self._x(_INSERT_INSTANCES, (_json_rows(payload),))
+        inserted = {r[0] for r in cursor.fetchall()}
+        # An id given twice is inserted once: the first of the two counts, as it would
+        # one row at a time.
+        seen: set[str] = set()
+        result = []
+        for row in rows:
+            result.append(row.instance_id in inserted and row.instance_id not in seen)
+            seen.add(row.instance_id)
+        return result
+
     def update_leased_instances(
         self, items: Sequence[tuple[str, str, int, dict[str, Any]]]
     ) -> list[bool]:
@@ -330,6 +349,24 @@ _COLUMN_TYPES = {
     ),
     **dict.fromkeys(("generation", "history_len", "claims"), "int"),
 }
+
+
+#: PostgreSQL types of every instance column, for rows inserted from JSON.
+_INSTANCE_TYPES = {
+    **_COLUMN_TYPES,
+    **dict.fromkeys(
+        ("instance_id", "name", "parent_instance_id", "parent_execution_id", "tags"), "text"
+    ),
+    **dict.fromkeys(("created_at", "start_at"), "float8"),
+    "parent_task_id": "int",
+}
+#: Many instances inserted in one statement whose text does not depend on their number.
+_INSERT_INSTANCES = (
+    f"INSERT INTO instances ({INSTANCE_COLUMNS}) SELECT {INSTANCE_COLUMNS} "
+    "FROM json_to_recordset(?::json) AS x("
+    + ", ".join(f"{name} {_INSTANCE_TYPES[name]}" for name in INSTANCE_NAMES)
+    + ") ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id"
+)
 
 
 def _json_rows(rows: list[dict[str, Any]]) -> str:
