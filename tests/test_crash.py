@@ -68,8 +68,8 @@ def crash_env(tmp_path):
     workers: list[WorkerProcess] = []
     env = {"CRASH_LOG": str(log), "BLOCK_EPISODE": str(tmp_path / "block")}
 
-    def spawn(db_url: str) -> WorkerProcess:
-        w = WorkerProcess(db_url, env)
+    def spawn(db_url: str, **extra_env: str) -> WorkerProcess:
+        w = WorkerProcess(db_url, {**env, **extra_env})
         workers.append(w)
         return w
 
@@ -152,9 +152,34 @@ def test_kill_in_the_middle_of_an_orchestration_step(db_url, client, crash_env):
     assert st.output == [1, 2, 3]
     _check_exactly_once(client, iid)
     started = Counter((ln[1], ln[2]) for ln in _lines(log) if ln[0] == "start")
-    # The first activity finished before the crash; its result was not lost, and it did
-    # not run again: the crash only undid the orchestration step that consumed it.
+    # The first activity (0.2 s: too long for an eager step) finished before the crash;
+    # its result was not lost, and it did not run again: the crash only undid the
+    # orchestration step that consumed it.
     assert started[(iid, "0")] == 1
+
+
+@pytest.mark.slow
+def test_kill_in_an_eager_step_runs_the_quick_activity_again(db_url, client, crash_env):
+    """A quick activity's result is committed with the step it makes due: a crash in that
+    step loses both, so the activity runs again, and its result still counts once."""
+    log, block, spawn = crash_env
+    block.touch()
+    first = spawn(db_url, ACTIVITY_SECONDS="0")
+    iid = client.start("chain", 3)
+    wait_for(lambda: any(ln[0] == "blocked" for ln in _lines(log)), timeout=30)
+    before = client.history(iid)
+    first.kill()
+    block.unlink()
+    # Nothing of the first activity's end reached the database: neither its result nor
+    # the step that consumed it.
+    assert client.history(iid) == before
+    assert [e.type for e in before].count("TaskCompleted") == 0
+    spawn(db_url, ACTIVITY_SECONDS="0")
+    st = client.wait(iid, timeout=60)
+    assert st.output == [1, 2, 3]
+    _check_exactly_once(client, iid)
+    started = Counter((ln[1], ln[2]) for ln in _lines(log) if ln[0] == "start")
+    assert started[(iid, "0")] == 2
 
 
 def test_a_worker_process_warns_about_a_step_that_does_not_yield(db_url, client, crash_env):

@@ -357,6 +357,7 @@ SQL_FRAGMENTS = {
     "_STANDING_COLUMNS",
     "_INSTANCE_PAUSED",
     "_TYPE_HELD",
+    "AS_LEFT",
     # conditions and lists built from placeholders by the dialect
     "cond",
     "scond",

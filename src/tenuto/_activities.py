@@ -70,6 +70,8 @@ class Outcome:
     row: ActivityRow
     result: Any = None
     failure: Failure | None = None
+    #: How long the attempt ran, in seconds.
+    seconds: float = 0.0
 
 
 class _Latch:
@@ -100,6 +102,7 @@ class ActivityRunner:
         self._loop_thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.running: dict[int, ActivityRow] = {}
+        self._started: dict[int, float] = {}  # monotonic start of each running activity
 
     @property
     def free(self) -> int:
@@ -131,6 +134,7 @@ class ActivityRunner:
         try:
             activity = self.app.get_activity(row.name)
             info = ActivityInfo(row.instance_id, row.name, row.task_id, row.attempt, time.time())
+            self._started[row.id] = time.monotonic()
             return activity, loads(row.input), info
         finally:
             latch.count_down()
@@ -167,10 +171,11 @@ class ActivityRunner:
             failure = Failure.from_exception(exc)
         with self._lock:
             self.running.pop(row.id, None)
+        seconds = time.monotonic() - self._started.pop(row.id, time.monotonic())
         (metrics.activities_failed if failure else metrics.activities_completed).labels(
             row.name
         ).inc()
-        self._on_done(Outcome(row, None if failure else value, failure))
+        self._on_done(Outcome(row, None if failure else value, failure, seconds))
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -220,7 +225,7 @@ def deliver_outcomes(tx: Tx, outcomes: list[Outcome], now: float) -> Callable[[]
                 if tx.retry_activity(row.id, row.lease, row.attempt + 1, now + delay):
                     _track_retry(tx, row, o.failure, delay)
                 else:
-                    _lost(row)
+                    log_lost(row)
                 continue
             event = h.Event(
                 h.TASK_FAILED,
@@ -241,7 +246,7 @@ def deliver_outcomes(tx: Tx, outcomes: list[Outcome], now: float) -> Callable[[]
         ids = taken()
         for o in delivered:
             if o.row.id not in ids:
-                _lost(o.row)
+                log_lost(o.row)
             elif o.failure is not None:
                 _track_failure(tx, o.row, o.failure)
 
@@ -273,7 +278,8 @@ def _track_retry(tx: Tx, row: ActivityRow, failure: Failure, delay: float) -> No
     )
 
 
-def _lost(row: ActivityRow) -> None:
+def log_lost(row: ActivityRow) -> None:
+    """Log the discarding of a result whose activity lease is gone."""
     # The instance finished or moved on, or the lease expired and another worker took
     # the activity over: this result is not the one that counts.
     log.info(

@@ -15,6 +15,14 @@ locked (a slow or stuck orchestrator cannot block clients or other workers):
    unchanged. Otherwise (it was paused or terminated meanwhile, or the lease ran out) the
    episode is discarded; its messages stay in the inbox for a later episode.
 
+An *eager step* skips phase 1: when an activity result reaches the worker that took the
+instance's last step, and the cache still holds the instance as that step left it, the
+worker runs the step the result makes due (:meth:`EpisodeRunner.run_on_result`) outside
+any transaction, then commits the result and the step together, after the store has
+confirmed, under a lease, that the instance did not change meanwhile (no step elsewhere,
+no pause, nothing else due); otherwise the step is discarded and the result is queued
+as usual.
+
 Live replayers are cached between episodes, keyed by instance. A cached replayer is used
 only if it is at or behind the stored history of the same execution; events stored since
 (a pause record, or steps another worker took) are applied to catch it up. Anything else
@@ -25,6 +33,7 @@ its episode committed, so a discarded episode never leaves state behind.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -41,7 +50,7 @@ from .app import App
 from .clock import Clock
 from .errors import InstanceExists
 from .replay import Replayer
-from .status import Failure, type_name
+from .status import Failure, Status, type_name
 from .store.base import InstanceRow, NewActivity, NewMessage, Tx
 from .tracking import track
 
@@ -53,25 +62,38 @@ MAX_CLAIMS = 10
 
 
 class ReplayCache:
-    """Live replayers by instance id, least recently used first out."""
+    """Live replayers by instance id, least recently used first out, each with the
+    instance row as its last committed step left it."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._items: OrderedDict[str, Replayer] = OrderedDict()
+        self._items: OrderedDict[str, tuple[Replayer, InstanceRow]] = OrderedDict()
 
     def take(self, row: InstanceRow) -> Replayer | None:
         """Remove and return the cached replayer of ``row`` if it is still usable."""
-        replayer = self._items.pop(row.instance_id, None)
-        if replayer is None:
+        item = self._items.pop(row.instance_id, None)
+        if item is None:
             return None
+        replayer = item[0]
         if replayer.execution_id != row.execution_id or replayer.history_len > row.history_len:
             return None  # stale: the instance moved on without this worker
         return replayer
 
-    def put(self, replayer: Replayer) -> None:
+    def take_as_left(self, instance_id: str) -> tuple[Replayer, InstanceRow] | None:
+        """Remove and return a replayer with the row its last step left: what a step on
+        a result can run from, if the instance did not change since (checked when it
+        commits)."""
+        return self._items.pop(instance_id, None)
+
+    def name_of(self, instance_id: str) -> str | None:
+        """The orchestrator name of a cached instance."""
+        item = self._items.get(instance_id)
+        return None if item is None else item[1].name
+
+    def put(self, replayer: Replayer, row: InstanceRow) -> None:
         if self.capacity <= 0:
             return
-        self._items[replayer.instance_id] = replayer
+        self._items[replayer.instance_id] = (replayer, row)
         self._items.move_to_end(replayer.instance_id)
         while len(self._items) > self.capacity:
             self._items.popitem(last=False)
@@ -157,6 +179,36 @@ class EpisodeRunner:
             log.exception("step of instance %s failed unexpectedly", row.instance_id)
             return _step.failed(row, Failure.from_exception(exc), now)
 
+    def run_on_result(
+        self, instance_id: str, execution_id: str, result: h.Event, lease: str
+    ) -> Episode | None:
+        """Run the step an activity result makes due, before the result is stored, from
+        the replayer and row this worker's last step of the instance left in the cache;
+        ``None`` if there are none (or they are of another execution).
+
+        The step presumes the instance is still as that step left it, with nothing else
+        due; it is committed only once the store has confirmed so, under ``lease``, in the
+        transaction that takes the result (:meth:`~tenuto.store.base.Tx.claim_for_results`).
+        """
+        item = self.cache.take_as_left(instance_id)
+        if item is None:
+            return None
+        replayer, row = item
+        if (
+            row.execution_id != execution_id
+            or row.status is not Status.RUNNING
+            or replayer.history_len != row.history_len
+            or replayer.outcome is not None
+        ):
+            self.cache.put(replayer, row)
+            return None
+        message = h.Message(0, instance_id, execution_id, result, result.ts)
+        # next_due dates the step for the step-latency metric, as a claimed step's does.
+        row = dataclasses.replace(row, lease=lease, next_due=result.ts)
+        ep = self.run(Claimed(row, [message], [], replayer))
+        ep.consumed.clear()  # the result never reached the inbox: nothing to delete
+        return ep
+
     def _run(self, claimed: Claimed, now: float) -> Episode:
         row = claimed.row
         replayer = claimed.replayer or Replayer(
@@ -230,13 +282,17 @@ class EpisodeRunner:
 
         return record
 
-    def commit(self, tx: Tx, episodes: Sequence[Episode], now: float) -> Committed:
-        """Write the episodes whose instance is still theirs."""
+    def commit(
+        self, tx: Tx, episodes: Sequence[Episode], now: float, *, leased_here: bool = False
+    ) -> Committed:
+        """Write the episodes whose instance is still theirs (``leased_here``: known to
+        be, as this transaction leased them)."""
         done: list[Episode] = []
         # In id order, the order in which every transaction locks instances.
         episodes = sorted(episodes, key=lambda ep: ep.instance_id)
         results = tx.update_leased_instances(
-            [(ep.instance_id, ep.lease, ep.row.history_len, ep.changes) for ep in episodes]
+            [(ep.instance_id, ep.lease, ep.row.history_len, ep.changes) for ep in episodes],
+            verify=not leased_here,
         )
         for ep, ok in zip(episodes, results, strict=True):
             if ok:
@@ -319,7 +375,7 @@ class EpisodeRunner:
                 if ep.row.next_due is not None:
                     metrics.step_seconds.observe(max(committed - ep.row.next_due, 0.0))
                 if ep.replayer is not None:
-                    self.cache.put(ep.replayer)
+                    self.cache.put(ep.replayer, _row_after(ep))
                 for event, extra in ep.tracked:
                     track(event, ep.instance_id, **extra)
 
@@ -330,6 +386,11 @@ class EpisodeRunner:
 
 def _nothing() -> None:
     pass
+
+
+def _row_after(ep: Episode) -> InstanceRow:
+    """The instance row as the committed ``ep`` left it."""
+    return dataclasses.replace(ep.row, **ep.changes)
 
 
 def _child_exists(ep: Episode, child: InstanceRow, now: float) -> NewMessage:

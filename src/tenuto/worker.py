@@ -15,6 +15,7 @@ orchestration steps commit exactly once.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import os
@@ -27,14 +28,15 @@ import uuid
 from types import FrameType
 
 from . import _control
-from ._activities import ActivityRunner, Outcome, deliver_outcomes
+from . import history as h
+from ._activities import ActivityRunner, Outcome, deliver_outcomes, log_lost
 from ._episode import Claimed, Committed, EpisodeRunner, ReplayCache
 from ._signals import WORK
 from ._step import Episode
 from .app import App
 from .clock import SYSTEM_CLOCK, Clock
 from .store import open_store
-from .store.base import ActivityRow, Store
+from .store.base import ActivityRow, Store, Tx
 
 log = logging.getLogger("tenuto.worker")
 
@@ -59,6 +61,13 @@ class Worker:
     a crashed worker's activities stay claimed before another worker takes them over.
     ``step_warning`` is how long an orchestration step may run before the worker logs a
     warning naming the instance and orchestrator (orchestrator code that never yields).
+
+    ``eager_steps_below``: the result of an activity that ran for less than this many
+    seconds is committed together with the orchestration step it makes due, when this
+    worker took the instance's previous step and nothing changed since (an *eager step*:
+    one transaction instead of two). If the worker dies during that step, the activity
+    runs again, which costs less than this. Results of longer activities are always
+    committed on their own first. ``0`` turns eager steps off.
     """
 
     def __init__(
@@ -76,11 +85,14 @@ class Worker:
         clock: Clock = SYSTEM_CLOCK,
         name: str | None = None,
         step_warning: float = 10.0,
+        eager_steps_below: float = 0.1,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
+        if eager_steps_below < 0:
+            raise ValueError("eager_steps_below must be 0 (off) or a number of seconds")
         self.app = app
         self._own_store = store is None
         self.store = store if store is not None else open_store(db)
@@ -90,6 +102,7 @@ class Worker:
         self.poll_interval = poll_interval
         self.shutdown_grace = shutdown_grace
         self.step_warning = step_warning
+        self.eager_steps_below = eager_steps_below
         #: The step running now: (instance id, orchestrator, monotonic start), for the watchdog.
         self._step: tuple[str, str, float] | None = None
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -112,6 +125,8 @@ class Worker:
         #: Cycles that did work, and every cycle tried (busy or idle).
         self.cycles = 0
         self.polls = 0
+        #: Eager steps committed: in the transaction that took the result they ran on.
+        self.eager_steps = 0
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -259,11 +274,19 @@ class Worker:
         kicked, self._kicked = self._kicked, False
         if self._listener.poll() and not kicked:
             self._maybe_instances = self._maybe_activities = True
+        lease = f"{self.id}:{next(self._lease_counter)}"
+        # Eager steps: those these results make due, run now (outside the transaction)
+        # where this worker holds the instance as its last step left it. Each commits
+        # with its result, if the instance is still so.
+        eager = self._run_eager(outcomes, lease) if claim else []
+        taken_up = {id(o) for o, _ in eager}
+        queued = [o for o in outcomes if id(o) not in taken_up]
         try:
             # Only a commit of steps must reach disk before it returns. The rest (results,
             # claims, leases) is made durable by the next such commit, or redone after a
             # database crash: an activity then runs again, as activities may.
-            with self.store.transaction(origin=self._listener, durable=bool(ran)) as tx:
+            durable = bool(ran or eager)
+            with self.store.transaction(origin=self._listener, durable=durable) as tx:
                 now = self.clock.now()
                 # The throttles below are intervals: they run on the monotonic clock, so
                 # that a wall clock set back (or a test's clock jumping) cannot stall them.
@@ -271,12 +294,15 @@ class Worker:
                 if tick >= self._next_forced_claim:
                     self._maybe_instances = self._maybe_activities = True
                     self._next_forced_claim = tick + _FORCED_CLAIM
-                lease = f"{self.id}:{next(self._lease_counter)}"
-                committed = self._episodes.commit(tx, ran, now) if ran else None
-                if committed is not None:
-                    self._committed(committed)
-                delivered = deliver_outcomes(tx, outcomes, now) if outcomes else None
-                self._maybe_instances |= bool(outcomes)
+                committed = [self._episodes.commit(tx, ran, now)] if ran else []
+                if eager:
+                    more, unclaimed = self._commit_eager(tx, eager, now, lease)
+                    committed += more
+                    queued += unclaimed
+                for done in committed:
+                    self._committed(done)
+                delivered = deliver_outcomes(tx, queued, now) if queued else None
+                self._maybe_instances |= bool(queued)
                 if tick >= self._next_renewal:
                     leases = self._activities.leases()
                     if leases:
@@ -320,10 +346,11 @@ class Worker:
                     tx.wakes.discard(WORK)
                 if delivered is not None:
                     delivered()
-                if committed is not None:
-                    committed.finish()
+                for done in committed:
+                    done.finish()
         except BaseException:
-            # Nothing of this transaction happened: record and commit again next cycle.
+            # Nothing of this transaction happened: record and commit again next cycle
+            # (steps run on results are dropped: their results go back in the queue).
             for outcome in outcomes:
                 self._outcomes.put(outcome)
             self._ran = ran + self._ran
@@ -338,6 +365,74 @@ class Worker:
         if busy:
             self.cycles += 1
         return busy
+
+    def _run_eager(self, outcomes: list[Outcome], lease: str) -> list[tuple[Outcome, Episode]]:
+        """Run the eager steps: those that results of quick successful activities make
+        due, where the replay cache holds their instance as this worker's last step left
+        it."""
+        steps = []
+        # Several results for one instance go the usual way, to be taken in one step.
+        per_instance = collections.Counter(o.row.instance_id for o in outcomes)
+        for o in outcomes:
+            if (
+                o.failure is not None  # retried or not, a failure goes the usual way
+                or o.seconds >= self.eager_steps_below
+                or per_instance[o.row.instance_id] > 1
+            ):
+                continue
+            row = o.row
+            name = self._episodes.cache.name_of(row.instance_id)
+            if name is None:
+                continue
+            self._step = (row.instance_id, name, time.monotonic())
+            result = h.Event(
+                h.TASK_COMPLETED, self.clock.now(), {"task_id": row.task_id, "result": o.result}
+            )
+            ep = self._episodes.run_on_result(row.instance_id, row.execution_id, result, lease)
+            if ep is not None:
+                steps.append((o, ep))
+        self._step = None
+        return steps
+
+    def _commit_eager(
+        self, tx: Tx, steps: list[tuple[Outcome, Episode]], now: float, lease: str
+    ) -> tuple[list[Committed], list[Outcome]]:
+        """Commit the steps run on results whose instance is still as they presumed, each
+        with its result taken from the activity that produced it. Returns what was
+        committed, and the outcomes to deliver the usual way (their instance changed:
+        paused, given an event, stepped by another worker)."""
+        held = tx.claim_for_results(
+            [
+                (
+                    ep.instance_id,
+                    ep.row.execution_id,
+                    ep.row.history_len,
+                    o.row.id,
+                    o.row.lease or "",
+                )
+                for o, ep in steps
+            ],
+            now,
+            lease,
+            now + self.lease_seconds,
+        )
+        unclaimed = [o for o, ep in steps if ep.instance_id not in held]
+        lost = [(o, ep) for o, ep in steps if held.get(ep.instance_id) is False]
+        if lost:
+            # The activity's lease ran out and it went to another worker: its result is
+            # not the one that counts, and neither is the step run on it.
+            tx.release_instances([ep.instance_id for _, ep in lost], lease)
+            for o, _ in lost:
+                log_lost(o.row)
+        done = [ep for _, ep in steps if held.get(ep.instance_id)]
+        if not done:
+            return [], unclaimed
+        committed = self._episodes.commit(tx, done, now, leased_here=True)
+        tx.after_commit(lambda: self._count_eager(committed.count))
+        return [committed], unclaimed
+
+    def _count_eager(self, n: int) -> None:
+        self.eager_steps += n
 
     def _watch(self) -> None:
         """Warn, once per step, about an orchestration step that runs too long: its code

@@ -74,6 +74,16 @@ STEP_WARNING_OPTION = click.option(
     help="Log a warning when one orchestration step runs longer (code that blocks or "
     "never yields).",
 )
+EAGER_OPTION = click.option(
+    "--eager-steps-below",
+    type=click.FloatRange(min=0),
+    default=0.1,
+    show_default=True,
+    metavar="SECONDS",
+    help="Commit the result of an activity that ran for less than this together with the "
+    "orchestration step it makes due (one transaction instead of two; if the worker dies "
+    "in that step, the activity runs again). 0: always commit results first.",
+)
 CONCURRENCY_OPTION = click.option(
     "--concurrency", default=64, show_default=True, help="Activities running at once."
 )
@@ -85,6 +95,7 @@ CONCURRENCY_OPTION = click.option(
 @CONCURRENCY_OPTION
 @LEASE_OPTION
 @STEP_WARNING_OPTION
+@EAGER_OPTION
 @LOG_LEVEL_OPTION
 @LOG_FORMAT_OPTION
 def worker(
@@ -93,6 +104,7 @@ def worker(
     concurrency: int,
     lease_seconds: float,
     step_warning: float,
+    eager_steps_below: float,
     log_level: str,
     log_format: str,
 ) -> None:
@@ -110,7 +122,12 @@ def worker(
     _setup_logging(log_level, log_format)
     app = load_app(app_spec)
     Worker(
-        app, db, concurrency=concurrency, lease_seconds=lease_seconds, step_warning=step_warning
+        app,
+        db,
+        concurrency=concurrency,
+        lease_seconds=lease_seconds,
+        step_warning=step_warning,
+        eager_steps_below=eager_steps_below,
     ).run()
 
 
@@ -153,6 +170,7 @@ def worker(
 )
 @LEASE_OPTION
 @STEP_WARNING_OPTION
+@EAGER_OPTION
 @CONCURRENCY_OPTION
 @LOG_LEVEL_OPTION
 @LOG_FORMAT_OPTION
@@ -168,6 +186,7 @@ def serve(
     grpc_host: str,
     lease_seconds: float,
     step_warning: float,
+    eager_steps_below: float,
     concurrency: int,
     log_level: str,
     log_format: str,
@@ -224,6 +243,7 @@ def serve(
             "concurrency": concurrency,
             "lease_seconds": lease_seconds,
             "step_warning": step_warning,
+            "eager_steps_below": eager_steps_below,
         },
         log_level=log_level.lower(),
         grpc_port=grpc_port,

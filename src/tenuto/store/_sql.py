@@ -47,6 +47,14 @@ _TYPE_HELD = (
     "EXISTS (SELECT 1 FROM standing_pauses sp WHERE sp.kind = 'activity'"
     " AND sp.name = activities.name)"
 )
+#: An instance is running, unleased, with nothing due (a condition on the instances
+#: table; parameters: now, now, now).
+AS_LEFT = (
+    "status = 'RUNNING' AND (lease IS NULL OR lease_until < ?)"
+    " AND (next_due IS NULL OR next_due > ?)"
+    " AND NOT EXISTS (SELECT 1 FROM inbox m WHERE m.instance_id = instances.instance_id"
+    " AND m.visible_at <= ?)"
+)
 #: An activity's instance is paused (a condition on the activities table).
 _INSTANCE_PAUSED = (
     "EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = activities.instance_id"
@@ -407,8 +415,28 @@ class SqlTx(SqlReader, Tx):
         inbox = self.load_messages([r.instance_id for r in rows]) if rows else {}
         return [(r, inbox[r.instance_id]) for r in rows]
 
+    def claim_for_results(
+        self,
+        items: Sequence[tuple[str, str, int, int, str]],
+        now: float,
+        lease: str,
+        lease_until: float,
+    ) -> dict[str, bool]:
+        statements = [
+            (
+                f"UPDATE instances SET lease = ?, lease_until = ? WHERE instance_id = ? "
+                f"AND execution_id = ? AND history_len = ? AND {AS_LEFT} RETURNING instance_id",
+                [lease, lease_until, instance_id, execution_id, history_len, now, now, now],
+            )
+            for instance_id, execution_id, history_len, _, _ in sorted(items)
+        ]
+        leased = {r[0][0] for r in self._batch(statements) if r}
+        mine = [(aid, alease) for iid, _, _, aid, alease in items if iid in leased]
+        taken = self.take_activities(mine) if mine else set()
+        return {iid: aid in taken for iid, _, _, aid, _ in items if iid in leased}
+
     def update_leased_instances(
-        self, items: Sequence[tuple[str, str, int, dict[str, Any]]]
+        self, items: Sequence[tuple[str, str, int, dict[str, Any]]], verify: bool = True
     ) -> list[bool]:
         statements = []
         for instance_id, lease, history_len, changes in items:

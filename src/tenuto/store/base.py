@@ -296,12 +296,30 @@ class Tx(Reader):
         """:meth:`claim_instances`, with each instance's pending messages (oldest first)."""
 
     @abc.abstractmethod
+    def claim_for_results(
+        self,
+        items: Sequence[tuple[str, str, int, int, str]],
+        now: float,
+        lease: str,
+        lease_until: float,
+    ) -> dict[str, bool]:
+        """For each ``(instance_id, execution_id, history_len, activity_id,
+        activity_lease)``: lease the instance if it is exactly as a step left it (RUNNING,
+        that execution with that many history events, unleased, nothing due: no due
+        message, ``next_due`` unset or ahead), without counting a claim; then, for each
+        instance leased, take (delete) the activity if it still holds ``activity_lease``.
+        Returns, for each instance leased, whether its activity was taken. Activities of
+        instances not leased are left as they are."""
+
+    @abc.abstractmethod
     def update_leased_instances(
-        self, items: Sequence[tuple[str, str, int, dict[str, Any]]]
+        self, items: Sequence[tuple[str, str, int, dict[str, Any]]], verify: bool = True
     ) -> list[bool]:
         """For each ``(instance_id, lease, history_len, changes)``: set the columns if the
         instance is still leased with ``lease``, still live and unpaused, and its history
-        still has ``history_len`` events; else change nothing. Returns which were set."""
+        still has ``history_len`` events; else change nothing. Returns which were set.
+        ``verify=False`` says the instances were leased earlier in this transaction, so
+        are known to match: the store need not read the outcome back (all ``True``)."""
 
     @abc.abstractmethod
     def release_instances(self, ids: Sequence[str], lease: str) -> None:

@@ -34,6 +34,7 @@ from ..history import Event, Message
 from ..status import Status
 from . import migrations
 from ._sql import (
+    AS_LEFT,
     INSTANCE_COLUMNS,
     INSTANCE_NAMES,
     Dialect,
@@ -205,8 +206,40 @@ class _PgTx(SqlTx):
             seen.add(row.instance_id)
         return result
 
+    def claim_for_results(
+        self,
+        items: Sequence[tuple[str, str, int, int, str]],
+        now: float,
+        lease: str,
+        lease_until: float,
+    ) -> dict[str, bool]:
+        if not items:
+            return {}
+        # Instances are locked in id order, as every transaction locks them, and before
+        # their activities (see deliver_results).
+        self._x(
+            "SELECT 1 FROM instances WHERE instance_id = ANY(?) ORDER BY instance_id FOR UPDATE",
+            (sorted({item[0] for item in items}),),
+        )
+        rows = [{"i": i, "e": e, "n": n, "a": a, "l": lease_} for i, e, n, a, lease_ in items]
+        cursor = self._x(
+            "WITH v AS (SELECT * FROM json_to_recordset(?::json)"
+            "   AS x(i text, e text, n int, a bigint, l text)),"
+            " leased AS (UPDATE instances SET lease = ?, lease_until = ? FROM v"
+            "   WHERE instances.instance_id = v.i AND instances.execution_id = v.e"
+            f"   AND instances.history_len = v.n AND {AS_LEFT}"
+            "   RETURNING instances.instance_id),"
+            " taken AS (DELETE FROM activities a USING v, leased"
+            "   WHERE a.id = v.a AND a.lease = v.l AND leased.instance_id = v.i"
+            "   RETURNING a.instance_id)"
+            " SELECT leased.instance_id, taken.instance_id IS NOT NULL"
+            " FROM leased LEFT JOIN taken ON taken.instance_id = leased.instance_id",
+            [_json_rows(rows), lease, lease_until, now, now, now],
+        )
+        return {r[0]: bool(r[1]) for r in cursor.fetchall()}
+
     def update_leased_instances(
-        self, items: Sequence[tuple[str, str, int, dict[str, Any]]]
+        self, items: Sequence[tuple[str, str, int, dict[str, Any]]], verify: bool = True
     ) -> list[bool]:
         # One statement per set of columns changed (usually one for the whole batch).
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -232,6 +265,8 @@ class _PgTx(SqlTx):
                     (_json_rows(rows),),
                 )
             )
+        if not verify:  # no read: the statements go out with the transaction's next one
+            return [True] * len(items)
         updated = {r[0] for c in cursors for r in c.fetchall()}
         return [instance_id in updated for instance_id, _, _, _ in items]
 
