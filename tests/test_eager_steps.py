@@ -175,7 +175,7 @@ def _claim(db_url: str, items: list[tuple[str, str, int, int, str]]) -> dict[str
     store = open_store(db_url)
     try:
         now = time.time()
-        return store.run(lambda tx: tx.claim_for_results(items, now, "worker", now + 30))
+        return store.run(lambda tx: tx.claim_for_results(items, now, "worker", now + 30)())
     finally:
         store.close()
 

@@ -170,6 +170,8 @@ def test_activity_pause_holds_queued_work_in_two_orchestrators_and_releases_in_o
     second = client.start(ship_then_charge, "o-2", instance_id="s2")
     wait_for(lambda: gate.is_waiting(("ship", second)))  # other activities still run
     third = client.start(checkout, "o-3", instance_id="c3")
+    # c3's charge is scheduled (and held) before s2's ship ends, so s2's comes last.
+    wait_for(lambda: client.status(third).held_activities == ("charge_card",))
     gate.open(("ship", second))
     wait_for(lambda: client.status(second).held_activities == ("charge_card",))
     settle(worker)

@@ -225,7 +225,7 @@ def deliver_outcomes(tx: Tx, outcomes: list[Outcome], now: float) -> Callable[[]
                 if tx.retry_activity(row.id, row.lease, row.attempt + 1, now + delay):
                     _track_retry(tx, row, o.failure, delay)
                 else:
-                    log_lost(row)
+                    _lost(row)
                 continue
             event = h.Event(
                 h.TASK_FAILED,
@@ -246,7 +246,7 @@ def deliver_outcomes(tx: Tx, outcomes: list[Outcome], now: float) -> Callable[[]
         ids = taken()
         for o in delivered:
             if o.row.id not in ids:
-                log_lost(o.row)
+                _lost(o.row)
             elif o.failure is not None:
                 _track_failure(tx, o.row, o.failure)
 
@@ -278,8 +278,7 @@ def _track_retry(tx: Tx, row: ActivityRow, failure: Failure, delay: float) -> No
     )
 
 
-def log_lost(row: ActivityRow) -> None:
-    """Log the discarding of a result whose activity lease is gone."""
+def _lost(row: ActivityRow) -> None:
     # The instance finished or moved on, or the lease expired and another worker took
     # the activity over: this result is not the one that counts.
     log.info(

@@ -25,11 +25,12 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from types import FrameType
 
 from . import _control
 from . import history as h
-from ._activities import ActivityRunner, Outcome, deliver_outcomes, log_lost
+from ._activities import ActivityRunner, Outcome, deliver_outcomes
 from ._episode import Claimed, Committed, EpisodeRunner, ReplayCache
 from ._signals import WORK
 from ._step import Episode
@@ -295,10 +296,10 @@ class Worker:
                     self._maybe_instances = self._maybe_activities = True
                     self._next_forced_claim = tick + _FORCED_CLAIM
                 committed = [self._episodes.commit(tx, ran, now)] if ran else []
+                check_eager: Callable[[], None] | None = None
                 if eager:
-                    more, unclaimed = self._commit_eager(tx, eager, now, lease)
-                    committed += more
-                    queued += unclaimed
+                    written, check_eager = self._commit_eager(tx, eager, now, lease)
+                    committed.append(written)
                 for done in committed:
                     self._committed(done)
                 delivered = deliver_outcomes(tx, queued, now) if queued else None
@@ -327,13 +328,16 @@ class Worker:
                 # Whether everything due was claimed here, so no one else need be woken.
                 took_all = claim
                 want = min(self._activities.free, self.batch_size)
-                if claim and self._activity_names and self._maybe_activities:
-                    if want > 0:
-                        leased = tx.claim_activities(
-                            self._activity_names, now, want, lease, now + self.lease_seconds
-                        )
-                        if leased:
-                            self._activities.start(leased)
+                claim_activities = claim and self._activity_names and self._maybe_activities
+                if claim_activities and want > 0:
+                    leased = tx.claim_activities(
+                        self._activity_names, now, want, lease, now + self.lease_seconds
+                    )
+                if check_eager is not None:  # answered by the claim's read, if there was one
+                    check_eager()
+                if leased:
+                    self._activities.start(leased)
+                if claim_activities:
                     self._maybe_activities = len(leased) >= want
                     took_all = took_all and len(leased) < want
                 if claim and self._orchestrators and self._maybe_instances:
@@ -348,13 +352,18 @@ class Worker:
                     delivered()
                 for done in committed:
                     done.finish()
-        except BaseException:
-            # Nothing of this transaction happened: record and commit again next cycle
-            # (steps run on results are dropped: their results go back in the queue).
+        except BaseException as exc:
+            # Nothing of this transaction happened: record and commit again next cycle.
             for outcome in outcomes:
                 self._outcomes.put(outcome)
             self._ran = ran + self._ran
             self._maybe_instances = self._maybe_activities = True
+            if eager and isinstance(exc, Exception) and self.store.outage(exc) is None:
+                # An eager step presumed wrong (and its writes may have failed for it):
+                # redo the cycle at once. The eager steps' replayers were not put back,
+                # so their results now go the usual way; a lasting fault recurs then.
+                log.debug("worker %s: eager steps redone the usual way: %s", self.id, exc)
+                return True
             raise
         # Orchestrator code runs here, outside any transaction; the next cycle commits.
         for c in claimed:
@@ -396,12 +405,17 @@ class Worker:
 
     def _commit_eager(
         self, tx: Tx, steps: list[tuple[Outcome, Episode]], now: float, lease: str
-    ) -> tuple[list[Committed], list[Outcome]]:
-        """Commit the steps run on results whose instance is still as they presumed, each
-        with its result taken from the activity that produced it. Returns what was
-        committed, and the outcomes to deliver the usual way (their instance changed:
-        paused, given an event, stepped by another worker)."""
-        held = tx.claim_for_results(
+    ) -> tuple[Committed, Callable[[], None]]:
+        """Write the eager steps, each with its result, presuming that every instance is
+        still as its step left it and every result's activity still this worker's.
+
+        The presumption is checked by the store in the same transaction; its answer is
+        read with the transaction's next read, not now (on PostgreSQL, a round trip
+        saved). Returns what was written, and the check, to call before any activity
+        starts and before the transaction commits: it raises :class:`_StaleEagerSteps`,
+        and the transaction must then roll back, if any presumption was wrong.
+        """
+        answer = tx.claim_for_results(
             [
                 (
                     ep.instance_id,
@@ -416,20 +430,16 @@ class Worker:
             lease,
             now + self.lease_seconds,
         )
-        unclaimed = [o for o, ep in steps if ep.instance_id not in held]
-        lost = [(o, ep) for o, ep in steps if held.get(ep.instance_id) is False]
-        if lost:
-            # The activity's lease ran out and it went to another worker: its result is
-            # not the one that counts, and neither is the step run on it.
-            tx.release_instances([ep.instance_id for _, ep in lost], lease)
-            for o, _ in lost:
-                log_lost(o.row)
-        done = [ep for _, ep in steps if held.get(ep.instance_id)]
-        if not done:
-            return [], unclaimed
-        committed = self._episodes.commit(tx, done, now, leased_here=True)
+        committed = self._episodes.commit(tx, [ep for _, ep in steps], now, leased_here=True)
+
+        def check() -> None:
+            taken = answer()
+            stale = [ep.instance_id for _, ep in steps if not taken.get(ep.instance_id)]
+            if stale:
+                raise _StaleEagerSteps(stale)
+
         tx.after_commit(lambda: self._count_eager(committed.count))
-        return [committed], unclaimed
+        return committed, check
 
     def _count_eager(self, n: int) -> None:
         self.eager_steps += n
@@ -479,3 +489,8 @@ class Worker:
 
     def __repr__(self) -> str:
         return f"<Worker {self.id} {self.store.url}>"
+
+
+class _StaleEagerSteps(Exception):
+    """Instances changed under eager steps (paused, given an event, stepped elsewhere, or
+    their activity's lease ran out): the cycle is redone, their results the usual way."""

@@ -421,7 +421,7 @@ class SqlTx(SqlReader, Tx):
         now: float,
         lease: str,
         lease_until: float,
-    ) -> dict[str, bool]:
+    ) -> Callable[[], dict[str, bool]]:
         statements = [
             (
                 f"UPDATE instances SET lease = ?, lease_until = ? WHERE instance_id = ? "
@@ -433,7 +433,8 @@ class SqlTx(SqlReader, Tx):
         leased = {r[0][0] for r in self._batch(statements) if r}
         mine = [(aid, alease) for iid, _, _, aid, alease in items if iid in leased]
         taken = self.take_activities(mine) if mine else set()
-        return {iid: aid in taken for iid, _, _, aid, _ in items if iid in leased}
+        answer = {iid: aid in taken for iid, _, _, aid, _ in items if iid in leased}
+        return lambda: answer
 
     def update_leased_instances(
         self, items: Sequence[tuple[str, str, int, dict[str, Any]]], verify: bool = True

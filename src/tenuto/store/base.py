@@ -302,14 +302,17 @@ class Tx(Reader):
         now: float,
         lease: str,
         lease_until: float,
-    ) -> dict[str, bool]:
+    ) -> Callable[[], dict[str, bool]]:
         """For each ``(instance_id, execution_id, history_len, activity_id,
         activity_lease)``: lease the instance if it is exactly as a step left it (RUNNING,
         that execution with that many history events, unleased, nothing due: no due
         message, ``next_due`` unset or ahead), without counting a claim; then, for each
         instance leased, take (delete) the activity if it still holds ``activity_lease``.
-        Returns, for each instance leased, whether its activity was taken. Activities of
-        instances not leased are left as they are."""
+        Activities of instances not leased are left as they are.
+
+        Returns a function that answers, for each instance leased, whether its activity
+        was taken: the store may send the statement now and read its answer only when
+        asked (with the transaction's next read)."""
 
     @abc.abstractmethod
     def update_leased_instances(

@@ -212,9 +212,9 @@ class _PgTx(SqlTx):
         now: float,
         lease: str,
         lease_until: float,
-    ) -> dict[str, bool]:
+    ) -> Callable[[], dict[str, bool]]:
         if not items:
-            return {}
+            return dict
         # Instances are locked in id order, as every transaction locks them, and before
         # their activities (see deliver_results).
         self._x(
@@ -236,7 +236,8 @@ class _PgTx(SqlTx):
             " FROM leased LEFT JOIN taken ON taken.instance_id = leased.instance_id",
             [_json_rows(rows), lease, lease_until, now, now, now],
         )
-        return {r[0]: bool(r[1]) for r in cursor.fetchall()}
+        # Read later, as deliver_results' answer is.
+        return lambda: {r[0]: bool(r[1]) for r in cursor.fetchall()}
 
     def update_leased_instances(
         self, items: Sequence[tuple[str, str, int, dict[str, Any]]], verify: bool = True
