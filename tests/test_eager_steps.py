@@ -50,6 +50,17 @@ def chain(ctx, spec):
 
 
 @app.orchestrator
+def long_then_gated(ctx, n):
+    """``n`` quick activities (a history past the eager steps' unread limit), then one
+    that waits for the gate, then an event."""
+    total = 0
+    for _ in range(n):
+        total = yield ctx.call_activity(inc, total)
+    total = yield ctx.call_activity(gated, total)
+    return [total, (yield ctx.wait_for_event("note"))]
+
+
+@app.orchestrator
 def gated_then_event(ctx, x):
     first = yield ctx.call_activity(inc, x)
     second = yield ctx.call_activity(gated, first)
@@ -142,6 +153,50 @@ def test_a_result_for_an_instance_paused_meanwhile_waits_for_the_resume(db_url, 
         assert client.wait(iid, timeout=30).output == [3, "late"]
 
 
+def test_a_long_history_paused_under_a_quick_activity_keeps_its_replayer(db_url, start_worker):
+    """Past the unread limit an eager step reads its instance first: a pause that came
+    while the activity ran sends the result to the inbox without spending the cached
+    replayer, so the step after the resume does not replay the whole history."""
+    worker = start_worker(app, eager_steps_below=60)  # the gated one counts as quick
+    with tenuto.Client(db_url) as client:
+        iid = client.start(long_then_gated, 400)  # 1,200 events and more
+        wait_for(lambda: worker.running_activities == 1 and _gated_started(client, iid))
+        assert client.pause(iid, "hold")
+        gate.set()
+        wait_for(lambda: worker.running_activities == 0, what="the gated activity to end")
+        wait_for(lambda: worker._outcomes.empty(), what="its result to be taken")
+        settled = client.history(iid)
+        assert settled[-1].type == "ExecutionSuspended"
+        assert worker._episodes.cache.row_of(iid) is not None
+        client.resume(iid)
+        client.raise_event(iid, "note", "n")
+        assert client.wait(iid, timeout=30).output == [401, "n"]
+
+
+def test_a_replayer_spent_by_a_stale_eager_step_is_rebuilt_while_paused(db_url, start_worker):
+    """A short history is not read first: the eager step runs, turns out stale (the pause
+    came during the activity), and spends the cached replayer; the idle worker rebuilds
+    it from the history while the instance is paused."""
+    worker = start_worker(app, eager_steps_below=60)
+    with tenuto.Client(db_url) as client:
+        iid = client.start(gated_then_event, 1)
+        wait_for(lambda: worker.running_activities == 1 and _gated_started(client, iid))
+        assert client.pause(iid, "hold")
+        gate.set()
+        wait_for(lambda: worker.running_activities == 0, what="the gated activity to end")
+        row = wait_for(lambda: worker._episodes.cache.row_of(iid), what="the rebuilt replayer")
+        assert (row.status, row.history_len) == (Status.PAUSED, len(client.history(iid)))
+        assert worker.eager_steps == 1  # only the first activity's, before the pause
+        client.resume(iid)
+        client.raise_event(iid, "note", "n")
+        assert client.wait(iid, timeout=30).output == [3, "n"]
+
+
+def _gated_started(client: tenuto.Client, iid: str) -> bool:
+    events = client.history(iid)
+    return any(e.type == "TaskScheduled" and e.data["name"] == "gated" for e in events)
+
+
 # -- the store's side: which instances a result's step may take ---------------------
 
 
@@ -226,6 +281,20 @@ def test_claim_for_results_leaves_an_instance_with_a_due_message(db_url):
     finally:
         store.close()
     assert _claim(db_url, [("i", "e1", 3, aid, lease)]) == {}
+
+
+def test_as_left_reads_the_same_condition_without_a_lease(db_url):
+    _setup(db_url)
+    store = open_store(db_url)
+    try:
+        now = time.time()
+        items = [("i", "e1", 3), ("i", "e1", 4), ("missing", "e1", 3)]
+        assert store.read(lambda r: r.as_left(items, now)) == {"i"}
+        with store.transaction() as tx:
+            tx.update_instance("i", {"status": Status.PAUSED})
+        assert store.read(lambda r: r.as_left(items, now)) == set()
+    finally:
+        store.close()
 
 
 def test_claim_for_results_reports_an_activity_whose_lease_is_gone(db_url):

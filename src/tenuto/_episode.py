@@ -28,7 +28,9 @@ only if it is at or behind the stored history of the same execution; events stor
 (a pause record, or steps another worker took) are applied to catch it up. Anything else
 (a different execution, a longer history than stored) is a stale entry: it is dropped and
 the instance is replayed from its full history. A replayer returns to the cache only after
-its episode committed, so a discarded episode never leaves state behind.
+its episode committed, so a discarded episode never leaves state behind; the worker then
+rebuilds it when idle (:meth:`EpisodeRunner.warm`), so that an instance paused in the
+middle of a step resumes warm.
 """
 
 from __future__ import annotations
@@ -85,10 +87,10 @@ class ReplayCache:
         commits)."""
         return self._items.pop(instance_id, None)
 
-    def name_of(self, instance_id: str) -> str | None:
-        """The orchestrator name of a cached instance."""
+    def row_of(self, instance_id: str) -> InstanceRow | None:
+        """The row a cached instance's last step left (the entry stays cached)."""
         item = self._items.get(instance_id)
-        return None if item is None else item[1].name
+        return None if item is None else item[1]
 
     def put(self, replayer: Replayer, row: InstanceRow) -> None:
         if self.capacity <= 0:
@@ -103,6 +105,9 @@ class ReplayCache:
 
     def clear(self) -> None:
         self._items.clear()
+
+    def __contains__(self, instance_id: object) -> bool:
+        return instance_id in self._items
 
     def __len__(self) -> int:
         return len(self._items)
@@ -130,6 +135,8 @@ class Committed:
     #: Call before the transaction ends, after its last read if possible: it records the
     #: activities a standing pause holds (a read the store may answer late).
     finish: Callable[[], None] = field(default=lambda: None)
+    #: Instances whose step was discarded (they changed meanwhile), replayer and all.
+    discarded: tuple[str, ...] = ()
 
 
 class EpisodeRunner:
@@ -208,6 +215,18 @@ class EpisodeRunner:
         ep = self.run(Claimed(row, [message], [], replayer))
         ep.consumed.clear()  # the result never reached the inbox: nothing to delete
         return ep
+
+    def warm(self, row: InstanceRow, history: Sequence[h.Event]) -> None:
+        """Replay a live instance from ``history`` (its first ``row.history_len`` events)
+        into the cache, so that its next step finds it warm."""
+        if row.status.is_terminal or self.cache.row_of(row.instance_id) is not None:
+            return
+        replayer = Replayer(
+            self.app, self.app.get_orchestrator(row.name), row.instance_id, row.execution_id
+        )
+        for event in history[: row.history_len]:
+            replayer.apply(event, replaying=True)
+        self.cache.put(replayer, row)
 
     def _run(self, claimed: Claimed, now: float) -> Episode:
         row = claimed.row
@@ -294,6 +313,7 @@ class EpisodeRunner:
             [(ep.instance_id, ep.lease, ep.row.history_len, ep.changes) for ep in episodes],
             verify=not leased_here,
         )
+        discarded: list[str] = []
         for ep, ok in zip(episodes, results, strict=True):
             if ok:
                 done.append(ep)
@@ -301,9 +321,10 @@ class EpisodeRunner:
                 # Paused, terminated or taken over meanwhile: its messages stay queued.
                 tx.release_instances([ep.instance_id], ep.lease)
                 self.cache.drop(ep.instance_id)
+                discarded.append(ep.instance_id)
                 log.debug("discarded a step of %s: the instance changed meanwhile", ep.instance_id)
         if not done:
-            return Committed(0, False, False)
+            return Committed(0, False, False, discarded=tuple(discarded))
         consumed = [m for ep in done for m in ep.consumed]
         if consumed:
             tx.delete_messages(consumed)
@@ -315,7 +336,9 @@ class EpisodeRunner:
                 tx.delete_history(ep.instance_id)
         history = [r for ep in done for r in ep.history]
         if history:
-            tx.append_history(history)
+            # Leased here, unchecked yet: a taken number means the instance was not as
+            # presumed, and the caller's check then rolls the transaction back.
+            tx.append_history(history, skip_taken=leased_here)
         messages = [m for ep in done for m in ep.messages]
         wake = [ep.row.parent_instance_id for ep in done if ep.wake_parent]
         sent = [m for ep in done for m in ep.sent]
@@ -381,7 +404,7 @@ class EpisodeRunner:
 
         tx.after_commit(after)
         made_due = bool(wake or restarted or any(ep.children for ep in done))
-        return Committed(len(done), bool(activities), made_due, finish)
+        return Committed(len(done), bool(activities), made_due, finish, tuple(discarded))
 
 
 def _nothing() -> None:

@@ -37,7 +37,7 @@ from ._step import Episode
 from .app import App
 from .clock import SYSTEM_CLOCK, Clock
 from .store import open_store
-from .store.base import ActivityRow, Store, Tx
+from .store.base import ActivityRow, InstanceRow, Store, Tx
 
 log = logging.getLogger("tenuto.worker")
 
@@ -45,6 +45,9 @@ log = logging.getLogger("tenuto.worker")
 _FORCED_CLAIM = 0.1
 #: How long a starting worker waits for an unreachable database before giving up.
 _STARTUP_WAIT = 30.0
+#: Up to this many history events, an eager step runs without reading its instance
+#: first: if it turns out stale, the full replay that follows costs a few milliseconds.
+_EAGER_UNREAD_HISTORY = 1_000
 
 
 class Worker:
@@ -123,6 +126,8 @@ class Worker:
         self._kicked = False
         self._maybe_instances = self._maybe_activities = True
         self._next_forced_claim = 0.0
+        #: Instances whose cached replayer was spent by a change, to rebuild when idle.
+        self._rewarm: dict[str, None] = {}
         #: Cycles that did work, and every cycle tried (busy or idle).
         self.cycles = 0
         self.polls = 0
@@ -249,6 +254,9 @@ class Worker:
                 self.polls += 1
                 if busy:
                     continue
+                if self._rewarm and not stopping:
+                    self._warm_one()
+                    continue
                 self._listener.wait(self._idle_timeout() if not stopping else 0.05)
                 # Woken by others, by the clock (a timer), or by a finished activity.
                 self._maybe_instances = self._maybe_activities = True
@@ -358,6 +366,8 @@ class Worker:
                 self._outcomes.put(outcome)
             self._ran = ran + self._ran
             self._maybe_instances = self._maybe_activities = True
+            # Eager steps spent their replayers; rebuild them when idle if still needed.
+            self._rewarm.update(dict.fromkeys(ep.instance_id for _, ep in eager))
             if eager and isinstance(exc, Exception) and self.store.outage(exc) is None:
                 # An eager step presumed wrong (and its writes may have failed for it):
                 # redo the cycle at once. The eager steps' replayers were not put back,
@@ -378,10 +388,18 @@ class Worker:
     def _run_eager(self, outcomes: list[Outcome], lease: str) -> list[tuple[Outcome, Episode]]:
         """Run the eager steps: those that results of quick successful activities make
         due, where the replay cache holds their instance as this worker's last step left
-        it."""
-        steps = []
+        it.
+
+        An eager step turns out stale if the instance changed while its activity ran (a
+        pause, an event, a step elsewhere); its replayer, advanced past what the database
+        holds, is then dropped, and the instance's next step replays its whole history.
+        That is cheap for a short history. For a longer one, the instance is read first
+        (one read for all of them), and a changed one is left to the usual way with its
+        replayer intact.
+        """
         # Several results for one instance go the usual way, to be taken in one step.
         per_instance = collections.Counter(o.row.instance_id for o in outcomes)
+        candidates: list[tuple[Outcome, InstanceRow]] = []
         for o in outcomes:
             if (
                 o.failure is not None  # retried or not, a failure goes the usual way
@@ -389,15 +407,31 @@ class Worker:
                 or per_instance[o.row.instance_id] > 1
             ):
                 continue
-            row = o.row
-            name = self._episodes.cache.name_of(row.instance_id)
-            if name is None:
-                continue
-            self._step = (row.instance_id, name, time.monotonic())
+            row = self._episodes.cache.row_of(o.row.instance_id)
+            if row is not None:
+                candidates.append((o, row))
+        long = [
+            (row.instance_id, row.execution_id, row.history_len)
+            for _, row in candidates
+            if row.history_len > _EAGER_UNREAD_HISTORY
+        ]
+        if long:
+            try:
+                unchanged = self.store.read(lambda r: r.as_left(long, self.clock.now()))
+            except Exception:  # the cycle's transaction meets the fault, if it lasts
+                unchanged = set()
+            candidates = [
+                (o, row)
+                for o, row in candidates
+                if row.history_len <= _EAGER_UNREAD_HISTORY or row.instance_id in unchanged
+            ]
+        steps = []
+        for o, row in candidates:
+            self._step = (row.instance_id, row.name, time.monotonic())
             result = h.Event(
-                h.TASK_COMPLETED, self.clock.now(), {"task_id": row.task_id, "result": o.result}
+                h.TASK_COMPLETED, self.clock.now(), {"task_id": o.row.task_id, "result": o.result}
             )
-            ep = self._episodes.run_on_result(row.instance_id, row.execution_id, result, lease)
+            ep = self._episodes.run_on_result(o.row.instance_id, o.row.execution_id, result, lease)
             if ep is not None:
                 steps.append((o, ep))
         self._step = None
@@ -468,6 +502,24 @@ class Worker:
     def _committed(self, committed: Committed) -> None:
         self._maybe_activities |= committed.activities
         self._maybe_instances |= committed.instances
+        self._rewarm.update(dict.fromkeys(committed.discarded))
+
+    def _warm_one(self) -> None:
+        """Rebuild the replayer of one instance whose cached one a change spent (most
+        often a pause that came during its step): while it is paused, so that the step
+        after its resume does not replay its whole history first."""
+        instance_id = next(iter(self._rewarm))
+        del self._rewarm[instance_id]
+        if instance_id in self._episodes.cache:
+            return
+        try:
+            row, history = self.store.read(
+                lambda r: (r.get_instance(instance_id), r.load_history(instance_id))
+            )
+            if row is not None and row.name in self._orchestrators:
+                self._episodes.warm(row, history)
+        except Exception:  # the step that needs it replays it then, and reports any fault
+            log.debug("worker %s: could not rebuild %s", self.id, instance_id, exc_info=True)
 
     def _idle_timeout(self) -> float:
         # With no room for activities, their due times are moot: a finishing activity

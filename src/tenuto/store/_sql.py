@@ -242,6 +242,20 @@ class SqlReader(Reader):
                 times.append(row[0][0])
         return min(times) if times else None
 
+    def as_left(self, items: Sequence[tuple[str, str, int]], now: float) -> set[str]:
+        wanted = {(i, e, n) for i, e, n in items}
+        found: set[str] = set()
+        for part in chunks(sorted({i for i, _, _ in items}), BATCH):
+            cond, params = self.d.in_list("instance_id", part)
+            for row in self._q(
+                "SELECT instance_id, execution_id, history_len FROM instances "
+                f"WHERE {cond} AND {AS_LEFT}",
+                [*params, now, now, now],
+            ):
+                if tuple(row) in wanted:
+                    found.add(row[0])
+        return found
+
     def statuses(self, ids: Sequence[str]) -> dict[str, Status]:
         found: dict[str, Status] = {}
         for part in chunks(list(ids), BATCH):
@@ -532,9 +546,10 @@ class SqlTx(SqlReader, Tx):
 
     # -- history -------------------------------------------------------------------
 
-    def append_history(self, rows: Iterable[HistoryRow]) -> None:
+    def append_history(self, rows: Iterable[HistoryRow], skip_taken: bool = False) -> None:
         self._many(
-            "INSERT INTO history (instance_id, seq, type, ts, data) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO history (instance_id, seq, type, ts, data) VALUES (?, ?, ?, ?, ?)"
+            + (" ON CONFLICT (instance_id, seq) DO NOTHING" if skip_taken else ""),
             [
                 (r.instance_id, r.seq, r.event.type, r.event.ts, _json.dumps(r.event.data))
                 for r in rows

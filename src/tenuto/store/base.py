@@ -197,6 +197,11 @@ class Reader(abc.ABC):
     def statuses(self, ids: Sequence[str]) -> dict[str, Status]: ...
 
     @abc.abstractmethod
+    def as_left(self, items: Sequence[tuple[str, str, int]], now: float) -> set[str]:
+        """Which of ``(instance_id, execution_id, history_len)`` are now exactly as a step
+        left them, by the condition of :meth:`Tx.claim_for_results` (a read, no lease)."""
+
+    @abc.abstractmethod
     def finished_instances(self, ids: Sequence[str]) -> list[InstanceRow]:
         """The rows of those of ``ids`` that have finished (a final status)."""
 
@@ -355,8 +360,10 @@ class Tx(Reader):
     # -- history -------------------------------------------------------------------
 
     @abc.abstractmethod
-    def append_history(self, rows: Iterable[HistoryRow]) -> None:
-        """Append history events (sequence numbers continue each instance's history)."""
+    def append_history(self, rows: Iterable[HistoryRow], skip_taken: bool = False) -> None:
+        """Append history events (sequence numbers continue each instance's history).
+        ``skip_taken`` skips, instead of failing on, a sequence number already taken: for
+        a transaction that will roll back anyway if one was (eager steps)."""
 
     @abc.abstractmethod
     def load_history(self, instance_id: str, after: int = 0) -> list[Event]:

@@ -108,13 +108,14 @@ class _PgTx(SqlTx):
     # A batch of rows goes out as one statement and one JSON parameter (json_to_recordset):
     # far cheaper to send from Python than a statement, or an array, per row.
 
-    def append_history(self, rows: Iterable[HistoryRow]) -> None:
+    def append_history(self, rows: Iterable[HistoryRow], skip_taken: bool = False) -> None:
         rows = list(rows)
         if rows:
             self._x(
                 "INSERT INTO history (instance_id, seq, type, ts, data) "
                 "SELECT i, s, t, ts, d FROM json_to_recordset(?::json) "
-                "AS x(i text, s int, t text, ts float8, d text)",
+                "AS x(i text, s int, t text, ts float8, d text)"
+                + (" ON CONFLICT (instance_id, seq) DO NOTHING" if skip_taken else ""),
                 (
                     _json_rows(
                         [
