@@ -68,8 +68,8 @@ def crash_env(tmp_path):
     workers: list[WorkerProcess] = []
     env = {"CRASH_LOG": str(log), "BLOCK_EPISODE": str(tmp_path / "block")}
 
-    def spawn(db_url: str, **extra_env: str) -> WorkerProcess:
-        w = WorkerProcess(db_url, {**env, **extra_env})
+    def spawn(db_url: str, *args: str, **extra_env: str) -> WorkerProcess:
+        w = WorkerProcess(db_url, {**env, **extra_env}, *args)
         workers.append(w)
         return w
 
@@ -159,27 +159,28 @@ def test_kill_in_the_middle_of_an_orchestration_step(db_url, client, crash_env):
 
 
 @pytest.mark.slow
-def test_kill_in_an_eager_step_runs_the_quick_activity_again(db_url, client, crash_env):
+@pytest.mark.parametrize(("options", "runs"), [((), 2), (("--eager-steps-below", "0"), 1)])
+def test_kill_in_an_eager_step_runs_the_quick_activity_again(
+    db_url, client, crash_env, options, runs
+):
     """A quick activity's result is committed with the step it makes due: a crash in that
-    step loses both, so the activity runs again, and its result still counts once."""
+    step loses both, so the activity runs again, and its result still counts once. With
+    ``--eager-steps-below 0`` the result is committed first, and it does not run again."""
     log, block, spawn = crash_env
     block.touch()
-    first = spawn(db_url, ACTIVITY_SECONDS="0")
+    first = spawn(db_url, *options, ACTIVITY_SECONDS="0")
     iid = client.start("chain", 3)
     wait_for(lambda: any(ln[0] == "blocked" for ln in _lines(log)), timeout=30)
     before = client.history(iid)
     first.kill()
     block.unlink()
-    # Nothing of the first activity's end reached the database: neither its result nor
-    # the step that consumed it.
-    assert client.history(iid) == before
-    assert [e.type for e in before].count("TaskCompleted") == 0
-    spawn(db_url, ACTIVITY_SECONDS="0")
+    assert client.history(iid) == before  # the step that consumes the result is undone
+    spawn(db_url, *options, ACTIVITY_SECONDS="0")
     st = client.wait(iid, timeout=60)
     assert st.output == [1, 2, 3]
     _check_exactly_once(client, iid)
     started = Counter((ln[1], ln[2]) for ln in _lines(log) if ln[0] == "start")
-    assert started[(iid, "0")] == 2
+    assert started[(iid, "0")] == runs
 
 
 def test_a_worker_process_warns_about_a_step_that_does_not_yield(db_url, client, crash_env):
