@@ -201,6 +201,11 @@ class ActivityRunner:
                 loop.close()
 
 
+def completed_event(outcome: Outcome, at: float) -> h.Event:
+    """The ``TaskCompleted`` history event of a successful outcome."""
+    return h.Event(h.TASK_COMPLETED, at, {"task_id": outcome.row.task_id, "result": outcome.result})
+
+
 def deliver_outcomes(tx: Tx, outcomes: list[Outcome], now: float) -> Callable[[], None]:
     """Settle activity outcomes, exactly once each: retry a failure the policy retries;
     otherwise delete the activity and queue its result for its orchestration.
@@ -215,7 +220,7 @@ def deliver_outcomes(tx: Tx, outcomes: list[Outcome], now: float) -> Callable[[]
         row = o.row
         assert row.lease is not None
         if o.failure is None:
-            event = h.Event(h.TASK_COMPLETED, now, {"task_id": row.task_id, "result": o.result})
+            event = completed_event(o, now)
         else:
             policy = RetryPolicy.from_json(loads(row.retry)) if row.retry else None
             if policy is not None and policy.retries(o.failure.type, row.attempt):

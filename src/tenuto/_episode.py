@@ -219,7 +219,7 @@ class EpisodeRunner:
     def warm(self, row: InstanceRow, history: Sequence[h.Event]) -> None:
         """Replay a live instance from ``history`` (its first ``row.history_len`` events)
         into the cache, so that its next step finds it warm."""
-        if row.status.is_terminal or self.cache.row_of(row.instance_id) is not None:
+        if row.status.is_terminal or row.instance_id in self.cache:
             return
         replayer = Replayer(
             self.app, self.app.get_orchestrator(row.name), row.instance_id, row.execution_id

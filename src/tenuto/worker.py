@@ -29,8 +29,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from . import _control
-from . import history as h
-from ._activities import ActivityRunner, Outcome, deliver_outcomes
+from ._activities import ActivityRunner, Outcome, completed_event, deliver_outcomes
 from ._episode import Claimed, Committed, EpisodeRunner, ReplayCache
 from ._signals import WORK
 from ._step import Episode
@@ -428,9 +427,7 @@ class Worker:
         steps = []
         for o, row in candidates:
             self._step = (row.instance_id, row.name, time.monotonic())
-            result = h.Event(
-                h.TASK_COMPLETED, self.clock.now(), {"task_id": o.row.task_id, "result": o.result}
-            )
+            result = completed_event(o, self.clock.now())
             ep = self._episodes.run_on_result(o.row.instance_id, o.row.execution_id, result, lease)
             if ep is not None:
                 steps.append((o, ep))

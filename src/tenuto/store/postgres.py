@@ -140,22 +140,16 @@ class _PgTx(SqlTx):
                 "SELECT i, e, t, ts, d, v FROM ROWS FROM (json_to_recordset(?::json) "
                 "AS (i text, e text, t text, ts float8, d text, v float8)) WITH ORDINALITY "
                 "AS x(i, e, t, ts, d, v, n) ORDER BY n",
-                (
-                    _json_rows(
-                        [
-                            {
-                                "i": m.instance_id,
-                                "e": m.execution_id,
-                                "t": m.event.type,
-                                "ts": m.event.ts,
-                                "d": _json.dumps(m.event.data),
-                                "v": m.visible_at,
-                            }
-                            for m in messages
-                        ]
-                    ),
-                ),
+                (_json_rows([_message_row(m) for m in messages]),),
             )
+
+    def _lock_in_order(self, instance_ids: Iterable[str]) -> None:
+        """Lock instance rows in id order, the order every transaction locks them in (and
+        before their activities); the statement goes out without waiting for its answer."""
+        self._x(
+            "SELECT 1 FROM instances WHERE instance_id = ANY(?) ORDER BY instance_id FOR UPDATE",
+            (sorted(set(instance_ids)),),
+        )
 
     def insert_activities(self, rows: Iterable[NewActivity]) -> None:
         rows = list(rows)
@@ -216,12 +210,7 @@ class _PgTx(SqlTx):
     ) -> Callable[[], dict[str, bool]]:
         if not items:
             return dict
-        # Instances are locked in id order, as every transaction locks them, and before
-        # their activities (see deliver_results).
-        self._x(
-            "SELECT 1 FROM instances WHERE instance_id = ANY(?) ORDER BY instance_id FOR UPDATE",
-            (sorted({item[0] for item in items}),),
-        )
+        self._lock_in_order(item[0] for item in items)
         rows = [{"i": i, "e": e, "n": n, "a": a, "l": lease_} for i, e, n, a, lease_ in items]
         cursor = self._x(
             "WITH v AS (SELECT * FROM json_to_recordset(?::json)"
@@ -315,23 +304,8 @@ class _PgTx(SqlTx):
         # Lock order: an instance before its activities, as pause, resume and terminate
         # take them (they lock the instance, then hold or drop its activities). Taking the
         # activity first would deadlock with a concurrent pause of the same instance.
-        self._x(
-            "SELECT 1 FROM instances WHERE instance_id = ANY(?) ORDER BY instance_id FOR UPDATE",
-            (sorted({m.instance_id for _, _, m in items}),),
-        )
-        rows = [
-            {
-                "id": aid,
-                "lease": lease,
-                "i": m.instance_id,
-                "e": m.execution_id,
-                "t": m.event.type,
-                "ts": m.event.ts,
-                "d": _json.dumps(m.event.data),
-                "v": m.visible_at,
-            }
-            for aid, lease, m in items
-        ]
+        self._lock_in_order(m.instance_id for _, _, m in items)
+        rows = [{"id": aid, "lease": lease, **_message_row(m)} for aid, lease, m in items]
         # One text whatever the batch size (the rows travel as one JSON parameter), so
         # psycopg parses it once and the server runs it as a prepared statement.
         cursor = self._x(
@@ -404,6 +378,18 @@ _INSERT_INSTANCES = (
     + ", ".join(f"{name} {_INSTANCE_TYPES[name]}" for name in INSTANCE_NAMES)
     + ") ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id"
 )
+
+
+def _message_row(m: NewMessage) -> dict[str, Any]:
+    """An inbox message as a JSON recordset row (columns i, e, t, ts, d, v)."""
+    return {
+        "i": m.instance_id,
+        "e": m.execution_id,
+        "t": m.event.type,
+        "ts": m.event.ts,
+        "d": _json.dumps(m.event.data),
+        "v": m.visible_at,
+    }
 
 
 def _json_rows(rows: list[dict[str, Any]]) -> str:
