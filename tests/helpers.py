@@ -123,3 +123,42 @@ def serve_http(
     if not server.started:
         raise RuntimeError("the HTTP server did not start")
     return RunningServer(f"http://127.0.0.1:{port}", server, thread, client, worker)
+
+
+def sql_rows(db_url: str, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Run a read-only ``query`` (``?`` placeholders, unqualified table names) directly
+    against the database behind ``db_url``, bypassing tenuto: for checks "from the
+    tables"."""
+    if db_url.startswith("sqlite"):
+        import sqlite3
+
+        from tenuto.store.sqlite import parse_url as sqlite_url
+
+        path, _ = sqlite_url(db_url)
+        conn = sqlite3.connect(path, timeout=60)
+        try:
+            return [tuple(r) for r in conn.execute(query, params).fetchall()]
+        finally:
+            conn.close()
+    import psycopg
+
+    from tenuto.store.postgres import parse_url as pg_url
+
+    conninfo, schema = pg_url(db_url)
+    with psycopg.connect(conninfo, options=f"-c search_path={schema}") as pg:
+        return [tuple(r) for r in pg.execute(query.replace("?", "%s"), params).fetchall()]
+
+
+#: Queued activities that a claim could start although their instance is PAUSED.
+STARTABLE_WHILE_PAUSED = (
+    "SELECT a.instance_id, a.name FROM activities a JOIN instances i"
+    " ON i.instance_id = a.instance_id"
+    " WHERE i.status = 'PAUSED' AND a.held = 0 AND a.lease IS NULL"
+)
+
+#: Queued activities that a claim could start although a standing pause of their type stands.
+STARTABLE_WHILE_TYPE_PAUSED = (
+    "SELECT a.instance_id, a.name FROM activities a JOIN standing_pauses sp"
+    " ON sp.kind = 'activity' AND sp.name = a.name"
+    " WHERE a.held = 0 AND a.lease IS NULL"
+)

@@ -22,16 +22,18 @@ APPS = Path(__file__).parent / "apps"
 
 
 class WorkerProcess:
-    """``tenuto worker crashy:app`` in a subprocess."""
+    """``tenuto worker crashy:app`` (or another app of tests/apps) in a subprocess."""
 
-    def __init__(self, db_url: str, env: dict[str, str], *args: str, **popen: Any) -> None:
+    def __init__(
+        self, db_url: str, env: dict[str, str], *args: str, app: str = "crashy:app", **popen: Any
+    ) -> None:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "tenuto",
                 "worker",
-                "crashy:app",
+                app,
                 "--db",
                 db_url,
                 "--lease-seconds",

@@ -17,7 +17,7 @@ import contextvars
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -216,17 +216,21 @@ def deliver_outcomes(tx: Tx, outcomes: list[Outcome], now: float) -> Callable[[]
     """
     delivered: list[Outcome] = []
     items: list[tuple[int, str, NewMessage]] = []
+    retried = retry_names(outcomes)
+    if retried:
+        # Held or not is decided under the names' lock (see EpisodeRunner.commit), and
+        # in the lock order of every transaction: names, instances, then activities.
+        tx.lock_names("activity", retried, exclusive=False)
+        tx.lock_instances(sorted({o.row.instance_id for o in outcomes}))
     for o in outcomes:
         row = o.row
         assert row.lease is not None
         if o.failure is None:
             event = completed_event(o, now)
         else:
-            policy = RetryPolicy.from_json(loads(row.retry)) if row.retry else None
+            policy = _policy(row)
             if policy is not None and policy.retries(o.failure.type, row.attempt):
                 delay = policy.delay(row.attempt)
-                # Held or not is decided under the name's lock (see EpisodeRunner.commit).
-                tx.lock_names("activity", [row.name], exclusive=False)
                 if tx.retry_activity(row.id, row.lease, row.attempt + 1, now + delay):
                     _track_retry(tx, row, o.failure, delay)
                 else:
@@ -256,6 +260,23 @@ def deliver_outcomes(tx: Tx, outcomes: list[Outcome], now: float) -> Callable[[]
                 _track_failure(tx, o.row, o.failure)
 
     return finish
+
+
+def _policy(row: ActivityRow) -> RetryPolicy | None:
+    return RetryPolicy.from_json(loads(row.retry)) if row.retry else None
+
+
+def retry_names(outcomes: Sequence[Outcome]) -> list[str]:
+    """The names of the activities among ``outcomes`` that are to be retried."""
+    return sorted(
+        {
+            o.row.name
+            for o in outcomes
+            if o.failure is not None
+            and (policy := _policy(o.row)) is not None
+            and policy.retries(o.failure.type, o.row.attempt)
+        }
+    )
 
 
 def _track_failure(tx: Tx, row: ActivityRow, failure: Failure) -> None:

@@ -29,9 +29,12 @@ from .store.base import Filter, InstanceRow, NewMessage, StandingPauseRow, Tx
 from .tracking import track
 
 _LIVE = (Status.PENDING, Status.RUNNING, Status.PAUSED)
-#: Kinds of standing pauses.
+#: Kinds of standing pauses (and, for an instance, ``pause.source`` of a standing pause).
 ORCHESTRATOR = "orchestrator"
 ACTIVITY = "activity"
+#: ``pause.source`` of an explicit pause, and of a pause that came from the parent.
+CLIENT = "client"
+PARENT = "parent"
 TERMINAL = (Status.COMPLETED, Status.FAILED, Status.TERMINATED)
 
 
@@ -175,11 +178,17 @@ def pause(
     by: str | None,
     resume_at: float | None,
     now: float,
-    source: str = "client",
+    source: str = CLIENT,
     strict: bool = False,
 ) -> list[str]:
-    """Pause the PENDING and RUNNING instances among ``ids``; returns those changed."""
+    """Pause the PENDING and RUNNING instances among ``ids``; returns those changed.
+
+    An explicit pause (``source="client"``) of an instance that its parent or a
+    standing pause holds makes the pause its own: it then stays paused until resumed
+    itself, whatever happens to the other pause (see :func:`resume`)."""
     rows = _live_rows(tx, ids, "pause", strict)
+    if source == CLIENT:
+        _take_over(tx, rows, reason=reason, by=by, resume_at=resume_at, now=now)
     targets = [r.instance_id for r in rows if r.status in PAUSABLE]
     if not targets:
         return []
@@ -204,7 +213,7 @@ def pause(
     tx.annotate(targets, _suspended(reason, by, source, resume_at, now))
     children = tx.children(targets, PAUSABLE)
     if children:
-        pause(tx, children, reason=reason, by=by, resume_at=None, now=now, source="parent")
+        pause(tx, children, reason=reason, by=by, resume_at=None, now=now, source=PARENT)
 
     track_each(tx, "paused", targets, reason=reason, by=by, source=source, resume_at=resume_at)
     return targets
@@ -219,15 +228,23 @@ def resume(
     now: float,
     strict: bool = False,
     only_source: str | None = None,
+    hand_over: bool = False,
 ) -> list[str]:
     """Resume the PAUSED instances among ``ids`` (those paused by ``only_source``, if
-    given); returns those changed."""
+    given); returns those changed.
+
+    ``hand_over`` is for a pause that ends by itself (its parent resumed, its standing
+    pause ended, its scheduled resume came): an instance that another pause still holds
+    stays PAUSED, and that pause becomes its own (:func:`_hand_over`). An explicit
+    resume of an instance resumes it, whatever paused it."""
     rows = _live_rows(tx, ids, "resume", strict)
     rows = [
         r
         for r in rows
         if r.status is Status.PAUSED and (only_source is None or r.pause_source == only_source)
     ]
+    if hand_over:
+        rows = _hand_over(tx, rows, now)
     if not rows:
         return []
     targets = [r.instance_id for r in rows]
@@ -254,11 +271,90 @@ def resume(
         tx.set_due(self_paused, now)
     children = tx.children(targets, (Status.PAUSED,))
     if children:
-        resume(tx, children, reason=reason, by=by, now=now, only_source="parent")
+        resume(tx, children, reason=reason, by=by, now=now, only_source=PARENT, hand_over=True)
 
     track_each(tx, "resumed", targets, reason=reason, by=by)
     tx.wake()
     return targets
+
+
+def _take_over(
+    tx: Tx,
+    rows: Sequence[InstanceRow],
+    *,
+    reason: str | None,
+    by: str | None,
+    resume_at: float | None,
+    now: float,
+) -> None:
+    """Make an explicit pause the owner of instances paused by their parent or by a
+    standing pause (recorded like a pause), so that only their own resume ends it."""
+    ids = [
+        r.instance_id
+        for r in rows
+        if r.status is Status.PAUSED and r.pause_source in (PARENT, ORCHESTRATOR)
+    ]
+    if ids:
+        _set_pause(tx, ids, reason, by, CLIENT, resume_at, now)
+
+
+def _hand_over(tx: Tx, rows: Sequence[InstanceRow], now: float) -> list[InstanceRow]:
+    """Of ``rows`` (instances whose pause ends by itself), return those to resume; the
+    others stay PAUSED, their pause now the one that still holds them: their parent's,
+    if it is PAUSED, else the standing pause of their orchestrator.
+
+    Read, not locked: a parent resumed concurrently locks this child after this
+    transaction and finds it paused by its parent; a standing pause made concurrently
+    finds it RUNNING after this transaction and pauses it."""
+    parents = sorted({r.parent_instance_id for r in rows if r.parent_instance_id})
+    paused_parents = {
+        p.instance_id: p
+        for p in (tx.query(Filter(ids=tuple(parents)), len(parents), None) if parents else [])
+        if p.status is Status.PAUSED
+    }
+    standing = {
+        sp.name: sp for sp in tx.standing_pauses(ORCHESTRATOR, sorted({r.name for r in rows}))
+    }
+    free = []
+    for r in rows:
+        parent = paused_parents.get(r.parent_instance_id or "")
+        sp = standing.get(r.name)
+        if parent is not None:
+            if r.pause_source != PARENT:
+                _set_pause(
+                    tx, [r.instance_id], parent.pause_reason, parent.pause_by, PARENT, None, now
+                )
+        elif sp is not None:
+            if r.pause_source != ORCHESTRATOR:
+                _set_pause(tx, [r.instance_id], sp.reason, sp.by, ORCHESTRATOR, None, now)
+        else:
+            free.append(r)
+    return free
+
+
+def _set_pause(
+    tx: Tx,
+    ids: Sequence[str],
+    reason: str | None,
+    by: str | None,
+    source: str,
+    resume_at: float | None,
+    now: float,
+) -> None:
+    """Record that another pause now holds PAUSED instances ``ids``."""
+    tx.update_instances(
+        ids,
+        {
+            "pause_reason": reason,
+            "pause_by": by,
+            "pause_since": now,
+            "pause_resume_at": resume_at,
+            "pause_source": source,
+            "updated_at": now,
+        },
+    )
+    tx.annotate(ids, _suspended(reason, by, source, resume_at, now))
+    track_each(tx, "paused", ids, reason=reason, by=by, source=source, resume_at=resume_at)
 
 
 def terminate(
@@ -394,7 +490,7 @@ def resume_type(
         return False
     if kind == ORCHESTRATOR:
         paused = tx.select_ids(Filter(statuses=(Status.PAUSED,), name=name))
-        resume(tx, paused, reason=reason, by=by, now=now, only_source=ORCHESTRATOR)
+        resume(tx, paused, reason=reason, by=by, now=now, only_source=ORCHESTRATOR, hand_over=True)
     else:
         released = tx.release_activity_type(name)
         if released:

@@ -307,7 +307,8 @@ class EpisodeRunner:
         """Write the episodes whose instance is still theirs (``leased_here``: known to
         be, as this transaction leased them)."""
         done: list[Episode] = []
-        # In id order, the order in which every transaction locks instances.
+        # Names before instances, instances in id order: the order of every transaction.
+        lock_step_names(tx, episodes)
         episodes = sorted(episodes, key=lambda ep: ep.instance_id)
         results = tx.update_leased_instances(
             [(ep.instance_id, ep.lease, ep.row.history_len, ep.changes) for ep in episodes],
@@ -368,9 +369,9 @@ class EpisodeRunner:
         activities = [a for ep in done for a in ep.activities]
         finish: Callable[[], None] = _nothing
         if activities:
-            # Whether a standing pause holds them is read under the names' lock, so a
-            # pause or resume of their type cannot happen half before and half after.
-            tx.lock_names(_control.ACTIVITY, [a.name for a in activities], exclusive=False)
+            # Whether a standing pause holds them is read under the names' lock (taken
+            # above), so a pause or resume of their type cannot happen half before and
+            # half after.
             tx.insert_activities(activities)
             finish = self._record_held(tx, activities, now)
         if messages:
@@ -425,3 +426,15 @@ def _child_exists(ep: Episode, child: InstanceRow, now: float) -> NewMessage:
         h.Event(h.SUB_FAILED, now, {"task_id": child.parent_task_id, "failure": failure.to_json()}),
         now,
     )
+
+
+def lock_step_names(tx: Tx, episodes: Sequence[Episode]) -> None:
+    """Take the shared locks on the names whose standing pauses the commit of
+    ``episodes`` reads (their new activities, their new children): before any instance
+    lock, as every transaction takes them."""
+    activities = sorted({a.name for ep in episodes for a in ep.activities})
+    children = sorted({c.name for ep in episodes for c in ep.children})
+    if activities:
+        tx.lock_names(_control.ACTIVITY, activities, exclusive=False)
+    if children:
+        tx.lock_names(_control.ORCHESTRATOR, children, exclusive=False)

@@ -29,8 +29,14 @@ from collections.abc import Callable
 from types import FrameType
 
 from . import _control
-from ._activities import ActivityRunner, Outcome, completed_event, deliver_outcomes
-from ._episode import Claimed, Committed, EpisodeRunner, ReplayCache
+from ._activities import (
+    ActivityRunner,
+    Outcome,
+    completed_event,
+    deliver_outcomes,
+    retry_names,
+)
+from ._episode import Claimed, Committed, EpisodeRunner, ReplayCache, lock_step_names
 from ._signals import WORK
 from ._step import Episode
 from .app import App
@@ -302,6 +308,10 @@ class Worker:
                 if tick >= self._next_forced_claim:
                     self._maybe_instances = self._maybe_activities = True
                     self._next_forced_claim = tick + _FORCED_CLAIM
+                # Every name lock of the cycle first: before any instance lock.
+                lock_step_names(tx, ran + [ep for _, ep in eager])
+                if queued:
+                    tx.lock_names("activity", retry_names(queued), exclusive=False)
                 committed = [self._episodes.commit(tx, ran, now)] if ran else []
                 check_eager: Callable[[], None] | None = None
                 if eager:
@@ -322,7 +332,12 @@ class Worker:
                     if due:
                         resumed = len(
                             _control.resume(
-                                tx, due, reason="scheduled resume", by="schedule", now=now
+                                tx,
+                                due,
+                                reason="scheduled resume",
+                                by="schedule",
+                                now=now,
+                                hand_over=True,
                             )
                         )
                     for kind, name in tx.due_standing_resumes(now):

@@ -606,10 +606,11 @@ class SqlTx(SqlReader, Tx):
     def release_activity_type(self, name: str) -> list[str]:
         rows = self._q(
             f"UPDATE activities SET held = 0 WHERE name = ? AND held = 1 "
-            f"AND NOT {_INSTANCE_PAUSED} RETURNING instance_id",
+            f"AND NOT {_INSTANCE_PAUSED} RETURNING id, instance_id",
             (name,),
         )
-        return sorted({r[0] for r in rows})
+        released = self._hold_again([r[0] for r in rows])
+        return sorted({iid for aid, iid in rows if aid not in released})
 
     def annotate(self, instance_ids: Sequence[str], event: Event) -> None:
         data = _json.dumps(event.data)
@@ -739,7 +740,7 @@ class SqlTx(SqlReader, Tx):
 
     def retry_activity(self, activity_id: int, lease: str, attempt: int, visible_at: float) -> bool:
         # A retry of a paused instance's activity is held like any queued activity.
-        return bool(
+        retried = bool(
             self._q(
                 "UPDATE activities SET lease = NULL, attempt = ?, visible_at = ?, held = CASE "
                 f"WHEN {_INSTANCE_PAUSED} OR {_TYPE_HELD} THEN 1 ELSE 0 END "
@@ -747,6 +748,9 @@ class SqlTx(SqlReader, Tx):
                 (attempt, visible_at, activity_id, lease),
             )
         )
+        if retried:
+            self._hold_again([activity_id])
+        return retried
 
     def renew_leases(self, leases: Sequence[str], until: float) -> None:
         for part in chunks(list(leases), BATCH):
@@ -761,4 +765,33 @@ class SqlTx(SqlReader, Tx):
     def release_activities(self, instance_ids: Sequence[str]) -> None:
         for part in chunks(list(instance_ids), BATCH):
             cond, params = self.d.in_list("instance_id", part)
-            self._x(f"UPDATE activities SET held = 0 WHERE {cond} AND NOT {_TYPE_HELD}", params)
+            released = self._q(
+                f"UPDATE activities SET held = 0 WHERE {cond} AND held = 1 "
+                f"AND NOT {_TYPE_HELD} RETURNING id",
+                params,
+            )
+            self._hold_again([r[0] for r in released])
+
+    def _hold_again(self, activity_ids: Sequence[int]) -> set[int]:
+        """Hold again, among activities this transaction has just released, those whose
+        instance is PAUSED or whose type is under a standing pause; returns their ids.
+
+        A release decides from other rows (the instance, the standing pauses). Under
+        PostgreSQL's READ COMMITTED, an UPDATE that waited for a row lock (held by a
+        pause that then committed) still evaluates those other rows as of its own start,
+        before the pause: it would release what the pause holds. This second statement
+        starts after that wait, so it sees every pause committed by then; a pause still
+        to commit locks these rows after this transaction and holds them itself.
+        (SQLite serializes write transactions: there, it finds nothing.)"""
+        held: set[int] = set()
+        for part in chunks(list(activity_ids), BATCH):
+            cond, params = self.d.in_list("id", part)
+            held.update(
+                r[0]
+                for r in self._q(
+                    f"UPDATE activities SET held = 1 WHERE {cond} "
+                    f"AND ({_INSTANCE_PAUSED} OR {_TYPE_HELD}) RETURNING id",
+                    params,
+                )
+            )
+        return held

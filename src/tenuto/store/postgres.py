@@ -100,10 +100,49 @@ class _PgTx(SqlTx):
     """The shared SQL, with the hot paths of a worker cycle in single statements: one
     round trip where the generic version needs several."""
 
+    def __init__(self, cur: SqlCursor) -> None:
+        super().__init__(cur)
+        #: The name locks this transaction holds: exclusive (True) or shared (False).
+        self._names: dict[str, bool] = {}
+
     def lock_names(self, kind: str, names: Sequence[str], exclusive: bool) -> None:
         lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
         for name in sorted(set(names)):  # always in the same order: no deadlocks
-            self._x(f"SELECT {lock}(hashtext(?))", (f"tenuto:{kind}:{name}",))
+            key = f"tenuto:{kind}:{name}"
+            if self._names.get(key) in (True, exclusive):
+                continue  # held already, as strongly
+            self._x(f"SELECT {lock}(hashtext(?))", (key,))
+            self._names[key] = exclusive or self._names.get(key, False)
+
+    def annotate(self, instance_ids: Sequence[str], event: Event) -> None:
+        # The sequence number is read from the row as it is locked (an UPDATE re-reads
+        # a row that a concurrent commit changed), so a history appended meanwhile by a
+        # step that held no lock this transaction waited for cannot collide with it.
+        self._x(
+            "WITH u AS (UPDATE instances SET history_len = history_len + 1"
+            " WHERE instance_id = ANY(?) RETURNING instance_id, history_len)"
+            " INSERT INTO history (instance_id, seq, type, ts, data)"
+            " SELECT instance_id, history_len - 1, ?, ?, ? FROM u",
+            (sorted(set(instance_ids)), event.type, event.ts, _json.dumps(event.data)),
+        )
+
+    # Lock order: name locks, then instances (in id order), then their activities. A
+    # standing activity pause changes activities of many instances and records it in
+    # their histories: it locks those instances before their activities, as a pause does.
+
+    def hold_activity_type(self, name: str) -> list[str]:
+        self._lock_in_order(self._instances_running(name))
+        return super().hold_activity_type(name)
+
+    def release_activity_type(self, name: str) -> list[str]:
+        self._lock_in_order(self._instances_running(name))
+        return super().release_activity_type(name)
+
+    def _instances_running(self, activity: str) -> list[str]:
+        """The instances with executions of ``activity`` queued or running (under the
+        exclusive lock on its name, no transaction can add one)."""
+        rows = self._q("SELECT DISTINCT instance_id FROM activities WHERE name = ?", (activity,))
+        return [r[0] for r in rows]
 
     # A batch of rows goes out as one statement and one JSON parameter (json_to_recordset):
     # far cheaper to send from Python than a statement, or an array, per row.
