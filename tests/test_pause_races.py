@@ -178,3 +178,63 @@ def test_resuming_instances_racing_an_activity_pause_holds_that_activity(db_url,
             assert _started_after(log, prefix, paused) == []
             typist.resume_activity("step")
             resumer.terminate_many(id_prefix=prefix)
+
+
+# -- steps cut short by pauses -----------------------------------------------------------
+
+app = tenuto.App()
+in_step = threading.Event()
+go_on = threading.Event()
+
+
+@app.activity
+def noop(x: int) -> int:
+    return x
+
+
+@app.orchestrator
+def slow_step(ctx, rounds):
+    if not ctx.is_replaying and rounds > 0:
+        in_step.set()
+        go_on.wait(30)  # the step runs while the test pauses the instance
+    return (yield ctx.call_activity(noop, 1))
+
+
+def test_steps_cut_short_by_pauses_do_not_count_as_crashes(client, start_worker):
+    """A step discarded because its instance was paused meanwhile is not a step that
+    crashed its worker: however often it happens, the instance is not abandoned."""
+    in_step.clear()
+    go_on.clear()
+    start_worker(app)
+    iid = client.start(slow_step, 1)
+    for _ in range(15):  # more than the claims after which a step counts as abandoned
+        assert in_step.wait(10)
+        in_step.clear()
+        client.pause(iid)
+        go_on.set()  # the step ends, and is discarded: the instance was paused
+        go_on.clear()  # (the step waiting on it is woken all the same)
+        client.resume(iid)
+    assert in_step.wait(10)
+    go_on.set()  # this time the step commits
+    assert client.wait(iid, timeout=10).output == 1
+
+
+def test_a_parents_pause_racing_the_end_of_its_childs_standing_pause(db_url, race_worker):
+    """``pause(parent)`` and ``resume_orchestrator(child's orchestrator)`` at the same
+    moment: whichever commits first, a child whose parent ends up PAUSED ends up PAUSED
+    too (the cascade decides on the child's row once it holds its lock)."""
+    _, spawn = race_worker
+    spawn()
+    with (
+        tenuto.Client(db_url, actor="a") as parents,
+        tenuto.Client(db_url, actor="b") as types,
+    ):
+        for round_ in range(2 * ROUNDS):
+            p = f"parent-{round_}"
+            parents.start("parent", -1, instance_id=p)
+            child = wait_for(lambda p=p: parents.query(id_prefix=f"{p}:").items, timeout=30)[0]
+            types.pause_orchestrator("stepping", reason="freeze")
+            _at_once(lambda p=p: parents.pause(p), lambda: types.resume_orchestrator("stepping"))
+            assert parents.status(p).runtime_status is Status.PAUSED
+            assert parents.status(child.instance_id).runtime_status is Status.PAUSED
+            parents.terminate(p)

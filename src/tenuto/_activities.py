@@ -72,6 +72,17 @@ class Outcome:
     failure: Failure | None = None
     #: How long the attempt ran, in seconds.
     seconds: float = 0.0
+    #: The failure stands in for a result that could not be stored.
+    quarantined: bool = False
+
+
+#: How long a worker waits for the activities it leased to enter their functions before
+#: it gives up on those that did not (they never start; the lease is taken back).
+ENTER_TIMEOUT = 1.0
+#: The event loop of ``async def`` activities counts as blocked once it has not run its
+#: heartbeat for this long (seconds).
+LOOP_BLOCKED_AFTER = 0.5
+_HEARTBEAT = 0.1
 
 
 class _Latch:
@@ -91,7 +102,14 @@ class _Latch:
 
 
 class ActivityRunner:
-    """Executes leased activities and reports each outcome to ``on_done``."""
+    """Executes leased activities and reports each outcome to ``on_done``.
+
+    User code may raise anything (``SystemExit``, ``KeyboardInterrupt``, an exception
+    whose ``__str__`` raises): the attempt fails with it, and the worker goes on. An
+    ``async def`` activity that blocks the event loop delays only the other ``async``
+    activities: while the loop is blocked the worker claims none (see
+    :meth:`loop_blocked_for`), and activities that cannot enter in time are given back.
+    """
 
     def __init__(self, app: App, concurrency: int, on_done: Callable[[Outcome], None]) -> None:
         self.app = app
@@ -100,9 +118,12 @@ class ActivityRunner:
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="tenuto-activity")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
+        self._beat = 0.0  # monotonic time of the event loop's last heartbeat
         self._lock = threading.Lock()
         self.running: dict[int, ActivityRow] = {}
         self._started: dict[int, float] = {}  # monotonic start of each running activity
+        #: Activities handed to a thread or the loop that have not entered their function.
+        self._entering: set[int] = set()
 
     @property
     def free(self) -> int:
@@ -113,25 +134,62 @@ class ActivityRunner:
         with self._lock:
             return list({row.lease for row in self.running.values() if row.lease})
 
-    def start(self, rows: list[ActivityRow]) -> None:
-        """Start ``rows``; return once each one's function has been entered."""
+    def start(self, rows: list[ActivityRow]) -> list[ActivityRow]:
+        """Start ``rows``; return once each one's function has been entered, or after
+        :data:`ENTER_TIMEOUT` with those that have not: they will never start (the
+        caller takes their lease back before it commits, so a pause that waits for
+        that commit still finds nothing started after it)."""
         latch = _Latch(len(rows))
         with self._lock:
             for row in rows:
                 self.running[row.id] = row
-        for row in rows:
-            metrics.activities_started.labels(row.name).inc()
+                self._entering.add(row.id)
         for row in rows:
             activity = self.app.get_activity(row.name)
             if activity.is_async:
                 asyncio.run_coroutine_threadsafe(self._run_async(row, latch), self._event_loop())
             else:
                 self._pool.submit(self._run_sync, row, latch)
-        if not latch.wait(timeout=30):
-            log.error("activities did not start within 30 s; the worker is overloaded")
+        if latch.wait(timeout=ENTER_TIMEOUT):
+            return []
+        with self._lock:
+            late = [row for row in rows if row.id in self._entering]
+            for row in late:
+                self._entering.discard(row.id)
+                self.running.pop(row.id, None)
+        log.warning(
+            "%d activities did not start within %.1f s (%s); they are given back to be "
+            "claimed again",
+            len(late),
+            ENTER_TIMEOUT,
+            "the event loop of async activities is blocked"
+            if self.loop_blocked_for() > 0
+            else "the worker is overloaded",
+        )
+        return late
 
-    def _begin(self, row: ActivityRow, latch: _Latch) -> tuple[Any, Any, ActivityInfo]:
+    def loop_blocked_for(self) -> float:
+        """For how long the event loop of ``async`` activities has been blocked (by an
+        activity calling blocking code), in seconds; 0 if it is not."""
+        if self._loop is None:
+            return 0.0
+        lag = time.monotonic() - self._beat
+        return lag if lag > LOOP_BLOCKED_AFTER else 0.0
+
+    def running_async(self) -> list[str]:
+        """The names of the ``async`` activities running now."""
+        with self._lock:
+            rows = list(self.running.values())
+        return sorted({r.name for r in rows if self.app.get_activity(r.name).is_async})
+
+    def _begin(self, row: ActivityRow, latch: _Latch) -> tuple[Any, Any, ActivityInfo] | None:
+        """Enter an activity: ``None`` if it was given back meanwhile (it must not run)."""
+        with self._lock:
+            if row.id not in self._entering:
+                return None
+            self._entering.discard(row.id)
         try:
+            metrics.activities_started.labels(row.name).inc()
             activity = self.app.get_activity(row.name)
             info = ActivityInfo(row.instance_id, row.name, row.task_id, row.attempt, time.time())
             self._started[row.id] = time.monotonic()
@@ -141,34 +199,35 @@ class ActivityRunner:
 
     def _run_sync(self, row: ActivityRow, latch: _Latch) -> None:
         try:
-            activity, arg, info = self._begin(row, latch)
+            begun = self._begin(row, latch)
+            if begun is None:
+                return
+            activity, arg, info = begun
             token = _current.set(info)
             try:
                 value = activity.fn(arg) if activity.takes_input else activity.fn()
             finally:
                 _current.reset(token)
-            self._finish(row, value, None)
-        except Exception as exc:
+        except BaseException as exc:  # user code: SystemExit too fails only this attempt
             self._finish(row, None, exc)
+        else:
+            self._finish(row, value, None)
 
     async def _run_async(self, row: ActivityRow, latch: _Latch) -> None:
         try:
-            activity, arg, info = self._begin(row, latch)
+            begun = self._begin(row, latch)
+            if begun is None:
+                return
+            activity, arg, info = begun
             _current.set(info)
             value = await (activity.fn(arg) if activity.takes_input else activity.fn())
-            self._finish(row, value, None)
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit would otherwise stop the whole loop
             self._finish(row, None, exc)
-
-    def _finish(self, row: ActivityRow, value: Any, exc: Exception | None) -> None:
-        failure = None
-        if exc is None:
-            try:
-                dumps(value, f"the output of activity {row.name!r}")
-            except TypeError as error:
-                failure = Failure.from_exception(error)
         else:
-            failure = Failure.from_exception(exc)
+            self._finish(row, value, None)
+
+    def _finish(self, row: ActivityRow, value: Any, exc: BaseException | None) -> None:
+        failure = _failure_of(row, value, exc)
         with self._lock:
             self.running.pop(row.id, None)
         seconds = time.monotonic() - self._started.pop(row.id, time.monotonic())
@@ -184,9 +243,15 @@ class ActivityRunner:
                 thread = threading.Thread(
                     target=loop.run_forever, name="tenuto-async-activities", daemon=True
                 )
+                self._beat = time.monotonic()
+                loop.call_soon_threadsafe(self._heartbeat, loop)
                 thread.start()
                 self._loop, self._loop_thread = loop, thread
             return self._loop
+
+    def _heartbeat(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._beat = time.monotonic()
+        loop.call_later(_HEARTBEAT, self._heartbeat, loop)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -199,6 +264,17 @@ class ActivityRunner:
                 thread.join(timeout=5)
             if not loop.is_running():
                 loop.close()
+
+
+def _failure_of(row: ActivityRow, value: Any, exc: BaseException | None) -> Failure | None:
+    """How an attempt failed (``None``: it returned ``value``, a value tenuto can store)."""
+    if exc is not None:
+        return Failure.from_exception(exc)
+    try:
+        dumps(value, f"the output of activity {row.name!r}")
+    except Exception as error:  # not JSON, or too deep to encode
+        return Failure.from_exception(error)
+    return None
 
 
 def completed_event(outcome: Outcome, at: float) -> h.Event:

@@ -207,11 +207,15 @@ def pause(
             # lets the instance run at once after resume, even if that worker died.
             "lease": None,
             "lease_until": None,
+            # Claims that a pause cut short are not steps that crashed their worker.
+            "claims": 0,
         },
     )
     tx.hold_activities(targets)
     tx.annotate(targets, _suspended(reason, by, source, resume_at, now))
-    children = tx.children(targets, PAUSABLE)
+    # Every live child: which of them to pause is decided once each is locked (a child
+    # whose status a concurrent transaction is changing is read as that one left it).
+    children = tx.children(targets, _LIVE)
     if children:
         pause(tx, children, reason=reason, by=by, resume_at=None, now=now, source=PARENT)
 
@@ -269,7 +273,7 @@ def resume(
     self_paused = [r.instance_id for r in rows if r.pause_source == "orchestration"]
     if self_paused:
         tx.set_due(self_paused, now)
-    children = tx.children(targets, (Status.PAUSED,))
+    children = tx.children(targets, _LIVE)  # decided once locked, as in pause()
     if children:
         resume(tx, children, reason=reason, by=by, now=now, only_source=PARENT, hand_over=True)
 

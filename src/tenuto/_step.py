@@ -79,6 +79,8 @@ class Episode:
     restarted: bool = False
     tracked: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     replayer: Replayer | None = None
+    #: Written in place of a step that could not be stored (see Worker._quarantine).
+    quarantined: bool = False
 
     @property
     def instance_id(self) -> str:

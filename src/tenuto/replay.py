@@ -152,7 +152,7 @@ class Replayer:
         self.generation = event.data.get("generation", 0)
         try:
             result = self.orchestrator.invoke(self.ctx, event.data.get("input"))
-        except Exception as exc:
+        except BaseException as exc:  # user code: SystemExit too fails only the instance
             self._finish(Failed(Failure.from_exception(exc)))
             return
         if inspect.isgenerator(result) or inspect.iscoroutine(result):
@@ -263,7 +263,7 @@ class Replayer:
             except StopIteration as stop:
                 self._finish_with_value(stop.value)
                 return
-            except Exception as error:
+            except BaseException as error:  # user code may not stop the worker
                 self._finish(Failed(Failure.from_exception(error)))
                 return
             if self.outcome is not None:  # continue_as_new was called during this step

@@ -45,6 +45,14 @@ def type_name(kind: type) -> str:
     return f"{kind.__module__}.{kind.__qualname__}"
 
 
+def storable_text(text: str) -> str:
+    """``text`` with what no database can store as text escaped: lone surrogates
+    (``"\\udcff"`` instead) and NUL characters (``"\\x00"``)."""
+    if text.isascii():
+        return text.replace("\x00", "\\x00")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -79,7 +87,18 @@ class Failure:
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> Failure:
-        return cls(type_name(type(exc)), str(exc), "".join(traceback.format_exception(exc)))
+        """Describe ``exc``, whatever it is: an exception whose ``__str__`` raises is
+        described by its type, and text that cannot be stored (lone surrogates, as in
+        the message of an error about a file name that is not UTF-8) is escaped."""
+        try:
+            message = str(exc)
+        except BaseException:
+            message = f"<{type_name(type(exc))} whose message could not be turned into text>"
+        try:
+            trace = "".join(traceback.format_exception(exc))
+        except BaseException:
+            trace = "".join(traceback.format_tb(exc.__traceback__))
+        return cls(type_name(type(exc)), storable_text(message), storable_text(trace))
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}"

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable
 from types import FrameType
 
-from . import _control
+from . import _control, _step
 from ._activities import (
     ActivityRunner,
     Outcome,
@@ -41,6 +41,7 @@ from ._signals import WORK
 from ._step import Episode
 from .app import App
 from .clock import SYSTEM_CLOCK, Clock
+from .status import Failure, storable_text, type_name
 from .store import open_store
 from .store.base import ActivityRow, InstanceRow, Store, Tx
 
@@ -121,6 +122,7 @@ class Worker:
         self._ran: list[Episode] = []  # steps run, to commit in the next cycle
         self._orchestrators = app.orchestrator_names
         self._activity_names = app.activity_names
+        self._async_names = [n for n in app.activity_names if app.get_activity(n).is_async]
         self._lease_counter = itertools.count(1)
         self._next_renewal = 0.0
         self._next_resume_check = 0.0
@@ -133,6 +135,8 @@ class Worker:
         self._next_forced_claim = 0.0
         #: Instances whose cached replayer was spent by a change, to rebuild when idle.
         self._rewarm: dict[str, None] = {}
+        #: After a cycle failed: how many pending items to commit one per cycle.
+        self._isolating = 0
         #: Cycles that did work, and every cycle tried (busy or idle).
         self.cycles = 0
         self.polls = 0
@@ -285,6 +289,9 @@ class Worker:
         """
         outcomes = self._drain()
         ran, self._ran = self._ran, []
+        if self._isolating:
+            claim = False
+            outcomes, ran = self._one_at_a_time(outcomes, ran)
         kicked, self._kicked = self._kicked, False
         if self._listener.poll() and not kicked:
             self._maybe_instances = self._maybe_activities = True
@@ -353,12 +360,21 @@ class Worker:
                 claim_activities = claim and self._activity_names and self._maybe_activities
                 if claim_activities and want > 0:
                     leased = tx.claim_activities(
-                        self._activity_names, now, want, lease, now + self.lease_seconds
+                        self._activity_names,
+                        now,
+                        want,
+                        lease,
+                        now + self.lease_seconds,
+                        exclude=self._unservable(),
                     )
                 if check_eager is not None:  # answered by the claim's read, if there was one
                     check_eager()
                 if leased:
-                    self._activities.start(leased)
+                    # Those that could not start in time never will: their lease is
+                    # taken back before this commits (another worker may take them).
+                    for row in self._activities.start(leased):
+                        assert row.lease is not None
+                        tx.retry_activity(row.id, row.lease, row.attempt, now)
                 if claim_activities:
                     self._maybe_activities = len(leased) >= want
                     took_all = took_all and len(leased) < want
@@ -375,10 +391,18 @@ class Worker:
                 for done in committed:
                     done.finish()
         except BaseException as exc:
+            if self._isolating and self._is_fault(exc) and len(outcomes) + len(ran) == 1:
+                self._quarantine(outcomes, ran, exc)
+                return True
             # Nothing of this transaction happened: record and commit again next cycle.
             for outcome in outcomes:
                 self._outcomes.put(outcome)
             self._ran = ran + self._ran
+            if self._is_fault(exc) and (outcomes or ran):
+                # One of them may be what fails: commit them one by one (and nothing
+                # else) until each is written or known to fail alone, so that it cannot
+                # hold up the others.
+                self._isolating = len(outcomes) + len(ran)
             self._maybe_instances = self._maybe_activities = True
             # Eager steps spent their replayers; rebuild them when idle if still needed.
             self._rewarm.update(dict.fromkeys(ep.instance_id for _, ep in eager))
@@ -389,6 +413,8 @@ class Worker:
                 log.debug("worker %s: eager steps redone the usual way: %s", self.id, exc)
                 return True
             raise
+        if self._isolating:
+            self._isolating = max(self._isolating - len(outcomes) - len(ran), 0)
         # Orchestrator code runs here, outside any transaction; the next cycle commits.
         for c in claimed:
             self._step = (c.row.instance_id, c.row.name, time.monotonic())
@@ -398,6 +424,68 @@ class Worker:
         if busy:
             self.cycles += 1
         return busy
+
+    # -- one bad item must not stop the others --------------------------------------------
+
+    def _is_fault(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is a fault of what was written (not an outage of the database,
+        not a conflict that a retry resolves)."""
+        return (
+            isinstance(exc, Exception)
+            and self.store.outage(exc) is None
+            and not self.store.is_transient(exc)
+            and not isinstance(exc, _StaleEagerSteps)
+        )
+
+    def _one_at_a_time(
+        self, outcomes: list[Outcome], ran: list[Episode]
+    ) -> tuple[list[Outcome], list[Episode]]:
+        """While isolating: keep one item for this cycle, queue the rest again."""
+        if ran:
+            self._ran = ran[1:] + self._ran
+            for outcome in outcomes:
+                self._outcomes.put(outcome)
+            return [], ran[:1]
+        for outcome in outcomes[1:]:
+            self._outcomes.put(outcome)
+        return outcomes[:1], []
+
+    def _quarantine(self, outcomes: list[Outcome], ran: list[Episode], exc: BaseException) -> None:
+        """The one item of a cycle failed alone: it cannot be written. A step fails its
+        instance instead; a result becomes a failure of its activity (retried by its
+        policy). If that cannot be written either, it is dropped: the lease runs out, and
+        the work is claimed again (a step claimed too often fails its instance)."""
+        problem = storable_text(f"{type_name(type(exc))}: {exc}")
+        self._isolating = max(self._isolating - 1, 0)
+        for ep in ran:
+            log.error(
+                "worker %s: the step of %s could not be stored: %s",
+                self.id,
+                ep.instance_id,
+                problem,
+            )
+            self._episodes.cache.drop(ep.instance_id)
+            if not ep.quarantined:
+                failure = Failure(
+                    "tenuto.StepNotStored", f"the step could not be stored: {problem}"
+                )
+                failed = _step.failed(ep.row, failure, self.clock.now())
+                failed.quarantined = True
+                self._ran.append(failed)
+        for o in outcomes:
+            log.error(
+                "worker %s: the result of activity %r of %s could not be stored: %s",
+                self.id,
+                o.row.name,
+                o.row.instance_id,
+                problem,
+            )
+            if not o.quarantined:
+                message = f"the result of activity {o.row.name!r} could not be stored: {problem}"
+                failure = Failure("tenuto.ResultNotStored", message)
+                self._outcomes.put(Outcome(o.row, None, failure, o.seconds, quarantined=True))
+        if self._ran or not self._outcomes.empty():
+            self._isolating = max(self._isolating, 1)
 
     def _run_eager(self, outcomes: list[Outcome], lease: str) -> list[tuple[Outcome, Episode]]:
         """Run the eager steps: those that results of quick successful activities make
@@ -487,14 +575,36 @@ class Worker:
         tx.after_commit(lambda: self._count_eager(committed.count))
         return committed, check
 
+    def _unservable(self) -> list[str]:
+        """Activity names not to claim now: the ``async`` ones while an activity blocks
+        their event loop (they could not start; other workers may take them)."""
+        if self._activities.loop_blocked_for() > 0:
+            return self._async_names
+        return []
+
     def _count_eager(self, n: int) -> None:
         self.eager_steps += n
 
     def _watch(self) -> None:
         """Warn, once per step, about an orchestration step that runs too long: its code
-        blocks or never yields, and this worker does nothing else meanwhile."""
+        blocks or never yields, and this worker does nothing else meanwhile. Warn, once
+        per blockage, about an ``async`` activity that blocks the event loop."""
         warned: tuple[str, str, float] | None = None
+        loop_warned = False
         while not self._stopped.wait(min(1.0, self.step_warning / 4)):
+            blocked = self._activities.loop_blocked_for()
+            if blocked > 1.0 and not loop_warned:
+                log.warning(
+                    "worker %s: the event loop of async activities has been blocked for "
+                    "%.1f s (running: %s); an async def activity must not call blocking "
+                    "code (time.sleep, blocking I/O): await asyncio.sleep, use "
+                    "asyncio.to_thread, or make it a plain def. Until it unblocks, this "
+                    "worker claims no async activity",
+                    self.id,
+                    blocked,
+                    ", ".join(self._activities.running_async()) or "none",
+                )
+            loop_warned = blocked > 1.0
             step = self._step
             if step is None or step is warned:
                 continue
@@ -537,6 +647,9 @@ class Worker:
         # With no room for activities, their due times are moot: a finishing activity
         # wakes the worker anyway.
         activities = self._activity_names if self._activities.free > 0 else []
+        unservable = self._unservable()
+        if unservable:  # while they cannot start, their due times are moot too
+            activities = [a for a in activities if a not in unservable]
         try:
             at = self.store.read(lambda r: r.next_work_at(self._orchestrators, activities))
         except Exception as exc:

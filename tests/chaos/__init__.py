@@ -15,6 +15,10 @@ test starts itself (restarted, its connections cut), and a clock the test moves.
                                   process while workers and clients operate
 ``test_chaos_clock.py``           the clock jumps forward and backward under timers, pauses
                                   and scheduled resumes (both backends)
+``test_chaos_pause_races.py``     PostgreSQL: five actors pause and resume one by one, by
+                                  filter, by cascade and by standing pauses while retries and
+                                  chains run; "nothing claimable while paused" is sampled
+                                  from the tables all along (``TENUTO_CHAOS_SECONDS``)
 ================================  ==========================================================
 
 After every round :func:`chaos.harness.check_round` checks, from the store itself:
