@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ._json import dumps
+from ._ids import check_instance_id
+from ._json import dumps, is_text
 from .app import check_name, name_of
 from .retry import RetryPolicy
 from .status import to_timestamp
@@ -77,14 +78,16 @@ class OrchestrationContext:
     ) -> Task[Any]:
         """Start a child orchestration and wait for its output.
 
-        The child gets the id ``instance_id``, or one derived from this instance's id.
-        If the child fails or is terminated, waiting raises
-        :class:`~tenuto.SubOrchestrationFailed`. Pausing this instance pauses the child.
+        The child gets the id ``instance_id``, which follows the rules of every instance
+        id (a ``ValueError`` here otherwise), or one derived from this instance's id
+        (``<id>:<n>``; see :ref:`sub-orchestration ids <child-ids>`). If the child fails
+        or is terminated, waiting raises :class:`~tenuto.SubOrchestrationFailed`. Pausing
+        this instance pauses the child.
         """
         registered = self._r.app.get_orchestrator(name_of(orchestrator))
         dumps(input, f"the input of sub-orchestrator {registered.name!r}")
-        if instance_id is not None and (not isinstance(instance_id, str) or not instance_id):
-            raise ValueError("instance_id must be a non-empty string")
+        if instance_id is not None:
+            check_instance_id(instance_id, "sub-orchestration instance id")
         return self._r.schedule_sub_orchestration(registered.name, input, instance_id)
 
     def create_timer(self, fire_at: datetime | timedelta) -> Task[None]:
@@ -117,8 +120,7 @@ class OrchestrationContext:
 
         An event for an instance that does not exist or has finished is dropped.
         """
-        if not isinstance(instance_id, str) or not instance_id:
-            raise ValueError("instance_id must be a non-empty string")
+        check_instance_id(instance_id)
         check_name(name, "event name")
         dumps(data, f"the data of event {name!r}")
         self._r.send_event(instance_id, name, data)
@@ -153,6 +155,8 @@ class OrchestrationContext:
         """
         if reason is not None and not isinstance(reason, str):
             raise TypeError("a pause reason must be a string")
+        if reason is not None and not is_text(reason):
+            raise ValueError("a pause reason must not contain lone surrogates")
         return self._r.pause_self(reason)
 
     def _deadline(self, when: datetime | timedelta) -> float:

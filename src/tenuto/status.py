@@ -62,6 +62,13 @@ def to_timestamp(value: datetime) -> float:
     return ((value - _EPOCH) // _MICROSECOND) / 1e6
 
 
+def _storable(text: str) -> str:
+    """``text`` with each lone surrogate written as an escape (``\\udcff``)."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 @dataclass(frozen=True, slots=True)
 class Failure:
     """Why an activity, a sub-orchestration or an orchestration failed."""
@@ -79,7 +86,13 @@ class Failure:
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> Failure:
-        return cls(type_name(type(exc)), str(exc), "".join(traceback.format_exception(exc)))
+        # A message or a traceback may hold a lone surrogate (a file name that is not
+        # UTF-8, decoded by os.fsdecode): kept as an escape, so that it can be stored.
+        return cls(
+            type_name(type(exc)),
+            _storable(str(exc)),
+            _storable("".join(traceback.format_exception(exc))),
+        )
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}"

@@ -124,7 +124,7 @@ class _PgTx(SqlTx):
                                 "s": r.seq,
                                 "t": r.event.type,
                                 "ts": r.event.ts,
-                                "d": _json.dumps(r.event.data),
+                                "d": _json.dumps_record(r.event.data),
                             }
                             for r in rows
                         ]
@@ -387,7 +387,7 @@ def _message_row(m: NewMessage) -> dict[str, Any]:
         "e": m.execution_id,
         "t": m.event.type,
         "ts": m.event.ts,
-        "d": _json.dumps(m.event.data),
+        "d": _json.dumps_record(m.event.data),
         "v": m.visible_at,
     }
 
