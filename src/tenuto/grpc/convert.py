@@ -109,12 +109,12 @@ def parse(message: Any, field: str, what: str) -> Any:
         raise BadPayload(f"{what} is not JSON text: {raw[:80]!r}") from None
 
 
-def lenient(message: Any, field: str) -> Any:
+def lenient(message: Any, field: str, what: str | None = None) -> Any:
     """:func:`parse`, keeping text that is not JSON as a string instead of refusing it
     (for results that an SDK worker already produced); JSON text whose value tenuto
     cannot store still raises :class:`~tenuto.InvalidJSON`."""
     try:
-        return parse(message, field, field)
+        return parse(message, field, what or field)
     except BadPayload:
         return getattr(message, field).value
 

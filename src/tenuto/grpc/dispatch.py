@@ -376,7 +376,8 @@ class Dispatcher:
         now = self.clock.now()
         try:
             if request.HasField("customStatus"):
-                custom = _json_text(request.customStatus.value)
+                what = f"the custom status of orchestrator {row.name!r}"
+                custom = _json_text(request.customStatus.value, what)
             episode = _step.build(
                 _step.Decision(row, now, step.new_events, step.consumed, actions, outcome, custom)
             )
@@ -426,8 +427,9 @@ class Dispatcher:
             outcome = Outcome(act.row, None, convert.failure_of(request.failureDetails))
         else:
             try:
-                result = convert.lenient(request, "result")
-                dumps(result, f"the output of activity {act.row.name!r}")
+                what = f"the output of activity {act.row.name!r}"
+                result = convert.lenient(request, "result", what)
+                dumps(result, what)
                 outcome = Outcome(act.row, result)
             except TypeError as exc:  # InvalidJSON too: the activity fails with it
                 outcome = Outcome(act.row, None, Failure.from_exception(exc))
@@ -461,13 +463,13 @@ def _release(tx: Tx, steps: list[tuple[str, _Step]]) -> None:
     tx.wake()
 
 
-def _json_text(raw: str) -> str | None:
+def _json_text(raw: str, what: str) -> str | None:
     """JSON text to store: ``raw`` if it is JSON, else ``raw`` as a JSON string.
     :class:`~tenuto.InvalidJSON` if it is JSON that tenuto cannot store."""
     if raw == "":
         return None
     try:
-        _json.parse(raw, "the custom status")
+        _json.parse(raw, what)
         return raw
     except json.JSONDecodeError:
         return dumps(raw)
