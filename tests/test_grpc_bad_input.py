@@ -21,13 +21,12 @@ import durabletask.internal.orchestrator_service_pb2 as pb
 import durabletask.internal.orchestrator_service_pb2_grpc as stubs
 from durabletask import client as dc
 from durabletask import task
-from durabletask.worker import TaskHubGrpcWorker
 from google.protobuf import wrappers_pb2
 
-import tenuto
 from conftest import drop_postgres_schema, new_db_url
 from tenuto import Status
 from tenuto.grpc import GrpcServer
+from test_grpc_sidecar import Sidecar, sdk_worker
 
 from helpers import wait_for
 
@@ -63,28 +62,17 @@ def reports_bad(ctx: task.OrchestrationContext, _: Any) -> Any:
     return "done"
 
 
-class Sidecar:
-    def __init__(self, db: str, server: GrpcServer) -> None:
-        self.db, self.server = db, server
-        self.address = f"127.0.0.1:{server.port}"
-        self.client = dc.TaskHubGrpcClient(host_address=self.address)
-        self.tenuto = tenuto.Client(store=server.store, actor="tester")
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def sidecar(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Sidecar]:
+    """A sidecar and an SDK worker for this module's functions, per backend."""
     db = new_db_url(request.param, tmp_path_factory.mktemp("grpc-bad"))
     server = GrpcServer(db, port=0, lease_seconds=2.0).start()
     side = Sidecar(db, server)
-    worker = TaskHubGrpcWorker(host_address=side.address)
-    for o in (reads_files, doubles, returns_bad, reports_bad):
-        worker.add_orchestrator(o)
-    for a in (list_files, double):
-        worker.add_activity(a)
-    worker.use_work_item_filters()
-    worker.start()
+    worker = sdk_worker(
+        side.address, [reads_files, doubles, returns_bad, reports_bad], [list_files, double]
+    )
     wait_for(lambda: server.dispatcher.streams, what="the SDK worker to connect")
     try:
         yield side
@@ -98,9 +86,8 @@ def sidecar(
 
 @pytest.fixture
 def stub(sidecar: Sidecar) -> Iterator[Any]:
-    channel = grpc.insecure_channel(sidecar.address)
-    yield stubs.TaskHubSidecarServiceStub(channel)
-    channel.close()
+    with grpc.insecure_channel(sidecar.address) as channel:
+        yield stubs.TaskHubSidecarServiceStub(channel)
 
 
 def test_an_sdk_value_that_is_not_json_text_fails_only_its_own_work(sidecar: Sidecar) -> None:
