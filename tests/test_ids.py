@@ -313,6 +313,7 @@ def test_fuzzed_ids_work_or_are_refused_on_every_route(http_server):
     )
     def check(iid: str) -> None:
         ok = valid_id(iid)
+        seen[ok] += 1
         body = json.dumps({"name": "waits", "instance_id": iid}).encode()
         r = api.post("/api/instances", content=body, headers={"content-type": "application/json"})
         if not ok:
@@ -320,8 +321,11 @@ def test_fuzzed_ids_work_or_are_refused_on_every_route(http_server):
             with pytest.raises((ValueError, TypeError)):
                 server.client.start("waits", instance_id=iid)
             if iid:
+                # An encoded "/" is decoded before routing: another route may answer
+                # (a redirect to the list for a trailing one), never this instance.
+                moved = (307,) if "/" in iid else ()
                 for url in (f"/api/instances/{path(iid)}", f"{df}/instances/{path(iid)}"):
-                    assert api.get(url).status_code in (400, 404, 422), (iid, url)
+                    assert api.get(url).status_code in (400, 404, 422, *moved), (iid, url)
             return
         assert r.status_code == 201, (iid, r.text)
         assert unquote(r.headers["location"]) == f"/api/instances/{iid}"
@@ -340,7 +344,9 @@ def test_fuzzed_ids_work_or_are_refused_on_every_route(http_server):
         assert api.post(f"{one}/terminate", json={}).json()["instance_id"] == iid
         assert api.delete(one).status_code == 200
 
+    seen = {True: 0, False: 0}
     try:
         check()
     finally:
         api.close()
+    assert seen[True] >= 10 and seen[False] >= 10, seen
