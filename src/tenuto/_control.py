@@ -178,11 +178,14 @@ def pause(
     source: str = "client",
     strict: bool = False,
 ) -> list[str]:
-    """Pause the PENDING and RUNNING instances among ``ids``; returns those changed."""
+    """Pause the PENDING and RUNNING instances among ``ids``; with ``resume_at``, also set
+    the scheduled resume of those already PAUSED (whatever paused them). Returns those
+    changed."""
     rows = _live_rows(tx, ids, "pause", strict)
+    rescheduled = _reschedule(tx, rows, reason, by, source, resume_at, now)
     targets = [r.instance_id for r in rows if r.status in PAUSABLE]
     if not targets:
-        return []
+        return rescheduled
     tx.update_instances(
         targets,
         {
@@ -207,7 +210,36 @@ def pause(
         pause(tx, children, reason=reason, by=by, resume_at=None, now=now, source="parent")
 
     track_each(tx, "paused", targets, reason=reason, by=by, source=source, resume_at=resume_at)
-    return targets
+    return targets + rescheduled
+
+
+def _reschedule(
+    tx: Tx,
+    rows: Sequence[InstanceRow],
+    reason: str | None,
+    by: str | None,
+    source: str,
+    resume_at: float | None,
+    now: float,
+) -> list[str]:
+    """Set the scheduled resume of the PAUSED instances among ``rows`` to ``resume_at``
+    (a pause with a resume time, on an instance that is paused already); returns those
+    whose time changed. The pause keeps its reason, actor and source; the change is
+    recorded (an ``ExecutionSuspended`` event with ``rescheduled: true``, by ``source``)
+    and tracked."""
+    if resume_at is None:
+        return []
+    ids = [
+        r.instance_id for r in rows if r.status is Status.PAUSED and r.pause_resume_at != resume_at
+    ]
+    if not ids:
+        return []
+    tx.update_instances(ids, {"pause_resume_at": resume_at, "updated_at": now})
+    event = _suspended(reason, by, source, resume_at, now)
+    event.data["rescheduled"] = True
+    tx.annotate(ids, event)
+    track_each(tx, "pause_rescheduled", ids, reason=reason, by=by, resume_at=resume_at)
+    return ids
 
 
 def resume(
