@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _LONG_NUMBER = re.compile(rf"\d{{{MAX_DIGITS + 1}}}")
 _CONTAINERS = (dict, list, tuple)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_SQUARE = bytes.maketrans(b"{}", b"[]")
 
 _decoder = json.JSONDecoder()
 
@@ -107,18 +110,14 @@ def check(value: Any, text: str, what: str, max_depth: int | None = MAX_DEPTH) -
     ``None``), lone surrogates and over-long integers. ``text`` is the JSON text
     ``value`` was encoded to or parsed from: only if it shows a possible problem is
     ``value`` walked."""
-    if (
-        max_depth is not None
-        and text.count("[") + text.count("{") > max_depth
-        and _deeper_than(value, max_depth)
-    ):
+    if max_depth is not None and _text_deeper_than(text, max_depth):
         raise _too_deep(what)
     hint = (not text.isascii() and _SURROGATE.search(text)) or (
         "\\u" in text and _ESCAPED_SURROGATE.search(text)
     )
     if hint and (where := _find(value, _has_surrogate)):
         raise _lone_surrogate(what, where)
-    if len(text) > MAX_DIGITS and _LONG_NUMBER.search(text):
+    if len(text) > MAX_DIGITS and _digits_unchecked() and _LONG_NUMBER.search(text):
         where = _find(value, _too_long)
         if where:
             raise _too_many_digits(what, where)
@@ -180,7 +179,7 @@ def loads_shown(text: str | None) -> Any:
         value = _decoder.decode(text)
     except (ValueError, RecursionError):
         return text
-    if text.count("[") + text.count("{") > MAX_DEPTH and _deeper_than(value, MAX_DEPTH):
+    if _text_deeper_than(text, MAX_DEPTH):
         return text
     return value
 
@@ -275,22 +274,51 @@ def _too_long(item: Any) -> bool:
     return isinstance(item, int) and abs(item) >= _TOO_MANY_DIGITS
 
 
+def _digits_unchecked() -> bool:
+    """Whether Python itself lets integers of more than :data:`MAX_DIGITS` digits through
+    encoding and decoding (its limit was raised or lifted in this process)."""
+    limit = sys.get_int_max_str_digits()
+    return limit == 0 or limit > MAX_DIGITS
+
+
+def _text_deeper_than(text: str, limit: int) -> bool:
+    """Whether the value of valid JSON ``text`` nests lists and objects more than
+    ``limit`` levels deep, found from the text alone at the speed of string methods.
+
+    Inside strings, quotes and backslashes are always escaped (``\\"``, ``\\\\``): with
+    those escapes removed, the quotes left delimit strings, and what lies between strings
+    is structure (outside strings, JSON text is ASCII). Keeping only its brackets and
+    removing innermost pairs ``[]`` once per level empties them in as many passes as the
+    value is deep.
+    """
+    if text.count("[") + text.count("{") <= limit:
+        return False  # fewer containers than levels
+    parts = text.replace("\\\\", "").replace('\\"', "").split('"')
+    brackets = "".join(parts[::2]).encode("ascii", "ignore").translate(_SQUARE, _NOT_BRACKETS)
+    for _ in range(limit):
+        if not brackets:
+            return False
+        brackets = brackets.replace(b"[]", b"")
+    return bool(brackets)
+
+
 def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests lists and objects more than ``limit`` levels deep."""
-    if not isinstance(value, _CONTAINERS):
-        return False
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    seen: set[int] = set()
-    while stack:
-        item, depth = stack.pop()
+    """Whether ``value`` nests lists and objects more than ``limit`` levels deep.
+
+    Level by level, so that a wide value costs one pass over its containers. ``value``
+    is never circular: it was encoded (which refuses that) or decoded from JSON text.
+    """
+    level = [value] if isinstance(value, _CONTAINERS) else []
+    depth = 0
+    while level:
+        depth += 1
         if depth > limit:
             return True
-        if id(item) in seen:
-            continue  # a circular value fails to encode on its own
-        seen.add(id(item))
-        for child in item.values() if isinstance(item, dict) else item:
-            if isinstance(child, _CONTAINERS):
-                stack.append((child, depth + 1))
+        inner: list[Any] = []
+        for item in level:
+            children = item.values() if isinstance(item, dict) else item
+            inner += [child for child in children if isinstance(child, _CONTAINERS)]
+        level = inner
     return False
 
 
