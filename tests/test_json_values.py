@@ -441,3 +441,29 @@ def test_fuzzed_values_are_stored_exactly_or_refused_cleanly(http_server):
     finally:
         api.close()
     assert seen["True"] >= 10 and seen["False"] >= 10, seen
+
+
+_PLAIN = st.text(st.sampled_from('[]{}"\\ab:,é\n\u2028'), max_size=8)
+
+
+@given(
+    value=st.recursive(
+        st.none() | st.integers() | _PLAIN,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_PLAIN, inner, max_size=3),
+        max_leaves=20,
+    )
+    | st.tuples(st.integers(95, 105), _PLAIN).map(lambda t: {"k[": nested(*t)}),
+    limit=st.integers(1, 102),
+    indent=st.sampled_from([None, 1]),
+)
+@settings(max_examples=300, deadline=None, database=None)
+def test_the_nesting_read_from_the_text_is_the_nesting_of_the_value(value, limit, indent):
+    from tenuto import _json
+
+    # Brackets, quotes and backslashes inside strings must not fool the text-based check,
+    # in tenuto's compact text or in any other writer's.
+    texts = [json.dumps(value, indent=indent), json.dumps(value, ensure_ascii=False)]
+    if not _json._deeper_than(value, _json.MAX_DEPTH):
+        texts.append(_json.dumps(value, "v"))
+    for text in texts:
+        assert _json._text_deeper_than(text, limit) == _json._deeper_than(value, limit)

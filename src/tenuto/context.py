@@ -79,10 +79,11 @@ class OrchestrationContext:
         """Start a child orchestration and wait for its output.
 
         The child gets the id ``instance_id``, which follows the rules of every instance
-        id (a ``ValueError`` here otherwise), or one derived from this instance's id
-        (``<id>:<n>``; see :ref:`sub-orchestration ids <child-ids>`). If the child fails
-        or is terminated, waiting raises :class:`~tenuto.SubOrchestrationFailed`. Pausing
-        this instance pauses the child.
+        id (a ``ValueError`` here otherwise), or one derived from this instance's id,
+        ``<id>:<n>``, shortened with a hash when that would pass 256 characters (see
+        "JSON values and instance ids" in the concepts). If the child fails or is
+        terminated, waiting raises :class:`~tenuto.SubOrchestrationFailed`. Pausing this
+        instance pauses the child.
         """
         registered = self._r.app.get_orchestrator(name_of(orchestrator))
         dumps(input, f"the input of sub-orchestrator {registered.name!r}")
