@@ -119,7 +119,9 @@ class OrchestrationContext:
     def send_event(self, instance_id: str, name: str, data: Any = None) -> None:
         """Raise an event on another instance (fire and forget, recorded in history).
 
-        An event for an instance that does not exist or has finished is dropped.
+        ``instance_id`` must follow the rules of instance ids (a ``ValueError`` here
+        otherwise). An event for an instance that does not exist or has finished is
+        dropped.
         """
         check_instance_id(instance_id)
         check_name(name, "event name")
