@@ -14,8 +14,8 @@ that one set of rules holds everywhere:
 * it nests at most :data:`MAX_DEPTH` levels of lists and objects.
 
 A value that breaks the last two rules raises :class:`~tenuto.InvalidJSON`, naming the
-value and where in it the problem is. Checking is cheap in the common case: the text is
-scanned once, and the value walked only when the text shows a possible problem.
+value and where in it the problem is. Checking costs little: the rules are read from the
+JSON text with string methods, and the value is walked only to say where a problem is.
 
 Reads are lenient instead (:func:`loads_shown`): a value stored before these rules, too
 deep to show, reads as its JSON text rather than failing the read.
@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import InvalidJSON
+from .status import type_name
 
 #: How deeply lists and objects may nest in a value (``[[1]]`` nests 2 levels).
 MAX_DEPTH = 100
@@ -73,8 +74,6 @@ def dumps(value: Any, what: str = "value") -> str:
     try:
         text = _encoder.encode(value)
     except _NotJSON as exc:
-        from .status import type_name
-
         raise TypeError(
             f"{what} must be a JSON value (dict, list, str, int, float, bool or None), "
             f"but it contains a value of type {type_name(exc.kind)}; convert it before passing it "
