@@ -308,6 +308,18 @@ def test_pause_resume_at_takes_a_duration_or_an_iso_time(cli, client):
     assert "resumes at 2031-01-02 02:04:05Z" in table_row(cli.ok("list"), "r-2")
 
 
+def test_pause_resume_at_on_a_paused_instance_sets_its_resume_and_says_so(cli, client):
+    client.start(one_step, 1, instance_id="r-3")
+    assert cli.ok("pause", "r-3", "--reason", "incident").startswith("Paused r-3")
+    out = cli.ok("pause", "r-3", "--resume-at", "2031-01-02T03:04:05Z")
+    assert out == "r-3 was already paused; it now resumes by itself at 2031-01-02 03:04:05Z.\n"
+    pause = client.status("r-3").pause
+    assert pause is not None and pause.reason == "incident"
+    assert pause.resume_at == datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert "scheduled resume set to 2031-01-02 03:04:05Z" in cli.ok("history", "r-3")
+    assert "already paused; nothing changed" in cli.ok("pause", "r-3")
+
+
 def test_pause_and_resume_all_with_filters_print_the_count(cli, client):
     for iid in ("x-1", "x-2"):
         client.start(one_step, 1, instance_id=iid)
@@ -619,6 +631,45 @@ def test_an_unusable_database_is_a_one_line_error(tmp_path):
     assert one_line_error(proc, 1).startswith("Error: database error: connection failed")
 
 
+def test_a_busy_timeout_that_is_not_a_number_names_the_option(tmp_path):
+    db = f"sqlite:///{tmp_path / 'tenuto.db'}"
+    error = one_line_error(run_cli("list", "--db", f"{db}?busy_timeout=abc"), 1)
+    assert "busy_timeout must be a number of seconds" in error and "not 'abc'" in error
+    assert "convert" not in error
+    with pytest.raises(ValueError, match="busy_timeout must be a number of seconds"):
+        tenuto.Client(f"{db}?busy_timeout=-1")
+
+
+def test_an_empty_db_url_is_refused_instead_of_meaning_the_default(tmp_path):
+    for args in (["list"], ["start", "one_step", "1"], ["worker", "crashy:app"]):
+        proc = run_cli(*args, "--db", "", cwd=tmp_path)
+        assert "the database URL is empty" in one_line_error(proc, 2), args
+    with pytest.raises(ValueError, match="the database URL is empty"):
+        tenuto.Client("")
+    assert list(tmp_path.iterdir()) == []  # no ./tenuto.db was created
+
+
+def test_an_app_module_that_fails_to_import_is_one_line_saying_where(tmp_path):
+    (tmp_path / "broken_syntax.py").write_text("import tenuto\napp = tenuto.App()\nx = (1 +\n")
+    (tmp_path / "raises_at_import.py").write_text(
+        "import tenuto\n\napp = tenuto.App()\nsettings = {}\nurl = settings['DB_URL']\n"
+    )
+    db = f"sqlite:///{tmp_path / 'tenuto.db'}"
+    for command in ("worker", "serve"):
+        error = one_line_error(run_cli(command, "broken_syntax:app", "--db", db, cwd=tmp_path), 2)
+        assert "cannot import 'broken_syntax'" in error
+        assert f"{tmp_path / 'broken_syntax.py'}:3: SyntaxError:" in error
+        error = one_line_error(
+            run_cli(command, "raises_at_import:app", "--db", db, cwd=tmp_path), 2
+        )
+        assert f"{tmp_path / 'raises_at_import.py'}:5: KeyError: 'DB_URL'" in error
+    for debug in (["--debug"], []):
+        env = {} if debug else {"TENUTO_DEBUG": "1"}
+        proc = run_cli(*debug, "worker", "raises_at_import:app", "--db", db, cwd=tmp_path, env=env)
+        assert proc.returncode != 0 and "Traceback" in proc.stderr
+        assert "settings['DB_URL']" in proc.stderr
+
+
 # -- TENUTO_DB -------------------------------------------------------------------------
 
 
@@ -742,6 +793,26 @@ def test_serve_no_worker_needs_no_app_and_takes_tokens_from_the_environment(serv
     assert created.status_code == 201 and created.json()["runtime_status"] == "PENDING"
     with client.store.reader() as r:
         assert r.known_names("orchestrator") == []  # no worker registered itself
+
+
+def test_serve_on_a_grpc_port_in_use_is_one_line_and_a_failure(db_url):
+    pytest.importorskip("durabletask")
+    from tenuto.grpc import GrpcServer
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        proc = run_cli("serve", "--grpc-port", port, "--port", str(free_port()), "--db", db_url)
+    error = one_line_error(proc, 1)
+    assert f"cannot serve the Durable Task protocol on 127.0.0.1:{port}" in error
+    assert "in use" in error and "--grpc-port" in error
+    # Another gRPC server (which shares ports if allowed) holds it: refused all the same.
+    with GrpcServer(db_url, port=0) as other:
+        proc = run_cli(
+            "serve", "--grpc-port", str(other.port), "--port", str(free_port()), "--db", db_url
+        )
+        assert "in use" in one_line_error(proc, 1)
 
 
 def test_serve_needs_an_app_unless_no_worker():

@@ -344,6 +344,27 @@ def test_pause_raise_and_resume_from_the_dashboard(dashboard):
     dash.screenshot("dashboard-instance-completed.png", full_page=True)
 
 
+def test_ids_that_need_encoding_link_and_act_from_the_dashboard(dashboard):
+    dash = dashboard()
+    c = dash.client
+    ids = ["заказ-1", "a%b c", "emoji-😀", "x&y=1;"]
+    for iid in ids:
+        c.start(backup, iid, instance_id=iid)
+    running(c, *ids)
+    for iid in ids:
+        dash.open()
+        dash.row(iid).get_by_role("link", name=iid, exact=True).click()
+        expect(dash.page.locator(".instance-head h1")).to_have_text(iid)
+        assert dash.page.evaluate("decodeURIComponent(location.hash)") == f"#/instance/{iid}"
+        dash.page.locator(".instance-head").get_by_role("button", name="Pause…").click()
+        dash.modal().locator("input[name=reason]").fill("check")
+        dash.submit("Pause")
+        wait_for(lambda i=iid: status_of(c, i) is tenuto.Status.PAUSED, what=f"{iid} PAUSED")
+        expect(dash.notice()).to_have_text(f"Paused {iid}.")
+        dash.page.reload()  # the route itself, parsed from the address
+        expect(dash.page.locator(".instance-head h1")).to_have_text(iid)
+
+
 def test_user_text_is_rendered_as_text(dashboard):
     dash = dashboard()
     c = dash.client

@@ -386,6 +386,42 @@ def test_rule4_scheduled_resume_survives_a_worker_restart(client, start_worker, 
     assert client.wait(iid, timeout=10).output == ["payload"]
 
 
+def test_rule4_resume_at_on_a_paused_instance_sets_or_moves_its_scheduled_resume(
+    client, start_worker
+):
+    start_worker(app)
+    iid = client.start(events_in_order, 1)
+    wait_for(lambda: _status(client, iid) is Status.RUNNING)
+    assert client.pause(iid, "incident", by="alice") is True
+    since = client.status(iid).pause.since  # type: ignore[union-attr]
+    later = datetime.now(UTC) + timedelta(hours=1)
+    assert client.pause(iid, "until the fix ships", resume_at=later, by="bob") is True
+    st = client.status(iid)
+    assert st.pause is not None and st.pause.resume_at == later
+    assert (st.pause.reason, st.pause.by, st.pause.since) == ("incident", "alice", since)
+    assert client.pause(iid, "again", resume_at=later) is False  # the same time: no change
+    soon = datetime.now(UTC) + timedelta(seconds=0.3)
+    assert client.pause(iid, "sooner", resume_at=soon) is True  # moved
+    records = [e for e in client.history(iid) if e.type == "ExecutionSuspended"]
+    assert [e.data.get("rescheduled") for e in records] == [None, True, True]
+    assert records[1].data["by"] == "bob" and records[1].data["reason"] == "until the fix ships"
+    assert records[2].data["resume_at"] == soon.isoformat()
+    client.raise_event(iid, "e", "x")
+    assert client.wait(iid, timeout=10).output == ["x"]  # resumed by itself at the new time
+    resumed = [e for e in client.history(iid) if e.type == "ExecutionResumed"]
+    assert len(resumed) == 1 and resumed[0].data["by"] == "schedule"
+    assert resumed[0].timestamp >= soon
+
+
+def test_rule4_resume_at_schedules_the_resume_of_a_self_paused_instance(client, start_worker):
+    start_worker(app)
+    iid = client.start(self_pausing, None)
+    wait_for(lambda: _status(client, iid) is Status.PAUSED)
+    assert client.pause(iid, resume_at=datetime.now(UTC) + timedelta(seconds=0.2)) is True
+    assert client.status(iid).pause.source == "orchestration"  # type: ignore[union-attr]
+    assert client.wait(iid, timeout=10).runtime_status is Status.COMPLETED
+
+
 # -- rule 5 ------------------------------------------------------------------------------
 
 

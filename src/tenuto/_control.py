@@ -181,17 +181,25 @@ def pause(
     source: str = CLIENT,
     strict: bool = False,
 ) -> list[str]:
-    """Pause the PENDING and RUNNING instances among ``ids``; returns those changed.
+    """Pause the PENDING and RUNNING instances among ``ids``; with ``resume_at``, also set
+    the scheduled resume of those already PAUSED. Returns those changed.
 
     An explicit pause (``source="client"``) of an instance that its parent or a
     standing pause holds makes the pause its own: it then stays paused until resumed
     itself, whatever happens to the other pause (see :func:`resume`)."""
     rows = _live_rows(tx, ids, "pause", strict)
-    if source == CLIENT:
+    taken = (
         _take_over(tx, rows, reason=reason, by=by, resume_at=resume_at, now=now)
+        if source == CLIENT
+        else []
+    )
+    rescheduled = _reschedule(
+        tx, [r for r in rows if r.instance_id not in taken], reason, by, source, resume_at, now
+    )
+    rescheduled += taken
     targets = [r.instance_id for r in rows if r.status in PAUSABLE]
     if not targets:
-        return []
+        return rescheduled
     tx.update_instances(
         targets,
         {
@@ -220,7 +228,36 @@ def pause(
         pause(tx, children, reason=reason, by=by, resume_at=None, now=now, source=PARENT)
 
     track_each(tx, "paused", targets, reason=reason, by=by, source=source, resume_at=resume_at)
-    return targets
+    return targets + rescheduled
+
+
+def _reschedule(
+    tx: Tx,
+    rows: Sequence[InstanceRow],
+    reason: str | None,
+    by: str | None,
+    source: str,
+    resume_at: float | None,
+    now: float,
+) -> list[str]:
+    """Set the scheduled resume of the PAUSED instances among ``rows`` to ``resume_at``
+    (a pause with a resume time, on an instance that is paused already); returns those
+    whose time changed. The pause keeps its reason, actor and source; the change is
+    recorded (an ``ExecutionSuspended`` event with ``rescheduled: true``, by ``source``)
+    and tracked."""
+    if resume_at is None:
+        return []
+    ids = [
+        r.instance_id for r in rows if r.status is Status.PAUSED and r.pause_resume_at != resume_at
+    ]
+    if not ids:
+        return []
+    tx.update_instances(ids, {"pause_resume_at": resume_at, "updated_at": now})
+    event = _suspended(reason, by, source, resume_at, now)
+    event.data["rescheduled"] = True
+    tx.annotate(ids, event)
+    track_each(tx, "pause_rescheduled", ids, reason=reason, by=by, resume_at=resume_at)
+    return ids
 
 
 def resume(
@@ -290,9 +327,10 @@ def _take_over(
     by: str | None,
     resume_at: float | None,
     now: float,
-) -> None:
+) -> list[str]:
     """Make an explicit pause the owner of instances paused by their parent or by a
-    standing pause (recorded like a pause), so that only their own resume ends it."""
+    standing pause (recorded like a pause), so that only their own resume ends it;
+    returns their ids."""
     ids = [
         r.instance_id
         for r in rows
@@ -300,6 +338,7 @@ def _take_over(
     ]
     if ids:
         _set_pause(tx, ids, reason, by, CLIENT, resume_at, now)
+    return ids
 
 
 def _hand_over(tx: Tx, rows: Sequence[InstanceRow], now: float) -> list[InstanceRow]:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
+from ._json import is_text
 from .errors import UnknownActivity, UnknownOrchestrator
 from .retry import RetryPolicy
 
@@ -55,9 +56,15 @@ def check_name(name: str, what: str = "a name") -> str:
     characters (names go into URLs, logs and every database)."""
     if not isinstance(name, str):
         raise TypeError(f"{what} must be a string, not {type(name).__name__}")
-    if not name or len(name) > 256 or any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if (
+        not name
+        or len(name) > 256
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+        or not is_text(name)
+    ):
         raise ValueError(
-            f"invalid {what} {name[:80]!r}: use 1-256 characters and no control characters"
+            f"invalid {what} {name[:80]!r}: use 1-256 characters and no control characters "
+            "or lone surrogates"
         )
     return name
 

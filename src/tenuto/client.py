@@ -18,7 +18,8 @@ from functools import partial
 from typing import Any
 
 from . import _control
-from ._json import dumps, loads
+from ._ids import check_instance_id as check_instance_id  # re-exported: the id rules
+from ._json import dumps, is_text, loads, loads_shown, shown
 from ._signals import DONE
 from .app import App, check_name, name_of
 from .clock import SYSTEM_CLOCK, Clock
@@ -38,7 +39,6 @@ from .status import (
 from .store import open_store
 from .store.base import Filter, InstanceRow, Listener, Reader, StandingPauseRow, Store
 
-_ID_RE = re.compile(r"^[^/\\#?\s\x00-\x1f\x7f][^/\\#?\x00-\x1f\x7f]{0,255}$")
 _TIME_FIELDS = ("fire_at", "resume_at")
 MAX_REASON = 4096
 MAX_PAGE = 1000
@@ -58,19 +58,6 @@ def _default_actor() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def check_instance_id(instance_id: Any) -> str:
-    """Validate an instance id: 1-256 characters, none of ``/ \\ # ?`` or control
-    characters, not starting with whitespace (ids appear in URLs and logs)."""
-    if not isinstance(instance_id, str):
-        raise TypeError(f"an instance id must be a string, not {type(instance_id).__name__}")
-    if not _ID_RE.match(instance_id) or instance_id != instance_id.strip():
-        raise ValueError(
-            f"invalid instance id {instance_id!r}: use 1-256 characters without '/', '\\', "
-            "'#', '?', control characters, or leading/trailing whitespace"
-        )
-    return instance_id
-
-
 def check_version(version: Any) -> str | None:
     """Validate an instance's version: ``None``, or 1-256 characters without control
     characters."""
@@ -78,10 +65,10 @@ def check_version(version: Any) -> str | None:
         return None
     if not isinstance(version, str):
         raise TypeError(f"a version must be a string, not {type(version).__name__}")
-    if not version or len(version) > MAX_VERSION or _CONTROL_RE.search(version):
+    if not version or len(version) > MAX_VERSION or _bad_text(version):
         raise ValueError(
             f"invalid version {version[:80]!r}: use 1-{MAX_VERSION} characters and no "
-            "control characters"
+            "control characters or lone surrogates"
         )
     return version
 
@@ -104,18 +91,23 @@ def check_tags(tags: Any) -> dict[str, str] | None:
             raise TypeError(
                 f"the value of tag {key[:80]!r} must be a string, not {type(value).__name__}"
             )
-        if not key or len(key) > MAX_TAG_KEY or _CONTROL_RE.search(key):
+        if not key or len(key) > MAX_TAG_KEY or _bad_text(key):
             raise ValueError(
                 f"invalid tag key {key[:80]!r}: use 1-{MAX_TAG_KEY} characters and no "
-                "control characters"
+                "control characters or lone surrogates"
             )
-        if len(value) > MAX_TAG_VALUE or _CONTROL_RE.search(value):
+        if len(value) > MAX_TAG_VALUE or _bad_text(value):
             raise ValueError(
                 f"invalid value of tag {key[:80]!r}: use at most {MAX_TAG_VALUE} characters "
-                "and no control characters"
+                "and no control characters or lone surrogates"
             )
         out[key] = value
     return out or None
+
+
+def _bad_text(text: str) -> bool:
+    """Whether ``text`` holds a control character or a lone surrogate."""
+    return _CONTROL_RE.search(text) is not None or not is_text(text)
 
 
 def _epoch(value: datetime | None, what: str) -> float | None:
@@ -135,6 +127,8 @@ def _reason(reason: Any, what: str = "a reason") -> str | None:
         raise ValueError(f"{what} must be at most {MAX_REASON} characters")
     if "\x00" in reason:
         raise ValueError(f"{what} must not contain NUL characters")
+    if not is_text(reason):
+        raise ValueError(f"{what} must not contain lone surrogates (text that is not Unicode)")
     return reason
 
 
@@ -194,10 +188,11 @@ def to_status(row: InstanceRow, held: Sequence[str] = ()) -> InstanceStatus:
         instance_id=row.instance_id,
         name=row.name,
         runtime_status=row.status,
-        input=loads(row.input),
-        output=loads(row.output),
+        # Shown leniently: a value an older version stored too deep reads as its text.
+        input=loads_shown(row.input),
+        output=loads_shown(row.output),
         failure=None if row.failure is None else Failure.from_json(loads(row.failure)),
-        custom_status=loads(row.custom_status),
+        custom_status=loads_shown(row.custom_status),
         created_at=from_timestamp(row.created_at),  # type: ignore[arg-type]
         updated_at=from_timestamp(row.updated_at),  # type: ignore[arg-type]
         completed_at=from_timestamp(row.completed_at),
@@ -210,7 +205,7 @@ def to_status(row: InstanceRow, held: Sequence[str] = ()) -> InstanceStatus:
 
 
 def _history_event(seq: int, event: Event) -> HistoryEvent:
-    data = dict(event.data)
+    data = {key: shown(value) for key, value in event.data.items()}
     for key in _TIME_FIELDS:
         if isinstance(data.get(key), int | float):
             data[key] = from_timestamp(data[key]).isoformat()  # type: ignore[union-attr]
@@ -519,7 +514,12 @@ class Client:
     ) -> bool:
         """Pause a PENDING or RUNNING instance; ``True`` if it changed, ``False`` if it
         was already paused. When this returns, nothing of the instance starts until it is
-        resumed (by :meth:`resume`, or by itself at ``resume_at``)."""
+        resumed (by :meth:`resume`, or by itself at ``resume_at``).
+
+        On an instance that is paused already, ``resume_at`` sets (or moves) the time it
+        resumes by itself, whatever paused it, and the call returns ``True``; the pause
+        keeps its reason and actor, and the change is recorded in the history (an
+        ``ExecutionSuspended`` event with ``rescheduled: true``)."""
         instance_id = _known_id(instance_id)
         at, why, actor = _epoch(resume_at, "resume_at"), _reason(reason), self._by(by)
         changed = self.store.run(

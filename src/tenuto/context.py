@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ._json import dumps
+from ._ids import check_instance_id
+from ._json import dumps, is_text
 from .app import check_name, name_of
 from .retry import RetryPolicy
 from .status import to_timestamp
@@ -77,14 +78,17 @@ class OrchestrationContext:
     ) -> Task[Any]:
         """Start a child orchestration and wait for its output.
 
-        The child gets the id ``instance_id``, or one derived from this instance's id.
-        If the child fails or is terminated, waiting raises
-        :class:`~tenuto.SubOrchestrationFailed`. Pausing this instance pauses the child.
+        The child gets the id ``instance_id``, which follows the rules of every instance
+        id (a ``ValueError`` here otherwise), or one derived from this instance's id,
+        ``<id>:<n>``, shortened with a hash when that would pass 256 characters (see
+        "JSON values and instance ids" in the concepts). If the child fails or is
+        terminated, waiting raises :class:`~tenuto.SubOrchestrationFailed`. Pausing this
+        instance pauses the child.
         """
         registered = self._r.app.get_orchestrator(name_of(orchestrator))
         dumps(input, f"the input of sub-orchestrator {registered.name!r}")
-        if instance_id is not None and (not isinstance(instance_id, str) or not instance_id):
-            raise ValueError("instance_id must be a non-empty string")
+        if instance_id is not None:
+            check_instance_id(instance_id, "sub-orchestration instance id")
         return self._r.schedule_sub_orchestration(registered.name, input, instance_id)
 
     def create_timer(self, fire_at: datetime | timedelta) -> Task[None]:
@@ -115,10 +119,11 @@ class OrchestrationContext:
     def send_event(self, instance_id: str, name: str, data: Any = None) -> None:
         """Raise an event on another instance (fire and forget, recorded in history).
 
-        An event for an instance that does not exist or has finished is dropped.
+        ``instance_id`` must follow the rules of instance ids (a ``ValueError`` here
+        otherwise). An event for an instance that does not exist or has finished is
+        dropped.
         """
-        if not isinstance(instance_id, str) or not instance_id:
-            raise ValueError("instance_id must be a non-empty string")
+        check_instance_id(instance_id)
         check_name(name, "event name")
         dumps(data, f"the data of event {name!r}")
         self._r.send_event(instance_id, name, data)
@@ -153,6 +158,8 @@ class OrchestrationContext:
         """
         if reason is not None and not isinstance(reason, str):
             raise TypeError("a pause reason must be a string")
+        if reason is not None and not is_text(reason):
+            raise ValueError("a pause reason must not contain lone surrogates")
         return self._r.pause_self(reason)
 
     def _deadline(self, when: datetime | timedelta) -> float:

@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from .status import Failure, Status
 
+#: Ids and names longer than this are cut short in messages (a message must fit in an
+#: HTTP header or gRPC metadata; the full text helps no one).
+SHOWN_CHARS = 256
+
+
+def shown(text: str) -> str:
+    """``text`` quoted for a message; cut short, with its length, if it is long."""
+    if len(text) <= SHOWN_CHARS:
+        return repr(text)
+    return f"{text[:64]!r}... ({len(text)} characters)"
+
 
 class TenutoError(Exception):
     """Base class of every error tenuto raises on purpose."""
@@ -13,7 +24,7 @@ class InstanceNotFound(TenutoError, LookupError):
     """No instance has this id (it never existed, or it was purged). HTTP 404."""
 
     def __init__(self, instance_id: str) -> None:
-        super().__init__(f"no orchestration instance with id {instance_id!r}")
+        super().__init__(f"no orchestration instance with id {shown(instance_id)}")
         self.instance_id = instance_id
 
 
@@ -130,3 +141,17 @@ class WaitTimeout(TenutoError, TimeoutError):
 
 class InvalidCursor(TenutoError, ValueError):
     """A query cursor was not one this engine produced."""
+
+
+class InvalidJSON(TenutoError, ValueError, TypeError):
+    """A value that cannot be stored as JSON text: NaN or Infinity, a string with a lone
+    surrogate, an integer of more than 4300 digits, a circular reference, or lists and
+    objects nested more than 100 levels deep. The message names the value and where in
+    it the problem is.
+
+    Raised before anything is written (HTTP 422, 400 on the Durable Functions routes;
+    gRPC ``INVALID_ARGUMENT``). An activity that returns such a value fails with it (and
+    is retried per its policy); an orchestration that returns one, or sets one as its
+    custom status, fails with it. A ``ValueError``, and a ``TypeError`` as well, as
+    tenuto's refusals of values that are not JSON have always been.
+    """

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import history as h
+from ._ids import child_id
 from ._json import dumps
 from .actions import (
     Action,
@@ -184,6 +185,10 @@ class Replayer:
                 "changes under running instances must keep the order of its durable calls; "
                 "use ctx.now() and ctx.new_uuid() instead of the clock or random numbers."
             )
+        if event.type == h.SUB_CREATED and task_id in self._names:
+            # The child that exists is the one history names (an older version may have
+            # derived its id differently).
+            self._names[task_id] = f"{name}\0{event.data.get('instance_id')}"
 
     def _on_task_completed(self, event: h.Event) -> None:
         task_id = event.data["task_id"]
@@ -335,9 +340,7 @@ class Replayer:
         return self._new_task(action, name)
 
     def _child_id(self, task_id: int) -> str:
-        if self.generation:
-            return f"{self.instance_id}:{self.generation}:{task_id}"
-        return f"{self.instance_id}:{task_id}"
+        return child_id(self.instance_id, self.generation, task_id)
 
     def send_event(self, instance_id: str, name: str, data: Any) -> None:
         if self.outcome is not None:
@@ -373,7 +376,9 @@ class Replayer:
         self._finish(ContinuedAsNew(input, tuple(carry)))
 
     def set_custom_status(self, value: Any) -> None:
-        self.custom_status_json = dumps(value, "custom status")
+        self.custom_status_json = dumps(
+            value, f"the custom status of orchestrator {self.orchestrator.name!r}"
+        )
         self.custom_status_changed = True
 
     def new_uuid(self) -> str:

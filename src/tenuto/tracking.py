@@ -6,7 +6,8 @@ and ``instance_id``), and a readable ``key=value`` message::
 
     instance paused: instance_id=backup-1 reason='business hours' by=alice
 
-Events: ``started``, ``paused``, ``resumed``, ``completed``, ``failed``, ``terminated``,
+Events: ``started``, ``paused``, ``pause_rescheduled`` (a pause's scheduled resume set
+or moved), ``resumed``, ``completed``, ``failed``, ``terminated``,
 ``continued_as_new``, ``purged``, ``event_raised``, ``activity_retry``,
 ``activity_failed``, ``lease_lost``.
 Use :class:`JsonFormatter` to write them as JSON lines.

@@ -471,7 +471,9 @@ def check_instance(
         bad("an activity failed")
     # 4. Nothing happens in history while paused...
     paused = False
-    for t, _ in events:
+    for t, d in events:
+        if t == "ExecutionSuspended" and d.get("rescheduled"):
+            continue  # a paused instance's scheduled resume was moved: a pause record
         if t == "ExecutionSuspended":
             if paused:
                 bad("suspended twice without a resume")

@@ -5,12 +5,14 @@ Every command works on the database named by ``--db`` (default ``$TENUTO_DB``, t
 JSON with ``--json``, and fails with a one-line message on stderr:
 
 * exit 1: the operation failed (unknown id, finished instance, unknown orchestrator,
-  invalid cursor, database unreachable, ...): every tenuto error, and the ``ValueError``
-  and ``TypeError`` the client raises for invalid values;
+  invalid cursor, database unreachable, a port in use, ...): every tenuto error, the
+  ``ValueError`` and ``TypeError`` the client raises for invalid values, and ``OSError``;
 * exit 2: the command line is wrong (unknown option, malformed JSON, date, duration or
   status name, an ID together with ``--all``, ...).
 
-Set ``TENUTO_DEBUG=1`` to see the traceback instead of the one-line message.
+Set ``TENUTO_DEBUG=1`` (or pass ``--debug``: ``tenuto --debug worker app:app``) to see
+the traceback instead of the one-line message; that includes an app module that fails to
+import (otherwise one line: the error, and the file and line where it happened).
 
 The modules: :mod:`.params` reads the command line, :mod:`.render` and
 :mod:`.timeline` print, and the commands are in :mod:`.instances` (start, status,
@@ -41,12 +43,17 @@ def _one_line(text: str) -> str:
 
 def _failures() -> tuple[type[BaseException], ...]:
     """Exceptions reported as a one-line error with exit code 1."""
-    kinds: list[type[BaseException]] = [TenutoError, ValueError, TypeError, ImportError]
+    kinds: list[type[BaseException]] = [TenutoError, ValueError, TypeError, ImportError, OSError]
     kinds.append(sqlite3.Error)
     for module, name in (("psycopg", "Error"), ("psycopg_pool", "PoolTimeout")):
         if module in sys.modules:  # only if the PostgreSQL store was used
             kinds.append(getattr(sys.modules[module], name))
     return tuple(kinds)
+
+
+def _debug(on: bool) -> None:
+    if on:
+        os.environ["TENUTO_DEBUG"] = "1"
 
 
 class _UsageError(click.UsageError):
@@ -85,9 +92,18 @@ class _Cli(click.Group):
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="Exit codes: 0 success, 1 the operation failed (e.g. unknown id, finished "
     "instance), 2 invalid command line (e.g. bad JSON, date or status). "
-    "Set TENUTO_DEBUG=1 to see tracebacks. Run 'tenuto COMMAND --help' for examples.",
+    "Set TENUTO_DEBUG=1 or pass --debug to see tracebacks. "
+    "Run 'tenuto COMMAND --help' for examples.",
 )
 @click.version_option(package_name="tenuto")
+@click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, param, value: _debug(value),
+    help="Show tracebacks instead of one-line errors (the same as TENUTO_DEBUG=1).",
+)
 def main() -> None:
     """tenuto: durable orchestrations with first-class pause and resume.
 

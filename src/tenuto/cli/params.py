@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .. import _json
+from ..errors import InvalidJSON
 from ..status import Status
 from .render import short
 
@@ -88,23 +90,19 @@ class _Json(_ParamType):
         if not isinstance(value, str):
             return value
         text = sys.stdin.read() if value == "-" else value
+        source = "stdin" if value == "-" else repr(short(value, 40))
         try:
-            return json.loads(text, parse_constant=_not_json)
+            return _json.parse(text, source)
         except json.JSONDecodeError as exc:
             problem = f"{exc.msg} at position {exc.pos}"
-        except ValueError as exc:
-            problem = str(exc)
-        source = "stdin" if value == "-" else repr(short(value, 40))
+        except InvalidJSON as exc:
+            self.fail(str(exc), param, ctx)
         self.fail(
             f"{source} is not valid JSON ({problem}); "
             'quote strings as \'"text"\', e.g. \'{"volume": "vol-1"}\'',
             param,
             ctx,
         )
-
-
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not a JSON value")
 
 
 class _Tag(_ParamType):
@@ -127,11 +125,22 @@ TAG = _Tag()
 
 # -- shared options --------------------------------------------------------------------
 
+
+def _db_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise click.BadParameter(
+            "the database URL is empty: give one (sqlite:///tenuto.db, "
+            "postgresql://user@host/dbname) or leave --db out"
+        )
+    return value
+
+
 DB_OPTION = click.option(
     "--db",
     envvar="TENUTO_DB",
     show_envvar=True,
     default=None,
+    callback=_db_url,
     metavar="URL",
     help="Database URL: sqlite:///path.db or postgresql://user@host/db "
     "[default: sqlite:///tenuto.db].",

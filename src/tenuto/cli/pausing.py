@@ -63,7 +63,8 @@ def pause(
 
     With --all it pauses every PENDING or RUNNING instance the filters select. When this
     returns nothing more of the instance starts until it is resumed; work
-    already running finishes and waits. Pausing a paused instance changes nothing.
+    already running finishes and waits. Pausing a paused instance changes nothing, except
+    that --resume-at sets (or moves) the time it resumes by itself.
 
     --orchestrator NAME pauses every instance of NAME, and holds those started while the
     pause stands. --activity NAME holds every execution of that activity, in every
@@ -93,8 +94,17 @@ def pause(
             report_count(count, "Paused", as_json)
             return
         assert instance_id is not None
+        was_paused = resume_at is not None and client.status(instance_id).pause is not None
         changed = client.pause(instance_id, reason, resume_at=resume_at)
-        _report_change(client.status(instance_id), changed, "Paused", "already paused", as_json)
+        st = client.status(instance_id)
+        if changed and was_paused and st.pause is not None and not as_json:
+            # Already paused: the call set (or moved) its scheduled resume.
+            click.echo(
+                f"{st.instance_id} was already paused; it now resumes by itself at "
+                f"{time_text(st.pause.resume_at)}."
+            )
+            return
+        _report_change(st, changed, "Paused", "already paused", as_json)
 
 
 @click.command()

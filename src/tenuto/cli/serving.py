@@ -7,6 +7,8 @@ import importlib
 import logging
 import os
 import sys
+import sysconfig
+import traceback
 from typing import Any
 
 import click
@@ -27,12 +29,49 @@ def load_app(spec: str) -> App:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise click.BadParameter(f"cannot import {module_name!r}: {exc}") from exc
+    except Exception as exc:
+        if os.environ.get("TENUTO_DEBUG"):
+            raise
+        raise click.BadParameter(f"cannot import {module_name!r}: {_import_error(exc)}") from None
     app = getattr(module, attr, None)
     if not isinstance(app, App):
         raise click.BadParameter(f"{module_name}:{attr} is not a tenuto.App")
     return app
+
+
+_TENUTO = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+
+
+def _import_error(exc: Exception) -> str:
+    """What went wrong importing an app module, on one line: the error, and for an error
+    in the module's own code, ``file:line`` where it happened (not a traceback: set
+    ``TENUTO_DEBUG=1`` or pass ``--debug`` for that)."""
+    if isinstance(exc, SyntaxError):
+        where = f"{exc.filename}:{exc.lineno}: " if exc.filename else ""
+        return f"{where}{type(exc).__name__}: {exc.msg}"
+    message = f"{type(exc).__name__}: {exc}"
+    frame = _user_frame(exc)
+    if frame is None:
+        return str(exc) if isinstance(exc, ImportError) else message
+    return f"{frame.filename}:{frame.lineno}: {message}"
+
+
+def _user_frame(exc: BaseException) -> traceback.FrameSummary | None:
+    """The innermost frame of ``exc``'s traceback in the user's code: not in importlib,
+    tenuto, the standard library or installed packages."""
+    library = {
+        os.path.realpath(p)
+        for key in ("stdlib", "platstdlib", "purelib", "platlib")
+        if (p := sysconfig.get_path(key))
+    }
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        path = os.path.realpath(frame.filename)
+        if frame.filename.startswith("<") or any(path.startswith(lib + os.sep) for lib in library):
+            continue
+        if path.startswith(_TENUTO + os.sep):
+            continue
+        return frame
+    return None
 
 
 def _setup_logging(level: str, fmt: str) -> None:

@@ -102,6 +102,8 @@ def describe(event: HistoryEvent, tasks: dict[Any, str]) -> str:
         return f"{d.get('name')}({input_}) as instance {d.get('instance_id')}"
     if kind == "EventRaised":
         return f"{d.get('name')} = {value_text(d.get('data'))}"
+    if kind == "ExecutionSuspended" and d.get("rescheduled"):
+        return f"scheduled resume set to {_iso(d.get('resume_at'))} by {d.get('by')}" + _reason(d)
     if kind == "ExecutionSuspended":
         who = _PAUSED_BY.get(str(d.get("source")), "by {by}").format(by=d.get("by"))
         line = f"paused {who}" + _reason(d)

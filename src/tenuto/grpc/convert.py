@@ -19,6 +19,7 @@ from typing import Any
 import durabletask.internal.orchestrator_service_pb2 as pb
 from google.protobuf import timestamp_pb2, wrappers_pb2
 
+from .. import _json
 from .. import history as h
 from .._json import dumps, loads
 from ..actions import (
@@ -33,6 +34,7 @@ from ..actions import (
     SendEvent,
 )
 from ..client import check_instance_id, check_tags, check_version
+from ..errors import InvalidJSON
 from ..status import Failure, Status
 from ..store.base import InstanceRow
 
@@ -102,16 +104,17 @@ def parse(message: Any, field: str, what: str) -> Any:
     if raw == "":
         return None
     try:
-        return json.loads(raw)
-    except ValueError:
+        return _json.parse(raw, what)  # InvalidJSON for a value tenuto cannot store
+    except json.JSONDecodeError:
         raise BadPayload(f"{what} is not JSON text: {raw[:80]!r}") from None
 
 
-def lenient(message: Any, field: str) -> Any:
+def lenient(message: Any, field: str, what: str | None = None) -> Any:
     """:func:`parse`, keeping text that is not JSON as a string instead of refusing it
-    (for results that an SDK worker already produced)."""
+    (for results that an SDK worker already produced); JSON text whose value tenuto
+    cannot store still raises :class:`~tenuto.InvalidJSON`."""
     try:
-        return parse(message, field, field)
+        return parse(message, field, what or field)
     except BadPayload:
         return getattr(message, field).value
 
@@ -335,6 +338,8 @@ def actions(
                 raise Unsupported(f"the action {kind!r} is not supported by tenuto")
     except (Unsupported, BadPayload) as exc:
         return out, Failed(Failure("tenuto.UnsupportedAction", str(exc)))
+    except InvalidJSON as exc:  # a payload tenuto cannot store: the orchestration fails
+        return out, Failed(Failure.from_exception(exc))
     return out, outcome
 
 

@@ -25,6 +25,7 @@ serves (``exclude``).
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import socket
@@ -37,11 +38,11 @@ from typing import Any
 import durabletask.internal.orchestrator_service_pb2 as pb
 from google.protobuf import wrappers_pb2
 
-from .. import _step
+from .. import _json, _step
 from .. import history as h
 from .._activities import Outcome, deliver_outcomes
 from .._episode import MAX_CLAIMS, EpisodeRunner, ReplayCache
-from .._json import dumps, loads
+from .._json import dumps
 from .._signals import DONE, WORK
 from ..app import App
 from ..clock import SYSTEM_CLOCK, Clock
@@ -372,10 +373,11 @@ class Dispatcher:
             )
         actions, outcome = convert.actions(request.actions, row.instance_id)
         custom: str | _step._Unchanged | None = _step.UNCHANGED
-        if request.HasField("customStatus"):
-            custom = _json_text(request.customStatus.value)
         now = self.clock.now()
         try:
+            if request.HasField("customStatus"):
+                what = f"the custom status of orchestrator {row.name!r}"
+                custom = _json_text(request.customStatus.value, what)
             episode = _step.build(
                 _step.Decision(row, now, step.new_events, step.consumed, actions, outcome, custom)
             )
@@ -424,11 +426,12 @@ class Dispatcher:
         if failed:
             outcome = Outcome(act.row, None, convert.failure_of(request.failureDetails))
         else:
-            result = convert.lenient(request, "result")
             try:
-                dumps(result)
+                what = f"the output of activity {act.row.name!r}"
+                result = convert.lenient(request, "result", what)
+                dumps(result, what)
                 outcome = Outcome(act.row, result)
-            except TypeError as exc:
+            except TypeError as exc:  # InvalidJSON too: the activity fails with it
                 outcome = Outcome(act.row, None, Failure.from_exception(exc))
         now = self.clock.now()
         self.store.run(lambda tx: deliver_outcomes(tx, [outcome], now)())
@@ -460,14 +463,15 @@ def _release(tx: Tx, steps: list[tuple[str, _Step]]) -> None:
     tx.wake()
 
 
-def _json_text(raw: str) -> str | None:
-    """JSON text to store: ``raw`` if it is JSON, else ``raw`` as a JSON string."""
+def _json_text(raw: str, what: str) -> str | None:
+    """JSON text to store: ``raw`` if it is JSON, else ``raw`` as a JSON string.
+    :class:`~tenuto.InvalidJSON` if it is JSON that tenuto cannot store."""
     if raw == "":
         return None
     try:
-        loads(raw)
+        _json.parse(raw, what)
         return raw
-    except ValueError:
+    except json.JSONDecodeError:
         return dumps(raw)
 
 

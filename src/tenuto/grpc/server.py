@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import socket
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import durabletask.internal.orchestrator_service_pb2_grpc as stubs
@@ -20,6 +22,24 @@ log = logging.getLogger("tenuto.grpc")
 
 #: The port Durable Task SDKs connect to by default.
 DEFAULT_PORT = 4001
+
+
+def _check_free(host: str, port: int, error: Callable[[str], OSError]) -> None:
+    """Refuse a port that another process listens on, before gRPC tries it (gRPC would
+    log its own error lines first)."""
+    if port == 0:
+        return
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError:
+        return  # gRPC says what is wrong with the address
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise error(exc.strerror or str(exc)) from None
 
 
 class GrpcServer:
@@ -77,18 +97,24 @@ class GrpcServer:
         return f"{host}:{self.port}"
 
     def start(self) -> GrpcServer:
+        _check_free(self.host, self.port, self._unavailable)
         server = grpc.server(
             ThreadPoolExecutor(self._max_workers, thread_name_prefix="tenuto-grpc"),
             interceptors=[AuthInterceptor(self.auth)] if self.auth.enabled else None,
             options=[
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                # A port another server holds is an error, not a port to share with it.
+                ("grpc.so_reuseport", 0),
             ],
         )
         stubs.add_TaskHubSidecarServiceServicer_to_server(self.service, server)  # type: ignore[no-untyped-call]
-        bound = server.add_insecure_port(self.address)
+        try:
+            bound = server.add_insecure_port(self.address)
+        except RuntimeError:  # grpcio's "Failed to bind to address"
+            bound = 0
         if bound == 0:
-            raise OSError(f"cannot listen on {self.address}")
+            raise self._unavailable("the port is in use or the address is not available here")
         self.port = bound
         self.dispatcher.start()
         server.start()
@@ -100,6 +126,12 @@ class GrpcServer:
             " with bearer tokens" if self.auth.enabled else "",
         )
         return self
+
+    def _unavailable(self, why: str) -> OSError:
+        return OSError(
+            f"cannot serve the Durable Task protocol on {self.address}: {why}; choose "
+            "another port or address (--grpc-port, --grpc-host)"
+        )
 
     def stop(self, grace: float | None = 5.0) -> None:
         """Stop serving: worker streams end (SDK workers reconnect elsewhere or later)."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from ..client import MAX_PAGE, Client
 from ..status import Status
-from .app import actor, get_client
+from .app import JSONRoute, actor, get_client
 from .models import (
     BulkPauseRequest,
     BulkResumeRequest,
@@ -51,7 +52,7 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": Error, "description": "The instance's state forbids it (finished)."}
 }
 
-router = APIRouter(prefix="/api", tags=["instances"], responses=_ERRORS)
+router = APIRouter(prefix="/api", tags=["instances"], responses=_ERRORS, route_class=JSONRoute)
 ClientDep = Annotated[Client, Depends(get_client)]
 InstanceId = Annotated[str, Path(min_length=1, max_length=256, description="The instance id.")]
 MAX_WAIT = 60.0
@@ -73,7 +74,7 @@ def start(body: StartRequest, client: ClientDep, response: Response) -> Instance
         version=body.version,
         tags=body.tags,
     )
-    response.headers["Location"] = f"/api/instances/{iid}"
+    response.headers["Location"] = f"/api/instances/{quote(iid, safe='')}"
     return InstanceModel.of(client.status(iid))
 
 

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import errors
+from .. import _json, errors
 from ..client import Client
+from ..errors import InvalidJSON
 
 log = logging.getLogger("tenuto.http")
 
@@ -41,6 +43,35 @@ PUBLIC_PREFIXES = ("/static/",)
 DURABLE_PREFIX = "/runtime/webhooks/durabletask/"
 
 DEFAULT_MAX_BODY = 1024 * 1024
+
+
+class _JSONRequest(Request):
+    """A request whose JSON body is parsed with tenuto's value rules (:mod:`tenuto._json`):
+    a body nested too deeply for Python, holding a lone surrogate or a number no reader
+    decodes, is a 422 that says so, instead of a parser's failure."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            try:
+                # The values in a body are checked where they are used (the input of
+                # orchestrator X...); the body itself only has to be decodable.
+                self._json = _json.parse(await self.body(), "the request body", max_depth=None)
+            except InvalidJSON as exc:
+                # FastAPI turns anything but an HTTPException raised here into a 400.
+                raise StarletteHTTPException(422, str(exc)) from None
+        return self._json
+
+
+class JSONRoute(APIRoute):
+    """The routes of tenuto's API: request bodies are read as :class:`_JSONRequest`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            return await handler(_JSONRequest(request.scope, request.receive))
+
+        return route
 
 
 class ApiError(Exception):
@@ -62,6 +93,7 @@ _ERRORS: list[tuple[type[Exception], int, str]] = [
     (errors.InstanceExists, 409, "instance_exists"),
     (errors.UnknownOrchestrator, 422, "unknown_orchestrator"),
     (errors.InvalidCursor, 422, "invalid_cursor"),
+    (errors.InvalidJSON, 422, "invalid_json"),
     (TypeError, 422, "invalid"),
     (ValueError, 422, "invalid"),
 ]
@@ -283,9 +315,12 @@ def _install_error_handlers(app: FastAPI, client: Client) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {400: "malformed", 404: "not_found", 405: "method_not_allowed"}.get(
-            exc.status_code, "error"
-        )
+        code = {
+            400: "malformed",
+            404: "not_found",
+            405: "method_not_allowed",
+            422: "invalid_json",
+        }.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else "error"
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.method} {request.url.path}"

@@ -80,9 +80,10 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from .. import errors
+from .. import _json, errors
 from .. import history as h
 from ..client import MAX_PAGE, Client
+from ..errors import InvalidJSON
 from ..status import HistoryEvent, InstanceStatus, Status
 from .app import ApiError, actor, get_client
 from .models import Error
@@ -198,16 +199,9 @@ def _invalid(message: str) -> ApiError:
 # -- parsing ------------------------------------------------------------------------------
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _decode(text: str | bytes) -> Any:
-    return json.loads(text, parse_constant=_reject_constant)
-
-
 def parse_payload(raw: bytes, what: str) -> Any:
-    """Decode a request body as a start input or event data.
+    """Decode a request body as a start input or event data, with tenuto's value rules
+    (:mod:`tenuto._json`).
 
     An empty body is ``None``. A JSON string whose text is itself JSON is decoded once
     more (the ``azure-functions-durable`` client encodes payloads twice, and Durable
@@ -216,15 +210,25 @@ def parse_payload(raw: bytes, what: str) -> Any:
     if not raw.strip():
         return None
     try:
-        value = _decode(raw)
-    except (ValueError, RecursionError):
+        value = _json.parse(raw, what)
+    except json.JSONDecodeError:
         raise ApiError(400, "malformed", f"{what} is not valid JSON") from None
+    except InvalidJSON as exc:
+        raise ApiError(400, "invalid_json", str(exc)) from None
     if isinstance(value, str) and value.strip():
         try:
-            return _decode(value)
-        except (ValueError, RecursionError):
+            return _json.parse(value, what)
+        except json.JSONDecodeError:
             return value
+        except InvalidJSON as exc:
+            if value.strip() in _CONSTANTS:
+                return value  # "NaN" is a string here, not a number
+            raise ApiError(400, "invalid_json", str(exc)) from None
     return value
+
+
+#: JSON-like constants that a string payload may hold and that stay strings.
+_CONSTANTS = frozenset({"NaN", "Infinity", "-Infinity"})
 
 
 def parse_bool(value: str | None, name: str, default: bool) -> bool:
@@ -446,6 +450,13 @@ def management_urls(request: Request, instance_id: str) -> dict[str, str]:
     }
 
 
+def this_url(request: Request) -> str:
+    """The URL of ``request``, percent-encoded: its path holds an instance id, which may
+    hold any character but ``/ \\ # ?`` (a header must be ASCII)."""
+    url = request.url
+    return str(url.replace(path=quote(url.path, safe="/")))
+
+
 def _check_status_response(request: Request, instance_id: str) -> JSONResponse:
     links = management_urls(request, instance_id)
     return JSONResponse(
@@ -466,7 +477,7 @@ def _status_response(
     body = status_payload(st, show_input=show_input, history=history)
     if not st.is_terminal:
         return JSONResponse(
-            body, status_code=202, headers={"Location": str(request.url), "Retry-After": "5"}
+            body, status_code=202, headers={"Location": this_url(request), "Retry-After": "5"}
         )
     code = 500 if fail_with_500 and st.runtime_status is Status.FAILED else 200
     return JSONResponse(body, status_code=code)

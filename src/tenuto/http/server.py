@@ -66,11 +66,12 @@ def serve(
     asgi = create_app(client, tokens=tokens, max_body=max_body)
     config = uvicorn.Config(asgi, host=host, port=port, log_level=log_level, lifespan="off")
     server = uvicorn.Server(config)
-    if running is not None:
-        running.start()
     try:
+        # The gRPC port first: a port in use fails before anything has started.
         if sidecar is not None:
             sidecar.start()
+        if running is not None:
+            running.start()
         log.info("serving %s on http://%s:%d", client.store.url, host, port)
         with _exit_on_signals():
             server.run()

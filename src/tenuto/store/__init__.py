@@ -10,7 +10,16 @@ DEFAULT_URL = "sqlite:///tenuto.db"
 
 
 def resolve_url(url: str | None) -> str:
-    """The database URL to use: ``url``, else ``$TENUTO_DB``, else ``./tenuto.db``."""
+    """The database URL to use: ``url``, else ``$TENUTO_DB``, else ``./tenuto.db``.
+
+    An empty ``url`` is refused rather than read as "the default" (an unset variable in
+    ``--db "$DB"`` would otherwise write to ``./tenuto.db`` unnoticed)."""
+    if url is not None and not url.strip():
+        raise ValueError(
+            "the database URL is empty: give one, such as sqlite:///tenuto.db or "
+            "postgresql://user@host/dbname, or leave --db out to use $TENUTO_DB or "
+            f"{DEFAULT_URL}"
+        )
     return url or os.environ.get("TENUTO_DB") or DEFAULT_URL
 
 

@@ -551,7 +551,7 @@ class SqlTx(SqlReader, Tx):
             "INSERT INTO history (instance_id, seq, type, ts, data) VALUES (?, ?, ?, ?, ?)"
             + (" ON CONFLICT (instance_id, seq) DO NOTHING" if skip_taken else ""),
             [
-                (r.instance_id, r.seq, r.event.type, r.event.ts, _json.dumps(r.event.data))
+                (r.instance_id, r.seq, r.event.type, r.event.ts, _json.dumps_record(r.event.data))
                 for r in rows
             ],
         )
@@ -613,7 +613,7 @@ class SqlTx(SqlReader, Tx):
         return sorted({iid for aid, iid in rows if aid not in released})
 
     def annotate(self, instance_ids: Sequence[str], event: Event) -> None:
-        data = _json.dumps(event.data)
+        data = _json.dumps_record(event.data)
         for part in chunks(list(instance_ids), BATCH):
             cond, params = self.d.in_list("instance_id", part)
             self._x(
@@ -638,7 +638,7 @@ class SqlTx(SqlReader, Tx):
                     m.execution_id,
                     m.event.type,
                     m.event.ts,
-                    _json.dumps(m.event.data),
+                    _json.dumps_record(m.event.data),
                     m.visible_at,
                 )
                 for m in messages

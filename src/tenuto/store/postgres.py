@@ -123,7 +123,7 @@ class _PgTx(SqlTx):
             " WHERE instance_id = ANY(?) RETURNING instance_id, history_len)"
             " INSERT INTO history (instance_id, seq, type, ts, data)"
             " SELECT instance_id, history_len - 1, ?, ?, ? FROM u",
-            (sorted(set(instance_ids)), event.type, event.ts, _json.dumps(event.data)),
+            (sorted(set(instance_ids)), event.type, event.ts, _json.dumps_record(event.data)),
         )
 
     # Lock order: name locks, then instances (in id order), then their activities. A
@@ -163,7 +163,7 @@ class _PgTx(SqlTx):
                                 "s": r.seq,
                                 "t": r.event.type,
                                 "ts": r.event.ts,
-                                "d": _json.dumps(r.event.data),
+                                "d": _json.dumps_record(r.event.data),
                             }
                             for r in rows
                         ]
@@ -426,7 +426,7 @@ def _message_row(m: NewMessage) -> dict[str, Any]:
         "e": m.execution_id,
         "t": m.event.type,
         "ts": m.event.ts,
-        "d": _json.dumps(m.event.data),
+        "d": _json.dumps_record(m.event.data),
         "v": m.visible_at,
     }
 

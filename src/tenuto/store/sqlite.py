@@ -84,6 +84,20 @@ def parse_url(url: str) -> tuple[str, dict[str, str]]:
     return path, options
 
 
+def _busy_timeout(text: str) -> float:
+    """The ``busy_timeout`` URL option: seconds to wait for the write lock."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 <= seconds < float("inf"):
+        raise ValueError(
+            "the SQLite URL option busy_timeout must be a number of seconds (0 or more), "
+            f"such as ?busy_timeout=5 or ?busy_timeout=0.5, not {text[:40]!r}"
+        )
+    return seconds
+
+
 class SqliteStore(Store):
     """tenuto's state in one SQLite file."""
 
@@ -95,7 +109,7 @@ class SqliteStore(Store):
         if sync not in _SYNC_MODES:
             raise ValueError(f"synchronous must be one of {sorted(_SYNC_MODES)}, not {sync!r}")
         self.synchronous = _SYNC_MODES[sync]
-        self.busy_timeout = float(options.get("busy_timeout", "60"))
+        self.busy_timeout = _busy_timeout(options.get("busy_timeout", "60"))
         directory = os.path.dirname(self.path)
         if directory and not os.path.isdir(directory):
             raise ValueError(f"the directory of the SQLite file does not exist: {directory}")
