@@ -36,6 +36,8 @@ RAISED: dict[str, BaseException] = {
     "KeyboardInterrupt": KeyboardInterrupt(),
     "GeneratorExit": GeneratorExit(),
     "Custom": Custom("a BaseException of our own"),
+    "CancelledError": asyncio.CancelledError(),
+    "BaseExceptionGroup": BaseExceptionGroup("several", [KeyboardInterrupt(), ValueError()]),
     "Unprintable": Unprintable(),
     "Surrogate": FileNotFoundError(2, "No such file", "\udcff.txt"),
 }
@@ -241,3 +243,34 @@ def test_a_step_that_cannot_be_stored_fails_its_instance_and_no_other(
     assert fine == ["fine-1ison", "fine-2ison", "fine-3ison"]
     # And the worker keeps working.
     assert client.wait(client.start(produces, "later"), timeout=10).output == "laterison"
+
+
+# -- an activity that never returns ------------------------------------------------------
+
+released = threading.Event()
+
+
+@app.activity
+def never_returns(x: int) -> int:
+    released.wait(60)  # for ever, as far as the test goes
+    return x
+
+
+@app.orchestrator
+def stuck(ctx, x):
+    return (yield ctx.call_activity(never_returns, x))
+
+
+def test_an_activity_that_never_returns_holds_only_its_own_slot(client, start_worker):
+    released.clear()
+    worker = start_worker(app, concurrency=2)
+    iid = client.start(stuck, 1)
+    wait_for(lambda: worker.running_activities == 1, what="the activity running")
+    client.pause(iid, reason="it hangs")
+    assert client.status(iid).runtime_status is Status.PAUSED
+    # The other slot serves everything else.
+    others = client.start_many(just_echo, [f"x{i}" for i in range(5)])
+    assert [client.wait(i, timeout=10).output for i in others] == [f"x{i}" for i in range(5)]
+    released.set()
+    client.resume(iid)
+    assert client.wait(iid, timeout=10).output == 1
