@@ -270,8 +270,12 @@ def terminate(
     now: float,
     strict: bool = False,
     recursive: bool = True,
+    output: str | None = None,
 ) -> list[str]:
-    """End live instances TERMINATED (with their sub-orchestrations when ``recursive``)."""
+    """End live instances TERMINATED (with their sub-orchestrations when ``recursive``).
+
+    ``output``: JSON text to store as the output of ``ids`` (the Durable Task protocol's
+    terminate carries one); their sub-orchestrations end without one."""
     rows = _live_rows(tx, ids, "terminate", strict)
     if not rows:
         return []
@@ -282,6 +286,7 @@ def terminate(
         targets,
         {
             "status": Status.TERMINATED,
+            "output": output,
             "failure": dumps(failure.to_json()),
             "completed_at": now,
             "updated_at": now,
