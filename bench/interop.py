@@ -152,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         "--suite", required=True, type=Path, help="a checkout of durabletask-python"
     )
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL server (--db postgres)")
+    parser.add_argument(
+        "--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL server (--db postgres)"
+    )
     parser.add_argument(
         "--with-entities", action="store_true", help="also run the tests that need entities"
     )

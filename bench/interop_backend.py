@@ -51,6 +51,59 @@ def _drop_schema(url: str, schema: str) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'.encode())
 
 
+def serve(url: str, port: int, log: Any) -> subprocess.Popen[bytes]:
+    """Start ``tenuto serve --grpc-port PORT`` on ``url`` (output to the file ``log``)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tenuto",
+            "serve",
+            "--db",
+            url,
+            "--port",
+            str(_free_port()),
+            "--grpc-port",
+            str(port),
+            "--grpc-host",
+            "localhost",
+            "--log-level",
+            "warning",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Wait until something answers gRPC on ``localhost:port``; ``RuntimeError`` if
+    ``proc`` exits first or nothing listens within ``timeout``."""
+    import grpc
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited at start (code {proc.returncode})")
+        with grpc.insecure_channel(f"localhost:{port}") as channel:
+            try:
+                grpc.channel_ready_future(channel).result(timeout=0.2)
+                return
+            except grpc.FutureTimeoutError:
+                pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server did not listen in time")
+
+
+def end(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 10 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class TenutoBackend:
     """One ``tenuto serve --grpc-port`` subprocess on a database of its own."""
 
@@ -66,44 +119,11 @@ class TenutoBackend:
             _drop_schema(db, self._schema)
             self.url = _with_schema(db, self._schema)
         self._log = open(os.path.join(self._tmp, "serve.log"), "wb")  # noqa: SIM115
-        self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tenuto",
-                "serve",
-                "--db",
-                self.url,
-                "--port",
-                str(_free_port()),
-                "--grpc-port",
-                str(port),
-                "--grpc-host",
-                "localhost",
-                "--log-level",
-                "warning",
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        self._ready()
-
-    def _ready(self, timeout: float = 30.0) -> None:
-        import grpc
-
-        deadline = time.monotonic() + timeout
-        while True:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"tenuto serve exited at start:\n{self.log()}")
-            with grpc.insecure_channel(f"localhost:{self.port}") as channel:
-                try:
-                    grpc.channel_ready_future(channel).result(timeout=0.2)
-                    return
-                except grpc.FutureTimeoutError:
-                    pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"tenuto serve did not listen in time:\n{self.log()}")
+        self.proc: subprocess.Popen[bytes] | None = serve(self.url, port, self._log)
+        try:
+            wait_listening(port, self.proc)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}:\n{self.log()}") from None
 
     def log(self) -> str:
         if not self._log.closed:
@@ -116,12 +136,7 @@ class TenutoBackend:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        end(proc)
         self._log.close()
 
     def reset(self) -> None:
