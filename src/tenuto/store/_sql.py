@@ -684,10 +684,10 @@ class SqlTx(SqlReader, Tx):
     def delete_pending_work(
         self, instance_ids: Sequence[str], *, keep_events: bool = False
     ) -> None:
-        events = " AND execution_id IS NOT NULL" if keep_events else ""
         for part in chunks(list(instance_ids), BATCH):
             cond, params = self.d.in_list("instance_id", part)
-            self._x(f"DELETE FROM inbox WHERE {cond}{events}", params)
+            where = cond + " AND execution_id IS NOT NULL" if keep_events else cond
+            self._x(f"DELETE FROM inbox WHERE {where}", params)
             self._x(f"DELETE FROM activities WHERE {cond}", params)
 
     # -- activities ----------------------------------------------------------------
