@@ -309,9 +309,7 @@ def test_continue_as_new_carries_unprocessed_events(client, start_worker):
     assert client.wait(iid, timeout=10).output == ["a", "b", "c"]
 
 
-def test_events_raised_during_a_continue_as_new_step_reach_the_next_execution(
-    client, start_worker
-):
+def test_events_raised_during_a_continue_as_new_step_reach_the_next_execution(client, start_worker):
     """Events the step never received are not its to drop: even without carrying over
     unprocessed events, they go to the new execution (they were deleted before)."""
     _held.clear()
