@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from . import report
 from .databases import DEFAULT_PG_URL, VARIANTS, postgres_version
@@ -42,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         help="re-run only the runs that failed in results/latest.json, merge them into it "
         "and rewrite the report (the other options are taken from that file)",
     )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="merge the numbers of this run into results/latest.json and rewrite the report "
+        "(keeps the other workloads' rows: for adding or re-measuring some workloads)",
+    )
     args = parser.parse_args(argv)
     if args.rerun_failed:
         return rerun_failed(args.pg_url)
@@ -62,12 +69,31 @@ def main(argv: list[str] | None = None) -> int:
     results = run_all(variants, runs, scale, args.pg_url)
     machine = report.machine_info(pg_version)
     machine["argv"] = " ".join(sys.argv[1:] if argv is None else argv)
+    if args.merge:
+        results, machine = merged(results, machine, scale)
     rows, md = report.write(results, scale, args.quick, machine)
     print()
     print(report.text_table(rows))
     print(f"\nwritten: {md}, {md.with_suffix('.png')}, {md.with_suffix('.json')}")
     failed = any("error" in n for v in results.values() for r in v.values() for n in r.values())
     return 1 if failed else 0
+
+
+def merged(
+    results: dict[str, Any], machine: dict[str, Any], scale: Scale
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``results`` merged into those of results/latest.json (same scale required), and
+    that report's machine table with a note of the merge."""
+    previous = json.loads((report.RESULTS_DIR / "latest.json").read_text())
+    if Scale.from_json(previous["scale"]) != scale:
+        raise SystemExit("bench: --merge needs the scale of results/latest.json (--quick or not)")
+    into = previous["results"]
+    for variant, by_run in results.items():
+        into.setdefault(variant, {}).update(by_run)
+    note = f"{machine['argv']} merged {machine['date']}"
+    old = previous["machine"]
+    old["merges"] = (old["merges"] + "; " if old.get("merges") else "") + note
+    return into, old
 
 
 def rerun_failed(pg_url: str) -> int:

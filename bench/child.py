@@ -19,6 +19,10 @@ RESULT_PREFIX = "BENCH_RESULT "
 
 def run(system: str, workload: str, variant: str, url: str, scale: Scale) -> dict[str, Any]:
     """Run ``workload`` of ``system`` on ``url``; its numbers."""
+    if workload == "s":
+        from . import sdk_workloads
+
+        return sdk_workloads.run(system, url, scale)
     if system == "tenuto":
         from . import tenuto_workloads
 

@@ -62,11 +62,12 @@ def _compare(
     metric: str,
     key: str,
     target: tuple[str, Callable[[float], bool]] | None,
+    other: str = "dbos",
 ) -> Row | None:
-    """A row comparing ``key`` of both systems, ratio tenuto ÷ DBOS."""
+    """A row comparing ``key`` of tenuto and ``other``, ratio tenuto ÷ ``other``."""
     if run not in results.get(variant, {}):
         return None
-    t, d = _get(results, variant, run, "tenuto"), _get(results, variant, run, "dbos")
+    t, d = _get(results, variant, run, "tenuto"), _get(results, variant, run, other)
     tv = t[key] if t else None
     dv = d[key] if d else None
     ratio = tv / dv if tv is not None and dv else None
@@ -78,7 +79,7 @@ def _compare(
         LABELS[variant],
         metric,
         _num(tv) if t else _error(results, variant, run, "tenuto"),
-        _num(dv) if d else _error(results, variant, run, "dbos"),
+        _num(dv) if d else _error(results, variant, run, other),
         _num(ratio) if ratio is not None else "—",
         target[0] if target else "—",
         met,
@@ -262,6 +263,21 @@ def build_rows(results: Results, scale: Scale) -> list[Row]:
                 lambda x: f"{x['peak_rss_mb']:.0f} (paused: {x['rss_paused_mb']:.0f})",
                 lambda x: x["peak_rss_mb"],
                 ("< 300 MB", lambda r: r < 300),
+            )
+        )
+    for v in variants:
+        half = ("≥ 0.5x", lambda r: r >= 0.5) if v.startswith("sqlite") else None
+        rows.append(
+            _compare(
+                results,
+                v,
+                "s",
+                "s",
+                f"SDK path: {s.s_workflows} x {s.s_steps} activities (durabletask worker and "
+                "client), activities/s; DBOS column: durabletask's in-memory backend",
+                "activities_per_s",
+                half,
+                other="memory",
             )
         )
     return [r for r in rows if r is not None]

@@ -13,9 +13,11 @@ from .databases import Databases
 from .scale import Scale
 
 #: Workload letter -> the run that measures it ("fg" measures both f and g).
-RUNS = {"a": "a", "b": "b", "c": "c", "d": "d", "e": "e", "f": "fg", "g": "fg"}
+RUNS = {"a": "a", "b": "b", "c": "c", "d": "d", "e": "e", "f": "fg", "g": "fg", "s": "s"}
 #: The runs DBOS takes part in (it has no pause; "e" runs its cancel/resume analogue).
 DBOS_RUNS = ("a", "b", "c", "d", "e")
+#: The runs compared with durabletask's in-memory backend instead ("s": the SDK path).
+MEMORY_RUNS = ("s",)
 ALL = tuple(RUNS)
 CHILD_TIMEOUT_S = 1800
 
@@ -60,7 +62,9 @@ def jobs_for(variants: list[str], runs: list[str]) -> list[Job]:
         (variant, run, system)
         for variant in variants
         for run in runs
-        for system in ["tenuto"] + (["dbos"] if run in DBOS_RUNS else [])
+        for system in ["tenuto"]
+        + (["dbos"] if run in DBOS_RUNS else [])
+        + (["memory"] if run in MEMORY_RUNS else [])
     ]
 
 

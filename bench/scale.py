@@ -18,6 +18,8 @@ class Scale:
     d_window: int = 500  # (d) compare the first and the last 500 steps
     e_samples: int = 200  # (e) pause/resume samples
     f_instances: int = 10_000  # (f) and (g) instances paused and resumed in bulk
+    s_workflows: int = 200  # (s) SDK orchestrations of ...
+    s_steps: int = 5  # ... 5 activities each
     warmup: int = 10  # one-activity orchestrations run before measuring (both systems)
 
     def to_json(self) -> dict[str, Any]:
@@ -37,5 +39,6 @@ QUICK = Scale(
     d_window=100,
     e_samples=8,
     f_instances=300,
+    s_workflows=20,
     warmup=3,
 )

@@ -140,6 +140,23 @@ def eternal_listener(ctx, seen):
     return seen
 
 
+_held = threading.Event()
+_go_on = threading.Event()
+
+
+@app.orchestrator
+def held_listener(ctx, seen):
+    item = yield ctx.wait_for_event("item")
+    if item == "hold" and not ctx.is_replaying:
+        _held.set()
+        _go_on.wait(30)  # the test raises more events while this step runs
+    seen = [*seen, item]
+    if len(seen) < 3:
+        ctx.continue_as_new(seen, preserve_unprocessed_events=False)
+        return None
+    return seen
+
+
 @app.orchestrator
 def progress(ctx, n):
     for i in range(n):
@@ -290,6 +307,21 @@ def test_continue_as_new_carries_unprocessed_events(client, start_worker):
         client.raise_event(iid, "item", item)
     start_worker(app)
     assert client.wait(iid, timeout=10).output == ["a", "b", "c"]
+
+
+def test_events_raised_during_a_continue_as_new_step_reach_the_next_execution(client, start_worker):
+    """Events the step never received are not its to drop: even without carrying over
+    unprocessed events, they go to the new execution (they were deleted before)."""
+    _held.clear()
+    _go_on.clear()
+    start_worker(app)
+    iid = client.start(held_listener, [])
+    client.raise_event(iid, "item", "hold")
+    assert _held.wait(10)
+    client.raise_event(iid, "item", "second")
+    client.raise_event(iid, "item", "third")
+    _go_on.set()
+    assert client.wait(iid, timeout=10).output == ["hold", "second", "third"]
 
 
 def test_custom_status_reports_progress(client, start_worker):

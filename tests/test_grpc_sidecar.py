@@ -36,7 +36,7 @@ from durabletask.worker import TaskHubGrpcWorker
 from google.protobuf import empty_pb2, wrappers_pb2
 
 import tenuto
-from conftest import drop_postgres_schema, new_db_url
+from sdk_helpers import Sidecar, open_sidecar, sdk_worker
 from tenuto.grpc import GrpcServer
 
 from helpers import wait_for
@@ -186,55 +186,18 @@ ACTIVITIES = [greet, square, flaky, boom]
 # -- fixtures ---------------------------------------------------------------------------
 
 
-class Sidecar:
-    def __init__(self, db: str, server: GrpcServer) -> None:
-        self.db = db
-        self.server = server
-        self.address = f"127.0.0.1:{server.port}"
-        self.client = dc.TaskHubGrpcClient(host_address=self.address)
-        self.tenuto = tenuto.Client(store=server.store, actor="tester")
-
-    def new_id(self) -> str:
-        return uuid.uuid4().hex
-
-    def run(self, orchestrator: Any, value: Any = None, timeout: float = 30) -> Any:
-        iid = self.client.schedule_new_orchestration(orchestrator, input=value)
-        state = self.client.wait_for_orchestration_completion(iid, timeout=timeout)
-        assert state is not None
-        return state
-
-
-def sdk_worker(address: str, orchestrators: list[Any], activities: list[Any]) -> TaskHubGrpcWorker:
-    worker = TaskHubGrpcWorker(host_address=address)
-    for o in orchestrators:
-        worker.add_orchestrator(o)
-    for a in activities:
-        worker.add_activity(a)
-    worker.use_work_item_filters()
-    worker.start()
-    return worker
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def sidecar(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Sidecar]:
     """A sidecar (with its housekeeping worker) and an SDK worker, per backend."""
-    db = new_db_url(request.param, tmp_path_factory.mktemp("grpc"))
-    server = GrpcServer(db, port=0, lease_seconds=LEASE).start()
-    housekeeping = tenuto.Worker(tenuto.App(), store=server.store, shutdown_grace=1).start()
-    side = Sidecar(db, server)
-    worker = sdk_worker(side.address, ORCHESTRATORS, ACTIVITIES)
-    wait_for(lambda: server.dispatcher.streams, what="the SDK worker to connect")
-    try:
-        yield side
-    finally:
-        worker.stop()
-        side.client.close()
-        housekeeping.stop()
-        server.stop(grace=1)
-        if request.param == "postgres":
-            drop_postgres_schema(db)
+    with open_sidecar(request.param, tmp_path_factory.mktemp("grpc"), LEASE) as side:
+        worker = sdk_worker(side.address, ORCHESTRATORS, ACTIVITIES)
+        wait_for(lambda: side.server.dispatcher.streams, what="the SDK worker to connect")
+        try:
+            yield side
+        finally:
+            worker.stop()
 
 
 @pytest.fixture
@@ -250,7 +213,7 @@ def stub(sidecar: Sidecar) -> Iterator[Any]:
 def test_activity_sequence_is_an_ordinary_tenuto_instance(sidecar: Sidecar) -> None:
     state = sidecar.run(sequence, ["a", "b", "c"])
     assert state.runtime_status == S.COMPLETED
-    assert state.serialized_output == '["hello a","hello b","hello c"]'
+    assert state.serialized_output == json.dumps(["hello a", "hello b", "hello c"])
     assert json.loads(state.serialized_custom_status) == {"done": 3}
     # The same instance, seen by tenuto.
     st = sidecar.tenuto.status(state.instance_id)
@@ -308,7 +271,7 @@ def test_external_events(sidecar: Sidecar) -> None:
     sidecar.client.raise_orchestration_event(iid, "first", data="one")
     state = sidecar.client.wait_for_orchestration_completion(iid, timeout=10)
     assert state is not None and state.runtime_status == S.COMPLETED
-    assert state.serialized_output == '["one",{"n":2}]'
+    assert state.serialized_output == json.dumps(["one", {"n": 2}])
 
 
 def test_continue_as_new(sidecar: Sidecar) -> None:
@@ -378,7 +341,7 @@ def test_suspend_and_resume_with_events_raised_while_suspended(sidecar: Sidecar)
     sidecar.client.resume_orchestration(iid, reason="freeze over")
     state = sidecar.client.wait_for_orchestration_completion(iid, timeout=10)
     assert state is not None and state.runtime_status == S.COMPLETED
-    assert state.serialized_output == "[1,2]"
+    assert state.serialized_output == json.dumps([1, 2])
     kinds = [e.type for e in sidecar.tenuto.history(iid)]
     assert kinds.index("ExecutionSuspended") < kinds.index("ExecutionResumed")
     assert kinds.index("ExecutionResumed") < kinds.index("EventRaised")
@@ -445,7 +408,7 @@ def test_tenuto_scheduled_resume_and_bulk_pause_apply_to_sdk_instances(sidecar: 
     # Resumed by the housekeeping worker at resume_at, then the events are delivered.
     state = sidecar.client.wait_for_orchestration_completion(iid, timeout=10)
     assert state is not None and state.runtime_status == S.COMPLETED
-    assert state.serialized_output == '["a","b"]'
+    assert state.serialized_output == json.dumps(["a", "b"])
     assert datetime.now(UTC) >= resume_at
     resumed = [e for e in sidecar.tenuto.history(iid) if e.type == "ExecutionResumed"]
     assert resumed[-1].data["by"] == "schedule"
@@ -487,7 +450,7 @@ def test_rewind_reruns_only_the_failed_work(sidecar: Sidecar) -> None:
     sidecar.client.rewind_orchestration(iid, reason="fixed the bug")
     state = sidecar.client.wait_for_orchestration_completion(iid, timeout=10)
     assert state is not None and state.runtime_status == S.COMPLETED, state.failure_details
-    assert state.serialized_output == '["hello before","ok after 2"]'
+    assert state.serialized_output == json.dumps(["hello before", "ok after 2"])
     assert calls[f"{iid}/greet/before"] == 1  # the activity that succeeded did not run again
     kinds = [e.type for e in sidecar.tenuto.history(iid)]
     assert "TaskFailed" not in kinds and "ExecutionRewound" in kinds

@@ -409,8 +409,12 @@ def terminate(
     now: float,
     strict: bool = False,
     recursive: bool = True,
+    output: str | None = None,
 ) -> list[str]:
-    """End live instances TERMINATED (with their sub-orchestrations when ``recursive``)."""
+    """End live instances TERMINATED (with their sub-orchestrations when ``recursive``).
+
+    ``output``: JSON text to store as the output of ``ids`` (the Durable Task protocol's
+    terminate carries one); their sub-orchestrations end without one."""
     rows = _live_rows(tx, ids, "terminate", strict)
     if not rows:
         return []
@@ -421,6 +425,7 @@ def terminate(
         targets,
         {
             "status": Status.TERMINATED,
+            "output": output,
             "failure": dumps(failure.to_json()),
             "completed_at": now,
             "updated_at": now,

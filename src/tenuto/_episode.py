@@ -329,9 +329,14 @@ class EpisodeRunner:
         consumed = [m for ep in done for m in ep.consumed]
         if consumed:
             tx.delete_messages(consumed)
-        ended = [ep.instance_id for ep in done if ep.finished or ep.restarted]
+        ended = [ep.instance_id for ep in done if ep.finished]
         if ended:
             tx.delete_pending_work(ended)
+        renewed = [ep.instance_id for ep in done if ep.restarted]
+        if renewed:
+            # Events raised while this step ran were not delivered to it: they belong to
+            # the new execution (as in the Durable Task Framework), not to the bin.
+            tx.delete_pending_work(renewed, keep_events=True)
         for ep in done:
             if ep.restarted:
                 tx.delete_history(ep.instance_id)
@@ -358,6 +363,9 @@ class EpisodeRunner:
             held = _control.hold_if_type_paused(tx, [c for _, c in children], now)
             inserted = tx.insert_instances([c for _, c in children])
             created = {c.instance_id for (_, c), ok in zip(children, inserted, strict=True) if ok}
+            created |= _replace_finished_children(
+                tx, [(ep, c) for ep, c in children if c.instance_id not in created]
+            )
             _control.record_type_holds(
                 tx, [(c, sp) for c, sp in held if c.instance_id in created], now
             )
@@ -415,6 +423,28 @@ def _nothing() -> None:
 def _row_after(ep: Episode) -> InstanceRow:
     """The instance row as the committed ``ep`` left it."""
     return dataclasses.replace(ep.row, **ep.changes)
+
+
+def _replace_finished_children(tx: Tx, taken: list[tuple[Episode, InstanceRow]]) -> set[str]:
+    """Create again the children whose id is taken by a finished child of the same
+    parent: a retried sub-orchestration (the Durable Task SDKs retry one under the id
+    of its failed attempt, and the Durable Task Framework replaces it). Returns the ids
+    created; an id taken by anything else stays taken."""
+    if not taken:
+        return set()
+    existing = {r.instance_id: r for r in tx.lock_instances([c.instance_id for _, c in taken])}
+    again = [
+        c
+        for ep, c in taken
+        if (old := existing.get(c.instance_id)) is not None
+        and old.status.is_terminal
+        and old.parent_instance_id == ep.instance_id
+    ]
+    if not again:
+        return set()
+    tx.delete_instances([c.instance_id for c in again])
+    inserted = tx.insert_instances(again)
+    return {c.instance_id for c, ok in zip(again, inserted, strict=True) if ok}
 
 
 def _child_exists(ep: Episode, child: InstanceRow, now: float) -> NewMessage:

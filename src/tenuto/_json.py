@@ -19,6 +19,13 @@ JSON text with string methods, and the value is walked only to say where a probl
 
 Reads are lenient instead (:func:`loads_shown`): a value stored before these rules, too
 deep to show, reads as its JSON text rather than failing the read.
+
+Payloads that arrive as JSON text from a Durable Task SDK are kept as that text, byte for
+byte (:class:`Raw`, checked by the same rules when it is made): the SDKs compare what
+they get back with what they sent. Stored columns hold the text itself; a history event
+or message stores it spliced verbatim into its JSON object (:func:`dumps_record`), so
+every reader still decodes the same value, and :func:`raw_fields` recovers the exact
+text of each field for the SDK.
 """
 
 from __future__ import annotations
@@ -64,13 +71,48 @@ _encoder = json.JSONEncoder(
 )
 
 
+class Raw:
+    """A JSON value kept as the exact JSON text it arrived as (see the module doc).
+
+    Build it with :func:`raw`, which checks that the text is JSON."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"Raw({self.text!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Raw) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    @property
+    def value(self) -> Any:
+        return _decoder.decode(self.text)
+
+
+def raw(text: str, what: str = "value") -> Raw:
+    """``text`` as a :class:`Raw` payload, checked by the rules of :func:`parse`:
+    ``json.JSONDecodeError`` if it is not JSON text, :class:`~tenuto.InvalidJSON` if its
+    value breaks a rule."""
+    parse(text, what)
+    return Raw(text)
+
+
 def dumps(value: Any, what: str = "value") -> str:
     """Encode ``value`` as compact JSON text, checking every rule (see the module).
 
     Raises ``TypeError`` naming ``what`` and the offending type when ``value`` (or
     anything inside it) is not of a JSON type, and :class:`~tenuto.InvalidJSON` when it
-    cannot be stored as JSON text.
+    cannot be stored as JSON text. A :class:`Raw` value is its own text (checked when it
+    was made).
     """
+    if type(value) is Raw:
+        return value.text
     try:
         text = _encoder.encode(value)
     except _NotJSON as exc:
@@ -92,15 +134,27 @@ def dumps(value: Any, what: str = "value") -> str:
 def dumps_record(record: dict[str, Any]) -> str:
     """Encode a record the engine builds around values (a history event's fields, an
     inbox message). The values in it were checked where they entered; the level of
-    nesting the record adds is not held against them."""
+    nesting the record adds is not held against them. :class:`Raw` fields are spliced
+    in as their own text."""
+    if any(type(v) is Raw for v in record.values()):
+        parts = (
+            f"{_encoder.encode(key)}:{value.text if type(value) is Raw else _record(value)}"
+            for key, value in record.items()
+        )
+        return "{" + ",".join(parts) + "}"
+    return _record(record)
+
+
+def _record(value: Any) -> str:
+    """Encode what a record holds, with the checks of :func:`dumps_record`."""
     try:
-        text = _encoder.encode(record)
+        text = _encoder.encode(value)
     except RecursionError:
         raise _too_deep("a stored record") from None
     except ValueError as exc:
-        raise _invalid_value(record, "a stored record", str(exc)) from None
+        raise _invalid_value(value, "a stored record", str(exc)) from None
     if not text.isascii() and _SURROGATE.search(text):
-        raise _lone_surrogate("a stored record", _find(record, _has_surrogate) or "value")
+        raise _lone_surrogate("a stored record", _find(value, _has_surrogate) or "value")
     return text
 
 
@@ -350,3 +404,40 @@ def _describe(kind: str, path: tuple[Any, ...]) -> str:
     if len(steps) > 200:
         steps = f"{steps[:200]}..."
     return f"{kind} at {steps}"
+
+
+# -- the fields of a stored record, as text ------------------------------------------
+
+
+_SPACE = " \t\n\r"
+
+
+def raw_fields(text: str) -> dict[str, str]:
+    """The exact text of each top-level field of the JSON object ``text``."""
+    fields: dict[str, str] = {}
+    at = _skip(text, 0)
+    if text[at : at + 1] != "{":
+        raise ValueError("not a JSON object")
+    at = _skip(text, at + 1)
+    if text[at : at + 1] == "}":
+        return fields
+    while True:
+        key, at = _decoder.raw_decode(text, at)
+        at = _skip(text, at)
+        if text[at : at + 1] != ":":
+            raise ValueError("malformed JSON object")
+        start = _skip(text, at + 1)
+        _, at = _decoder.raw_decode(text, start)
+        fields[key] = text[start:at]
+        at = _skip(text, at)
+        if text[at : at + 1] == "}":
+            return fields
+        if text[at : at + 1] != ",":
+            raise ValueError("malformed JSON object")
+        at = _skip(text, at + 1)
+
+
+def _skip(text: str, at: int) -> int:
+    while at < len(text) and text[at] in _SPACE:
+        at += 1
+    return at

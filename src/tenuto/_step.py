@@ -128,7 +128,8 @@ def build(d: Decision) -> Episode:
     """The writes of a step that did not fail or continue as new (see :func:`failed`,
     :func:`continued` for those)."""
     if isinstance(d.outcome, ContinuedAsNew):
-        return continued(d.row, d.outcome, d.now, d.consumed)
+        raised = [e.ts for e in d.new_events if e.type == h.EVENT_RAISED]
+        return continued(d.row, d.outcome, d.now, d.consumed, min(raised, default=d.now))
     if isinstance(d.outcome, Failed):
         return failed(d.row, d.outcome.failure, d.now, d.new_events)
     row, now = d.row, d.now
@@ -323,9 +324,18 @@ def failed(
 
 
 def continued(
-    row: InstanceRow, outcome: ContinuedAsNew, now: float, consumed: Sequence[int]
+    row: InstanceRow,
+    outcome: ContinuedAsNew,
+    now: float,
+    consumed: Sequence[int],
+    raised_at: float | None = None,
 ) -> Episode:
-    """The writes of a step that continues the instance as new."""
+    """The writes of a step that continues the instance as new.
+
+    The events it carries over are queued as raised at ``raised_at`` (when the first
+    event the step received was raised), so that they come before any event raised
+    while the step ran, which the new execution receives too."""
+    carried_at = now if raised_at is None else min(raised_at, now)
     ep = Episode(row, base_changes(row, now, 0), consumed=list(consumed), restarted=True)
     ep.changes.update(
         execution_id=_control.new_execution_id(),
@@ -338,7 +348,10 @@ def continued(
         ep.changes["version"] = outcome.version
     ep.messages.extend(
         NewMessage(
-            row.instance_id, None, h.Event(h.EVENT_RAISED, now, {"name": name, "data": data}), now
+            row.instance_id,
+            None,
+            h.Event(h.EVENT_RAISED, carried_at, {"name": name, "data": data}),
+            carried_at,
         )
         for name, data in outcome.carry_over
     )

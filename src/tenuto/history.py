@@ -66,6 +66,9 @@ class Event:
     type: str
     ts: float
     data: dict[str, Any] = field(default_factory=dict)
+    #: The stored JSON text of ``data``, for an event read from the store: written
+    #: back unchanged, and where SDK payloads are found byte for byte.
+    raw: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)

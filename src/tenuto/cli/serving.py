@@ -207,6 +207,16 @@ def worker(
     show_default=True,
     help="Interface for the Durable Task protocol.",
 )
+@click.option(
+    "--grpc-activities-per-worker",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Activities one connected Durable Task SDK worker holds at once, refilled as "
+    "results come back [default: 4]. Keep it at or below the worker's threads: "
+    "activities queued inside an SDK worker would start even after their instance is "
+    "suspended.",
+)
 @LEASE_OPTION
 @STEP_WARNING_OPTION
 @EAGER_OPTION
@@ -223,6 +233,7 @@ def serve(
     max_body: int | None,
     grpc_port: int | None,
     grpc_host: str,
+    grpc_activities_per_worker: int | None,
     lease_seconds: float,
     step_warning: float,
     eager_steps_below: float,
@@ -287,7 +298,12 @@ def serve(
         log_level=log_level.lower(),
         grpc_port=grpc_port,
         grpc_host=grpc_host,
-        grpc_options={"lease_seconds": lease_seconds},
+        grpc_options={"lease_seconds": lease_seconds}
+        | (
+            {}
+            if grpc_activities_per_worker is None
+            else {"activities_per_worker": grpc_activities_per_worker}
+        ),
         **options,
     )
 

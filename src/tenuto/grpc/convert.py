@@ -6,8 +6,9 @@ as they come: a ``TaskScheduled`` event's ``eventId`` and its result's
 ``taskScheduledId`` are the ``task_id`` that tenuto stores, so a replay on any worker
 sees the same ids.
 
-Payloads (inputs, outputs, event data) travel as JSON text; tenuto stores JSON values,
-so text is parsed on the way in and encoded on the way out.
+Payloads (inputs, outputs, event data) travel as JSON text and are kept as that text
+(:class:`tenuto._json.Raw`), so an SDK gets back exactly the bytes it sent; tenuto's own
+readers decode the same text to the same value.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from typing import Any
 import durabletask.internal.orchestrator_service_pb2 as pb
 from google.protobuf import timestamp_pb2, wrappers_pb2
 
-from .. import _json
 from .. import history as h
-from .._json import dumps, loads
+from .._json import Raw, dumps, loads, raw, raw_fields
 from ..actions import (
     Action,
     Completed,
@@ -73,10 +73,16 @@ class BadPayload(ValueError):
 
 
 def timestamp(ts: float) -> timestamp_pb2.Timestamp:
+    """Epoch seconds as a protobuf ``Timestamp``, rounded to the microsecond.
+
+    The SDKs compute with microsecond datetimes, and a timer's ``fireAt`` comes back as
+    one: a double holds a current epoch to about 0.2 us, so without the rounding a time
+    the SDK sent could come back a nanosecond early, and an SDK that compares it with
+    the time it asked for (chunked long timers) would wait for it forever."""
     out = timestamp_pb2.Timestamp()
-    seconds = int(ts // 1)
-    out.seconds = seconds
-    out.nanos = min(round((ts - seconds) * 1e9), 999_999_999)
+    micros = round(ts * 1_000_000)
+    out.seconds, rest = divmod(micros, 1_000_000)
+    out.nanos = rest * 1000
     return out
 
 
@@ -96,27 +102,43 @@ def text(value: Any) -> wrappers_pb2.StringValue | None:
     return wrappers_pb2.StringValue(value=dumps(value))
 
 
-def parse(message: Any, field: str, what: str) -> Any:
-    """The JSON value in an optional ``StringValue`` field (absent or empty: ``None``)."""
+def parse(message: Any, field: str, what: str) -> Raw | None:
+    """The JSON text in an optional ``StringValue`` field, kept verbatim (absent or
+    empty: ``None``); :class:`BadPayload` if it is not JSON."""
     if not message.HasField(field):
         return None
-    raw = getattr(message, field).value
-    if raw == "":
+    text = getattr(message, field).value
+    if text == "":
         return None
     try:
-        return _json.parse(raw, what)  # InvalidJSON for a value tenuto cannot store
+        return raw(text, what)  # InvalidJSON for a value tenuto cannot store
     except json.JSONDecodeError:
-        raise BadPayload(f"{what} is not JSON text: {raw[:80]!r}") from None
+        raise BadPayload(f"{what} is not JSON text: {text[:80]!r}") from None
 
 
-def lenient(message: Any, field: str, what: str | None = None) -> Any:
-    """:func:`parse`, keeping text that is not JSON as a string instead of refusing it
-    (for results that an SDK worker already produced); JSON text whose value tenuto
+def lenient(message: Any, field: str, what: str | None = None) -> Raw | None:
+    """:func:`parse`, keeping text that is not JSON as a JSON string instead of refusing
+    it (for results that an SDK worker already produced); JSON text whose value tenuto
     cannot store still raises :class:`~tenuto.InvalidJSON`."""
     try:
         return parse(message, field, what or field)
     except BadPayload:
-        return getattr(message, field).value
+        return Raw(json.dumps(getattr(message, field).value, ensure_ascii=False))
+
+
+def payload(event: h.Event, key: str) -> str | None:
+    """The JSON text of payload field ``key`` of ``event`` (``None``: no value): the
+    text an SDK sent, byte for byte, or tenuto's encoding of its own values."""
+    value = event.data.get(key)
+    if value is None:
+        return None
+    if type(value) is Raw:
+        return value.text
+    if event.raw is not None:
+        text = raw_fields(event.raw).get(key)
+        if text is not None:
+            return text
+    return dumps(value)
 
 
 def optional_text(message: Any, field: str) -> str | None:
@@ -163,8 +185,9 @@ def history_event(event: h.Event, row: InstanceRow) -> pb.HistoryEvent | None:
         started.name = d.get("name") or row.name
         started.orchestrationInstance.instanceId = row.instance_id
         started.orchestrationInstance.executionId.value = row.execution_id
-        if d.get("input") is not None:
-            started.input.value = dumps(d["input"])
+        # The current execution's input, as stored (history holds only that execution).
+        if row.input is not None and row.input != "null":
+            started.input.value = row.input
         if row.parent_instance_id:
             parent = started.parentInstance
             parent.taskScheduledId = row.parent_task_id if row.parent_task_id is not None else -1
@@ -180,12 +203,10 @@ def history_event(event: h.Event, row: InstanceRow) -> pb.HistoryEvent | None:
     elif t == h.TASK_SCHEDULED:
         out.eventId = _task_id(event)
         out.taskScheduled.name = d.get("name", "")
-        if d.get("input") is not None:
-            out.taskScheduled.input.value = dumps(d["input"])
+        _set(out.taskScheduled.input, payload(event, "input"))
     elif t == h.TASK_COMPLETED:
         out.taskCompleted.taskScheduledId = _task_id(event)
-        if d.get("result") is not None:
-            out.taskCompleted.result.value = dumps(d["result"])
+        _set(out.taskCompleted.result, payload(event, "result"))
     elif t == h.TASK_FAILED:
         out.taskFailed.taskScheduledId = _task_id(event)
         out.taskFailed.failureDetails.CopyFrom(failure_details(d.get("failure")))
@@ -200,14 +221,12 @@ def history_event(event: h.Event, row: InstanceRow) -> pb.HistoryEvent | None:
         created = out.subOrchestrationInstanceCreated
         created.name = d.get("name", "")
         created.instanceId = d.get("instance_id", "")
-        if d.get("input") is not None:
-            created.input.value = dumps(d["input"])
+        _set(created.input, payload(event, "input"))
         if d.get("version") is not None:
             created.version.value = str(d["version"])
     elif t == h.SUB_COMPLETED:
         out.subOrchestrationInstanceCompleted.taskScheduledId = _task_id(event)
-        if d.get("result") is not None:
-            out.subOrchestrationInstanceCompleted.result.value = dumps(d["result"])
+        _set(out.subOrchestrationInstanceCompleted.result, payload(event, "result"))
     elif t == h.SUB_FAILED:
         out.subOrchestrationInstanceFailed.taskScheduledId = _task_id(event)
         out.subOrchestrationInstanceFailed.failureDetails.CopyFrom(
@@ -215,14 +234,12 @@ def history_event(event: h.Event, row: InstanceRow) -> pb.HistoryEvent | None:
         )
     elif t == h.EVENT_RAISED:
         out.eventRaised.name = d.get("name", "")
-        if d.get("data") is not None:
-            out.eventRaised.input.value = dumps(d["data"])
+        _set(out.eventRaised.input, payload(event, "data"))
     elif t == h.EVENT_SENT:
         out.eventId = _task_id(event)
         out.eventSent.instanceId = d.get("instance_id", "")
         out.eventSent.name = d.get("name", "")
-        if d.get("data") is not None:
-            out.eventSent.input.value = dumps(d["data"])
+        _set(out.eventSent.input, payload(event, "data"))
     elif t == h.EXECUTION_SUSPENDED:
         out.executionSuspended.SetInParent()
         if d.get("reason") is not None:
@@ -242,16 +259,19 @@ def history_event(event: h.Event, row: InstanceRow) -> pb.HistoryEvent | None:
             done.failureDetails.CopyFrom(failure_details(d.get("failure")))
         else:
             done.orchestrationStatus = pb.ORCHESTRATION_STATUS_COMPLETED
-            if d.get("result") is not None:
-                done.result.value = dumps(d["result"])
+            _set(done.result, payload(event, "result"))
     elif t == h.CONTINUED_AS_NEW:
         out.continueAsNew.SetInParent()
-        if d.get("input") is not None:
-            out.continueAsNew.input.value = dumps(d["input"])
+        _set(out.continueAsNew.input, payload(event, "input"))
     else:
         # ActivityHeld / ActivityReleased and anything newer: a generic record.
         out.genericEvent.data.value = dumps({"type": t, **d})
     return out
+
+
+def _set(field: wrappers_pb2.StringValue, text: str | None) -> None:
+    if text is not None:
+        field.value = text
 
 
 def history(

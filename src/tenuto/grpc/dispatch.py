@@ -18,8 +18,15 @@ rows a step or an activity result writes:
   only with its lease, so a late completion can never commit twice).
 
 Names: a stream whose request carries work-item filters gets only the orchestrators and
-activities it names; one without gets any name except those a co-hosted tenuto App
-serves (``exclude``).
+activities it names (an orchestrator filter that lists versions: only instances of those
+versions; the others stay PENDING for a worker that has them); one without gets any name
+except those a co-hosted tenuto App serves (``exclude``).
+
+How much a stream holds: an SDK worker advertises a large concurrency (100 per CPU) but
+runs a few threads, and queues what it cannot start yet. What it has queued would start
+even after the instance is paused, so a stream holds at most ``activities_per_worker``
+activities at once (refilled as their results come back): they all run at once, and
+nothing queued behind them escapes a pause.
 """
 
 from __future__ import annotations
@@ -54,6 +61,9 @@ log = logging.getLogger("tenuto.grpc")
 
 #: Work items one stream may hold at once when its request does not say.
 DEFAULT_OUTSTANDING = 100
+#: Activities one stream holds at once unless the dispatcher is told otherwise: no more
+#: than an SDK worker's thread pool runs at once (CPUs + 4 by default).
+ACTIVITIES_PER_WORKER = 4
 #: Most items leased per claim.
 BATCH = 50
 
@@ -68,6 +78,8 @@ class Stream:
     activities: list[str] | None
     max_steps: int
     max_activities: int
+    #: Orchestrator name -> the versions it serves (names not listed: any version).
+    versions: dict[str, list[str]] = field(default_factory=dict)
     steps: set[str] = field(default_factory=set)
     activity_tokens: set[str] = field(default_factory=set)
     closed: bool = False
@@ -109,9 +121,13 @@ class Dispatcher:
         lease_seconds: float = 30.0,
         poll_interval: float = 1.0,
         clock: Clock = SYSTEM_CLOCK,
+        activities_per_worker: int = ACTIVITIES_PER_WORKER,
     ) -> None:
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
+        if activities_per_worker < 1:
+            raise ValueError("activities_per_worker must be at least 1")
+        self.activities_per_worker = activities_per_worker
         self.store = store
         self.clock = clock
         self.lease_seconds = lease_seconds
@@ -222,16 +238,22 @@ class Dispatcher:
     def open(self, request: pb.GetWorkItemsRequest) -> Stream:
         orchestrators: list[str] | None = None
         activities: list[str] | None = None
+        versions: dict[str, list[str]] = {}
         if request.HasField("workItemFilters"):
             filters = request.workItemFilters
             orchestrators = sorted({f.name for f in filters.orchestrations})
             activities = sorted({f.name for f in filters.activities})
+            versions = _versions(filters.orchestrations)
         stream = Stream(
             next(self._counter),
             orchestrators,
             activities,
             request.maxConcurrentOrchestrationWorkItems or DEFAULT_OUTSTANDING,
-            request.maxConcurrentActivityWorkItems or DEFAULT_OUTSTANDING,
+            min(
+                request.maxConcurrentActivityWorkItems or DEFAULT_OUTSTANDING,
+                self.activities_per_worker,
+            ),
+            versions,
         )
         if orchestrators or activities:
             # Known names let `tenuto start` and the HTTP API check the names they get.
@@ -287,6 +309,7 @@ class Dispatcher:
                     lease,
                     until,
                     self.exclude_orchestrators,
+                    stream.versions,
                 ):
                     if row.claims > MAX_CLAIMS:
                         self._give_up(tx, row, now)
@@ -330,7 +353,9 @@ class Dispatcher:
             return self.poll_interval  # a completion wakes the stream
         orchestrators = stream.orchestrators
         exclude = [*self.exclude_orchestrators, *self.exclude_activities]
-        at = self.store.read(lambda r: r.next_work_at(orchestrators, stream.activities, exclude))
+        at = self.store.read(
+            lambda r: r.next_work_at(orchestrators, stream.activities, exclude, stream.versions)
+        )
         if at is None:
             return self.poll_interval
         delay = at - self.clock.now()
@@ -454,6 +479,19 @@ class Dispatcher:
 
         self.store.run(release)
         self.changed()
+
+
+def _versions(filters: Sequence[pb.OrchestrationFilter]) -> dict[str, list[str]]:
+    """The versions each filtered orchestrator name is served in; a name that some
+    filter lists without versions is served in any version (left out)."""
+    pinned: dict[str, set[str]] = {}
+    free: set[str] = set()
+    for f in filters:
+        if f.versions:
+            pinned.setdefault(f.name, set()).update(f.versions)
+        else:
+            free.add(f.name)
+    return {name: sorted(v) for name, v in pinned.items() if name not in free}
 
 
 def _release(tx: Tx, steps: list[tuple[str, _Step]]) -> None:

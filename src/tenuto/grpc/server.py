@@ -15,7 +15,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..store import open_store
 from ..store.base import Store
 from .auth import AuthInterceptor, TokenAuth
-from .dispatch import Dispatcher
+from .dispatch import ACTIVITIES_PER_WORKER, Dispatcher
 from .service import SidecarService
 
 log = logging.getLogger("tenuto.grpc")
@@ -55,7 +55,10 @@ class GrpcServer:
     long the work of an SDK worker that disconnected stays claimed before another worker
     gets it. ``port=0`` picks a free port (read it from :attr:`port` after
     :meth:`start`). Housekeeping (scheduled resumes) is a tenuto Worker's job: run one
-    next to this server (``tenuto serve --grpc-port`` does).
+    next to this server (``tenuto serve --grpc-port`` does). ``activities_per_worker``:
+    how many activities one connected SDK worker holds at once (see
+    :mod:`tenuto.grpc.dispatch`; more than its threads run at once would start after a
+    pause).
 
     ``tokens`` (``{secret: name}``, as :func:`tenuto.http.parse_tokens` returns them):
     every call must then carry the metadata ``authorization: Bearer <secret>``, and the
@@ -74,6 +77,7 @@ class GrpcServer:
         max_workers: int = 128,
         clock: Clock = SYSTEM_CLOCK,
         tokens: dict[str, str] | None = None,
+        activities_per_worker: int = ACTIVITIES_PER_WORKER,
     ) -> None:
         self._own_store = store is None
         self.store = store if store is not None else open_store(db)
@@ -85,6 +89,7 @@ class GrpcServer:
             exclude_activities=app.activity_names if app else (),
             lease_seconds=lease_seconds,
             clock=clock,
+            activities_per_worker=activities_per_worker,
         )
         self.auth = TokenAuth(tokens)
         self.service = SidecarService(self.store, self.dispatcher, clock=clock, auth=self.auth)

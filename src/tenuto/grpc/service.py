@@ -159,6 +159,24 @@ def _statuses(values: Sequence[int]) -> tuple[Status, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def _instance_key(row: InstanceRow) -> str:
+    """ListInstanceIds' ``lastInstanceKey``: the last instance id of the page, as the
+    protocol has it, behind its creation time (where the next page resumes)."""
+    return f"{row.created_at!r}|{row.instance_id}"
+
+
+def _decode_instance_key(key: str) -> tuple[float, str]:
+    created, sep, iid = key.partition("|")
+    try:
+        if not sep or not iid:
+            raise ValueError
+        return float(created), iid
+    except ValueError:
+        raise InvalidCursor(
+            f"invalid lastInstanceKey {key[:40]!r}: pass back the key of a previous page"
+        ) from None
+
+
 def state(row: InstanceRow, payloads: bool) -> pb.OrchestrationState:
     """An instance as the protocol's ``OrchestrationState``."""
     out = pb.OrchestrationState(
@@ -328,6 +346,7 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
     ) -> pb.TerminateResponse:
         iid = _known_id(request.instanceId)
         reason = _reason_text(request, "output")
+        output = convert.lenient(request, "output")
         actor = self.auth.actor(context)
         self.store.run(
             lambda tx: _control.terminate(
@@ -338,6 +357,7 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
                 now=self.clock.now(),
                 strict=True,
                 recursive=request.recursive,
+                output=None if output is None else output.text,
             )
         )
         self.dispatcher.changed()
@@ -494,7 +514,7 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
         hi = convert.epoch(request.completedTimeTo) if request.HasField("completedTimeTo") else None
         size = min(request.pageSize or 100, MAX_PAGE)
         after = (
-            decode_cursor(request.lastInstanceKey.value)
+            _decode_instance_key(request.lastInstanceKey.value)
             if request.HasField("lastInstanceKey") and request.lastInstanceKey.value
             else None
         )
@@ -513,7 +533,7 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
                     found.append(row.instance_id)
                     if len(found) == size:
                         more = i + 1 < len(rows) or len(rows) == 500
-                        return found, encode_cursor(row) if more else None
+                        return found, _instance_key(row) if more else None
                 if len(rows) < 500:
                     return found, None
                 cursor = (rows[-1].created_at, rows[-1].instance_id)

@@ -26,6 +26,7 @@ from .base import (
     Reader,
     StandingPauseRow,
     Tx,
+    Versions,
     chunks,
 )
 
@@ -76,7 +77,12 @@ def _activity_row(row: Sequence[Any]) -> ActivityRow:
 
 
 def _event(type_: str, ts: float, data: str) -> Event:
-    return Event(type_, ts, _json.loads(data))
+    return Event(type_, ts, _json.loads(data), data)
+
+
+def event_text(event: Event) -> str:
+    """The JSON text to store for ``event``'s fields."""
+    return event.raw if event.raw is not None else _json.dumps_record(event.data)
 
 
 class Dialect(abc.ABC):
@@ -100,12 +106,26 @@ class Dialect(abc.ABC):
         """An SQL condition ``column IN values`` and its parameters."""
 
     def names(
-        self, names: Sequence[str] | None, exclude: Sequence[str] = ()
+        self, names: Sequence[str] | None, exclude: Sequence[str] = (), versions: Versions = None
     ) -> tuple[str, list[Any]]:
         """An SQL condition on the ``name`` column: in ``names`` (``None``: any name)
-        and not in ``exclude``."""
+        and not in ``exclude``; a name ``versions`` lists only with one of its versions."""
         parts, params = ["1 = 1"], []
-        if names is not None:
+        pinned = [n for n in names or () if versions and versions.get(n)]
+        if pinned:
+            assert names is not None and versions is not None
+            alternatives = []
+            free = [n for n in names if n not in pinned]
+            if free:
+                cond, more = self.in_list("name", free)
+                alternatives.append(cond)
+                params += more
+            for name in pinned:
+                cond, more = self.in_list("version", versions[name])
+                alternatives.append(f"(name = ? AND {cond})")
+                params += [name, *more]
+            parts.append(f"({' OR '.join(alternatives)})")
+        elif names is not None:
             cond, more = self.in_list("name", names)
             parts.append(cond)
             params += more
@@ -217,10 +237,11 @@ class SqlReader(Reader):
         orchestrators: Sequence[str] | None,
         activities: Sequence[str] | None,
         exclude: Sequence[str] = (),
+        versions: Versions = None,
     ) -> float | None:
         times: list[float] = []
         if orchestrators is None or orchestrators:
-            cond, params = self.d.names(orchestrators, exclude)
+            cond, params = self.d.names(orchestrators, exclude, versions)
             # A step in progress elsewhere is due again only if its lease runs out.
             row = self._q(
                 "SELECT MIN(CASE WHEN lease_until > next_due THEN lease_until ELSE next_due END)"
@@ -403,8 +424,9 @@ class SqlTx(SqlReader, Tx):
         lease: str,
         lease_until: float,
         exclude: Sequence[str] = (),
+        versions: Versions = None,
     ) -> list[InstanceRow]:
-        cond, params = self.d.names(names, exclude)
+        cond, params = self.d.names(names, exclude, versions)
         rows = self._q(
             "UPDATE instances SET lease = ?, lease_until = ?, claims = claims + 1 "
             "WHERE instance_id IN ("
@@ -424,8 +446,9 @@ class SqlTx(SqlReader, Tx):
         lease: str,
         lease_until: float,
         exclude: Sequence[str] = (),
+        versions: Versions = None,
     ) -> list[tuple[InstanceRow, list[Message]]]:
-        rows = self.claim_instances(names, now, limit, lease, lease_until, exclude)
+        rows = self.claim_instances(names, now, limit, lease, lease_until, exclude, versions)
         inbox = self.load_messages([r.instance_id for r in rows]) if rows else {}
         return [(r, inbox[r.instance_id]) for r in rows]
 
@@ -550,10 +573,7 @@ class SqlTx(SqlReader, Tx):
         self._many(
             "INSERT INTO history (instance_id, seq, type, ts, data) VALUES (?, ?, ?, ?, ?)"
             + (" ON CONFLICT (instance_id, seq) DO NOTHING" if skip_taken else ""),
-            [
-                (r.instance_id, r.seq, r.event.type, r.event.ts, _json.dumps_record(r.event.data))
-                for r in rows
-            ],
+            [(r.instance_id, r.seq, r.event.type, r.event.ts, event_text(r.event)) for r in rows],
         )
 
     def register_names(
@@ -613,7 +633,7 @@ class SqlTx(SqlReader, Tx):
         return sorted({iid for aid, iid in rows if aid not in released})
 
     def annotate(self, instance_ids: Sequence[str], event: Event) -> None:
-        data = _json.dumps_record(event.data)
+        data = event_text(event)
         for part in chunks(list(instance_ids), BATCH):
             cond, params = self.d.in_list("instance_id", part)
             self._x(
@@ -638,7 +658,7 @@ class SqlTx(SqlReader, Tx):
                     m.execution_id,
                     m.event.type,
                     m.event.ts,
-                    _json.dumps_record(m.event.data),
+                    event_text(m.event),
                     m.visible_at,
                 )
                 for m in messages
@@ -662,10 +682,13 @@ class SqlTx(SqlReader, Tx):
             cond, params = self.d.in_list("id", part)
             self._x(f"DELETE FROM inbox WHERE {cond}", params)
 
-    def delete_pending_work(self, instance_ids: Sequence[str]) -> None:
+    def delete_pending_work(
+        self, instance_ids: Sequence[str], *, keep_events: bool = False
+    ) -> None:
         for part in chunks(list(instance_ids), BATCH):
             cond, params = self.d.in_list("instance_id", part)
-            self._x(f"DELETE FROM inbox WHERE {cond}", params)
+            where = cond + " AND execution_id IS NOT NULL" if keep_events else cond
+            self._x(f"DELETE FROM inbox WHERE {where}", params)
             self._x(f"DELETE FROM activities WHERE {cond}", params)
 
     # -- activities ----------------------------------------------------------------

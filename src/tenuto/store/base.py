@@ -18,10 +18,10 @@ import abc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from .._signals import TOPICS, WORK
 from ..history import Event, Message
@@ -56,6 +56,10 @@ INSTANCE_FIELDS = frozenset(
         "version",
     }
 )
+
+
+#: Orchestrator name -> the versions a claim may take (names not listed: any version).
+Versions: TypeAlias = Mapping[str, Sequence[str]] | None
 
 
 @dataclass(slots=True)
@@ -189,9 +193,11 @@ class Reader(abc.ABC):
         orchestrators: Sequence[str] | None,
         activities: Sequence[str] | None,
         exclude: Sequence[str] = (),
+        versions: Versions = None,
     ) -> float | None:
         """The earliest time any work these names cover is due, scheduled resumes
-        included (``None``: nothing is queued). Names as in :meth:`claim_instances`."""
+        included (``None``: nothing is queued). Names and ``versions`` as in
+        :meth:`claim_instances`."""
 
     @abc.abstractmethod
     def statuses(self, ids: Sequence[str]) -> dict[str, Status]: ...
@@ -283,10 +289,13 @@ class Tx(Reader):
         lease: str,
         lease_until: float,
         exclude: Sequence[str] = (),
+        versions: Versions = None,
     ) -> list[InstanceRow]:
         """Lease up to ``limit`` live, unleased instances with work due (``next_due <= now``)
         for one orchestration step each; counts the claim in ``claims``. ``names`` selects
-        the orchestrator names (``None``: any), ``exclude`` names never to claim."""
+        the orchestrator names (``None``: any), ``exclude`` names never to claim;
+        ``versions`` restricts names it lists to instances of those versions (an
+        instance without a version matches none)."""
 
     @abc.abstractmethod
     def claim_steps(
@@ -297,6 +306,7 @@ class Tx(Reader):
         lease: str,
         lease_until: float,
         exclude: Sequence[str] = (),
+        versions: Versions = None,
     ) -> list[tuple[InstanceRow, list[Message]]]:
         """:meth:`claim_instances`, with each instance's pending messages (oldest first)."""
 
@@ -388,8 +398,14 @@ class Tx(Reader):
         """Delete consumed messages."""
 
     @abc.abstractmethod
-    def delete_pending_work(self, instance_ids: Sequence[str]) -> None:
-        """Drop the messages and not-yet-started activities of finished instances."""
+    def delete_pending_work(
+        self, instance_ids: Sequence[str], *, keep_events: bool = False
+    ) -> None:
+        """Drop the messages and not-yet-started activities of finished instances.
+
+        ``keep_events``: for an instance that continues as new, keep the messages meant
+        for whichever execution is current (external events no step has delivered yet):
+        the new execution receives them."""
 
     # -- activities ----------------------------------------------------------------
 

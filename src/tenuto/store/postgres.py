@@ -41,6 +41,7 @@ from ._sql import (
     SqlCursor,
     SqlReader,
     SqlTx,
+    event_text,
     instance_row,
 )
 from .base import (
@@ -52,6 +53,7 @@ from .base import (
     Reader,
     Store,
     Tx,
+    Versions,
 )
 
 log = logging.getLogger("tenuto.store")
@@ -123,7 +125,7 @@ class _PgTx(SqlTx):
             " WHERE instance_id = ANY(?) RETURNING instance_id, history_len)"
             " INSERT INTO history (instance_id, seq, type, ts, data)"
             " SELECT instance_id, history_len - 1, ?, ?, ? FROM u",
-            (sorted(set(instance_ids)), event.type, event.ts, _json.dumps_record(event.data)),
+            (sorted(set(instance_ids)), event.type, event.ts, event_text(event)),
         )
 
     # Lock order: name locks, then instances (in id order), then their activities. A
@@ -163,7 +165,7 @@ class _PgTx(SqlTx):
                                 "s": r.seq,
                                 "t": r.event.type,
                                 "ts": r.event.ts,
-                                "d": _json.dumps_record(r.event.data),
+                                "d": event_text(r.event),
                             }
                             for r in rows
                         ]
@@ -308,9 +310,10 @@ class _PgTx(SqlTx):
         lease: str,
         lease_until: float,
         exclude: Sequence[str] = (),
+        versions: Versions = None,
     ) -> list[tuple[InstanceRow, list[Message]]]:
         n = len(INSTANCE_NAMES)
-        cond, params = self.d.names(names, exclude)
+        cond, params = self.d.names(names, exclude, versions)
         rows = self._q(
             "WITH c AS ("
             "  UPDATE instances SET lease = ?, lease_until = ?, claims = claims + 1"
@@ -331,7 +334,7 @@ class _PgTx(SqlTx):
                 claimed[iid] = (instance_row(r[:n]), [])
             mid, eid, type_, ts, data, visible_at = r[n:]
             if mid is not None:
-                event = Event(type_, ts, _json.loads(data))
+                event = Event(type_, ts, _json.loads(data), data)
                 claimed[iid][1].append(Message(mid, iid, eid, event, visible_at))
         return list(claimed.values())
 
@@ -426,7 +429,7 @@ def _message_row(m: NewMessage) -> dict[str, Any]:
         "e": m.execution_id,
         "t": m.event.type,
         "ts": m.event.ts,
-        "d": _json.dumps_record(m.event.data),
+        "d": event_text(m.event),
         "v": m.visible_at,
     }
 
