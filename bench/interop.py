@@ -59,6 +59,18 @@ class Counts:
     failures: list[str] = field(default_factory=list)
 
 
+def _check_plugins() -> None:
+    """Their async tests need pytest-asyncio: without it they fail, which would read as
+    tenuto failing them."""
+    import importlib.util
+
+    if importlib.util.find_spec("pytest_asyncio") is None:
+        raise SystemExit(
+            "pytest-asyncio is not installed, and their async tests need it: "
+            "pip install -e '.[bench]' (it brings durabletask, pytest and pytest-asyncio)"
+        )
+
+
 def prepare(suite: Path, files: tuple[str, ...], into: Path) -> None:
     """Lay out their tests under ``into`` as ``tests/durabletask/...`` (their imports
     say ``from tests.durabletask._port_utils import ...``), with the swap installed."""
@@ -89,6 +101,7 @@ def run(
     extra: list[str] | None = None,
 ) -> dict[str, Counts]:
     """Run the files against tenuto on ``db`` (``sqlite`` or a PostgreSQL URL)."""
+    _check_plugins()
     with tempfile.TemporaryDirectory(prefix="tenuto-interop-suite-") as tmp:
         root = Path(tmp)
         prepare(suite, files, root)
