@@ -24,6 +24,7 @@ from prerequisites import POSTGRES, lacking, summary
 #: in ``pytest_configure``. None when there is none; ``PG_MISSING`` then says why.
 PG_URL: str | None = None
 PG_MISSING = ""
+_BROKEN = "the suite's own PostgreSQL server did not start: "
 _RUN = uuid.uuid4().hex[:8]
 _schemas = itertools.count()
 
@@ -48,7 +49,7 @@ def new_db_url(backend: str, directory: Path) -> str:
     if backend == "sqlite":
         return f"sqlite:///{directory / 'tenuto.db'}"
     if not PG_URL:
-        lacking(POSTGRES, PG_MISSING)
+        lacking(POSTGRES, PG_MISSING, installed=PG_MISSING.startswith(_BROKEN))
     return postgres_url(f"t_{_RUN}_{next(_schemas)}")
 
 
@@ -72,15 +73,12 @@ def _start_own_postgres(config: pytest.Config) -> tuple[str | None, str]:
     watchdog removes it should this process be killed); returns its URL, or why not."""
     try:
         server = TempPostgres()
+        config.add_cleanup(server.destroy)
+        server.start()
     except PostgresNotFound as exc:
         return None, str(exc)
     except RuntimeError as exc:
-        return None, f"the suite's own PostgreSQL server could not be made: {exc}"
-    config.add_cleanup(server.destroy)
-    try:
-        server.start()
-    except RuntimeError as exc:
-        return None, f"the suite's own PostgreSQL server did not start: {exc}"
+        return None, f"{_BROKEN}{exc}"
     return server.url, ""
 
 

@@ -25,11 +25,6 @@ class Prerequisite:
     require_var: str
     install: str
 
-    @property
-    def prefix(self) -> str:
-        """How every skip reason for want of this prerequisite begins."""
-        return f"needs {self.name}: "
-
     def required(self) -> bool:
         return os.environ.get(self.require_var, "") not in ("", "0")
 
@@ -39,15 +34,14 @@ BROWSER = Prerequisite("Chromium", "TENUTO_REQUIRE_BROWSER", "apt-get install -y
 PREREQUISITES = (POSTGRES, BROWSER)
 
 
-def lacking(prerequisite: Prerequisite, why: str) -> NoReturn:
-    """Skip the running test for want of ``prerequisite``, or fail it if it is required."""
+def lacking(prerequisite: Prerequisite, why: str, *, installed: bool = False) -> NoReturn:
+    """Skip the running test for want of ``prerequisite``, or fail it if it is required.
+    ``installed``: it is there but does not work (``why`` says how), so installing it is
+    not what to do."""
+    advice = "" if installed else f"\n    install it with: {prerequisite.install}"
     if prerequisite.required():
-        pytest.fail(
-            f"{prerequisite.require_var} is set, but {why}; install it with: "
-            f"{prerequisite.install}",
-            pytrace=False,
-        )
-    pytest.skip(prerequisite.prefix + why)
+        pytest.fail(f"{prerequisite.require_var} is set, but {why}{advice}", pytrace=False)
+    pytest.skip(f"needs {prerequisite.name}: {why}{advice}")
 
 
 def _reason(report: pytest.TestReport | pytest.CollectReport) -> str:
@@ -58,16 +52,12 @@ def _reason(report: pytest.TestReport | pytest.CollectReport) -> str:
 
 
 def summary(skipped: Iterable[pytest.TestReport | pytest.CollectReport]) -> list[str]:
-    """The lines that say how many tests were skipped, why, and what installs the missing
-    prerequisite; none when nothing was skipped."""
+    """The lines that say how many tests were skipped, why, and what installs what is
+    missing; none when nothing was skipped."""
     reasons = Counter(_reason(report) for report in skipped)
     lines = []
     for reason, count in reasons.most_common():
-        tests = "test" if count == 1 else "tests"
-        lines.append(f"{count} {tests} skipped: {reason}")
-        for prerequisite in PREREQUISITES:
-            if reason.startswith(prerequisite.prefix):
-                lines.append(f"    install it with: {prerequisite.install}")
+        lines.append(f"{count} {'test' if count == 1 else 'tests'} skipped: {reason}")
     if lines:
         required = " and ".join(f"{p.require_var}=1" for p in PREREQUISITES)
         lines.append(f"({required} turn these skips into failures; CI sets both.)")

@@ -110,6 +110,28 @@ def test_what_is_missing_is_said_in_one_block_at_the_end(tmp_path: Path) -> None
     assert block[-1].strip("= ").startswith("2 skipped in"), run.stdout
 
 
+def test_a_server_that_does_not_start_is_said_with_its_error_not_an_install_command(
+    tmpdir_for_servers: Path,
+) -> None:
+    bindir = tmpdir_for_servers / "bin"
+    bindir.mkdir()
+    for tool in ("initdb", "pg_ctl", "postgres"):  # programs that are there but fail
+        (bindir / tool).write_text(
+            "#!/bin/sh\necho 'could not create directory: disk full' >&2\nexit 1\n"
+        )
+        (bindir / tool).chmod(0o755)
+    bindir.chmod(0o755)
+    run = run_pytest(tmpdir_for_servers, POSTGRES_TEST, TENUTO_PG_BINDIR=str(bindir))
+    assert run.returncode == 0, run.stdout + run.stderr
+    block = run.stdout[run.stdout.index("= 1 skipped =") :].splitlines()
+    assert block[1] == (
+        "1 test skipped: needs PostgreSQL: the suite's own PostgreSQL server did not start: "
+        "initdb failed (exit 1): could not create directory: disk full"
+    ), run.stdout
+    assert "install it with" not in run.stdout
+    assert servers_in(tmpdir_for_servers) == []
+
+
 def test_required_prerequisites_that_are_missing_fail_the_run(tmp_path: Path) -> None:
     run = run_pytest(
         tmp_path,
