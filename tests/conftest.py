@@ -4,6 +4,7 @@ import contextlib
 import itertools
 import os
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -78,7 +79,13 @@ def _start_own_postgres(config: pytest.Config) -> tuple[str | None, str]:
     except PostgresNotFound as exc:
         return None, str(exc)
     except RuntimeError as exc:
-        return None, f"{_BROKEN}{exc}"
+        hint = ""
+        if os.geteuid() == 0 and "Permission denied" in str(exc):
+            hint = (
+                " (as root, PostgreSQL's programs run as the postgres user, which must be "
+                f"able to enter {tempfile.gettempdir()}: set TMPDIR to a folder it can)"
+            )
+        return None, f"{_BROKEN}{exc}{hint}"
     return server.url, ""
 
 
