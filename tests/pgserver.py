@@ -172,13 +172,17 @@ class TempPostgres:
         done = subprocess.run(
             _tool(self.bindir, tool, *args), capture_output=True, text=True, timeout=120
         )
-        if done.returncode != 0:
-            raise RuntimeError(
-                f"{tool} failed (exit {done.returncode}): {(done.stderr or done.stdout).strip()}"
-            )
+        if done.returncode != 0:  # one line, to read among the skip reasons
+            said = " / ".join((done.stderr or done.stdout).strip().splitlines())
+            raise RuntimeError(f"{tool} failed (exit {done.returncode}): {said}")
 
     def start(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w", "start")
+        log = self.root / "log"
+        try:
+            self._run("pg_ctl", "-D", str(self.data), "-l", str(log), "-w", "start")
+        except RuntimeError as exc:  # pg_ctl only says "Examine the log output"
+            tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
+            raise RuntimeError(" / ".join([str(exc), *tail])) from None
 
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
