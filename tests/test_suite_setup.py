@@ -70,6 +70,12 @@ def run_pytest(tmpdir: Path, *args: str, **env: str) -> subprocess.CompletedProc
     )
 
 
+def nothing_installed(folder: Path) -> dict[str, str]:
+    """The variables that make a run behave as on a machine with neither PostgreSQL's
+    programs nor Chromium (``folder`` has neither)."""
+    return {"TENUTO_PG_BINDIR": str(folder), "TENUTO_CHROMIUM": str(folder / "chromium")}
+
+
 def test_without_a_server_given_the_suite_runs_those_tests_on_a_server_of_its_own(
     tmpdir_for_servers: Path,
 ) -> None:
@@ -89,13 +95,7 @@ def test_pytest_xdist_workers_share_the_one_server_with_schemas_of_their_own(
 
 
 def test_what_is_missing_is_said_in_one_block_at_the_end(tmp_path: Path) -> None:
-    run = run_pytest(
-        tmp_path,
-        POSTGRES_TEST,
-        BROWSER_TEST,
-        TENUTO_PG_BINDIR=str(tmp_path),  # PostgreSQL's programs are not there
-        TENUTO_CHROMIUM=str(tmp_path / "chromium"),
-    )
+    run = run_pytest(tmp_path, POSTGRES_TEST, BROWSER_TEST, **nothing_installed(tmp_path))
     assert run.returncode == 0, run.stdout + run.stderr
     block = run.stdout[run.stdout.index("= 2 skipped =") :].splitlines()
     assert block[1:6] == [
@@ -137,8 +137,7 @@ def test_required_prerequisites_that_are_missing_fail_the_run(tmp_path: Path) ->
         tmp_path,
         POSTGRES_TEST,
         BROWSER_TEST,
-        TENUTO_PG_BINDIR=str(tmp_path),
-        TENUTO_CHROMIUM=str(tmp_path / "chromium"),
+        **nothing_installed(tmp_path),
         TENUTO_REQUIRE_POSTGRES="1",
         TENUTO_REQUIRE_BROWSER="1",
     )
