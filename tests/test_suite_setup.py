@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,22 +53,30 @@ def running(pid: int) -> bool:
         return False
 
 
-def run_pytest(tmpdir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """``pytest`` on a few of the suite's tests, as a contributor's shell would run it:
-    none of the variables that choose or require a prerequisite, unless given."""
+def pytest_process(tmpdir: Path, *args: str, **env: str) -> subprocess.Popen[str]:
+    """``pytest`` on a few of the suite's tests, as a contributor's shell would start it:
+    none of the variables that choose or require a prerequisite, unless given; its
+    temporary folder ``tmpdir``. The output is read with ``communicate``."""
     clean = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("TENUTO_", "PYTEST_")) and k != "TMPDIR"
     }
-    return subprocess.run(
+    return subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
         cwd=TESTS.parent,
         env={**clean, "TMPDIR": str(tmpdir), **env},
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=240,
     )
+
+
+def run_pytest(tmpdir: Path, *args: str, **env: str) -> tuple[int, str]:
+    """Run ``pytest_process`` to the end; its exit code and output."""
+    with pytest_process(tmpdir, *args, **env) as proc:
+        out, _ = proc.communicate(timeout=240)
+    return proc.returncode, out
 
 
 def nothing_installed(folder: Path) -> dict[str, str]:
@@ -79,25 +88,34 @@ def nothing_installed(folder: Path) -> dict[str, str]:
 def test_without_a_server_given_the_suite_runs_those_tests_on_a_server_of_its_own(
     tmpdir_for_servers: Path,
 ) -> None:
-    run = run_pytest(tmpdir_for_servers, POSTGRES_TEST)
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert "1 passed" in run.stdout and "skipped" not in run.stdout, run.stdout
+    code, out = run_pytest(tmpdir_for_servers, POSTGRES_TEST)
+    assert code == 0, out
+    assert "1 passed" in out and "skipped" not in out, out
     assert servers_in(tmpdir_for_servers) == [], "the run's server was left behind"
 
 
 def test_pytest_xdist_workers_share_the_one_server_with_schemas_of_their_own(
     tmpdir_for_servers: Path,
 ) -> None:
-    run = run_pytest(tmpdir_for_servers, "-n", "2", POSTGRES_TEST, POSTGRES_TEST_2)
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert "2 passed" in run.stdout and "skipped" not in run.stdout, run.stdout
+    servers: set[Path] = set()  # every server seen during the run
+    with pytest_process(tmpdir_for_servers, "-n", "2", POSTGRES_TEST, POSTGRES_TEST_2) as proc:
+        outputs: list[str] = []
+        reader = threading.Thread(target=lambda: outputs.append(proc.communicate()[0]))
+        reader.start()
+        while reader.is_alive():
+            servers.update(servers_in(tmpdir_for_servers))
+            reader.join(timeout=0.005)
+    (out,) = outputs
+    assert proc.returncode == 0, out
+    assert "2 passed" in out and "skipped" not in out, out
+    assert len(servers) == 1, f"servers made: {sorted(servers)}"
     assert servers_in(tmpdir_for_servers) == []
 
 
 def test_what_is_missing_is_said_in_one_block_at_the_end(tmp_path: Path) -> None:
-    run = run_pytest(tmp_path, POSTGRES_TEST, BROWSER_TEST, **nothing_installed(tmp_path))
-    assert run.returncode == 0, run.stdout + run.stderr
-    block = run.stdout[run.stdout.index("= 2 skipped =") :].splitlines()
+    code, out = run_pytest(tmp_path, POSTGRES_TEST, BROWSER_TEST, **nothing_installed(tmp_path))
+    assert code == 0, out
+    block = out[out.index("= 2 skipped =") :].splitlines()
     assert block[1:6] == [
         "1 test skipped: needs PostgreSQL: no PostgreSQL server programs (initdb, pg_ctl, "
         f"postgres) in TENUTO_PG_BINDIR={tmp_path}",
@@ -106,8 +124,8 @@ def test_what_is_missing_is_said_in_one_block_at_the_end(tmp_path: Path) -> None
         "    install it with: apt-get install -y chromium",
         "(TENUTO_REQUIRE_POSTGRES=1 and TENUTO_REQUIRE_BROWSER=1 turn these skips into "
         "failures; CI sets both.)",
-    ], run.stdout
-    assert block[-1].strip("= ").startswith("2 skipped in"), run.stdout
+    ], out
+    assert block[-1].strip("= ").startswith("2 skipped in"), out
 
 
 def test_a_server_that_does_not_start_is_said_with_its_error_not_an_install_command(
@@ -121,19 +139,19 @@ def test_a_server_that_does_not_start_is_said_with_its_error_not_an_install_comm
         )
         (bindir / tool).chmod(0o755)
     bindir.chmod(0o755)
-    run = run_pytest(tmpdir_for_servers, POSTGRES_TEST, TENUTO_PG_BINDIR=str(bindir))
-    assert run.returncode == 0, run.stdout + run.stderr
-    block = run.stdout[run.stdout.index("= 1 skipped =") :].splitlines()
+    code, out = run_pytest(tmpdir_for_servers, POSTGRES_TEST, TENUTO_PG_BINDIR=str(bindir))
+    assert code == 0, out
+    block = out[out.index("= 1 skipped =") :].splitlines()
     assert block[1] == (
         "1 test skipped: needs PostgreSQL: the suite's own PostgreSQL server did not start: "
         "initdb failed (exit 1): could not create directory: disk full"
-    ), run.stdout
-    assert "install it with" not in run.stdout
+    ), out
+    assert "install it with" not in out
     assert servers_in(tmpdir_for_servers) == []
 
 
 def test_required_prerequisites_that_are_missing_fail_the_run(tmp_path: Path) -> None:
-    run = run_pytest(
+    code, out = run_pytest(
         tmp_path,
         POSTGRES_TEST,
         BROWSER_TEST,
@@ -141,11 +159,11 @@ def test_required_prerequisites_that_are_missing_fail_the_run(tmp_path: Path) ->
         TENUTO_REQUIRE_POSTGRES="1",
         TENUTO_REQUIRE_BROWSER="1",
     )
-    assert run.returncode == 1, run.stdout + run.stderr
-    assert "skipped" not in run.stdout, run.stdout
-    assert "TENUTO_REQUIRE_POSTGRES is set, but no PostgreSQL server programs" in run.stdout
-    assert "TENUTO_REQUIRE_BROWSER is set, but " in run.stdout
-    assert "install it with: apt-get install -y postgresql" in run.stdout
+    assert code == 1, out
+    assert "skipped" not in out, out
+    assert "TENUTO_REQUIRE_POSTGRES is set, but no PostgreSQL server programs" in out
+    assert "TENUTO_REQUIRE_BROWSER is set, but " in out
+    assert "install it with: apt-get install -y postgresql" in out
 
 
 @pytest.fixture
