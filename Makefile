@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# `make test` runs the suite in this many processes (pytest-xdist); 0 runs it in one.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test lint docs setup
 
@@ -17,7 +19,7 @@ demo: setup
 	$(BIN)/python examples/backup.py demo
 
 test: setup
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: setup
 	$(BIN)/ruff check src tests examples bench docs/_hooks.py

@@ -2,8 +2,9 @@
 version of the fault-injection suite in ``tests/chaos/``.
 
 It runs the same tests with ``TENUTO_CHAOS_ROUNDS`` set, so every round checks the same
-invariants as in CI, only many more times. PostgreSQL tests need ``TENUTO_TEST_POSTGRES``
-(or ``--postgres URL``); the restart test starts its own server either way.
+invariants as in CI, only many more times. The PostgreSQL tests run on ``--postgres URL``
+(or ``TENUTO_TEST_POSTGRES``), else on a throwaway server the suite starts; the restart
+test starts its own server either way.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,9 +17,15 @@ import tenuto
 sys.path.insert(0, str(Path(__file__).parent))
 
 from helpers import RunningServer, serve_http
+from pgserver import PostgresNotFound, TempPostgres
+from prerequisites import POSTGRES, lacking, summary
 
-#: A PostgreSQL server for the PostgreSQL half of the suite (each test gets a schema).
-PG_URL = os.environ.get("TENUTO_TEST_POSTGRES")
+#: The PostgreSQL server of the PostgreSQL half of the suite (each test gets a schema):
+#: ``TENUTO_TEST_POSTGRES``, else the suite's own throwaway server, started once per run
+#: in ``pytest_configure``. None when there is none; ``PG_MISSING`` then says why.
+PG_URL: str | None = None
+PG_MISSING = ""
+_BROKEN = "the suite's own PostgreSQL server did not start: "
 _RUN = uuid.uuid4().hex[:8]
 _schemas = itertools.count()
 
@@ -42,8 +50,64 @@ def new_db_url(backend: str, directory: Path) -> str:
     if backend == "sqlite":
         return f"sqlite:///{directory / 'tenuto.db'}"
     if not PG_URL:
-        pytest.skip("set TENUTO_TEST_POSTGRES to a PostgreSQL URL to run the PostgreSQL tests")
+        lacking(POSTGRES, PG_MISSING, installed=PG_MISSING.startswith(_BROKEN))
     return postgres_url(f"t_{_RUN}_{next(_schemas)}")
+
+
+@contextlib.contextmanager
+def own_postgres() -> Iterator[TempPostgres]:
+    """A started server of the test's own, to restart or cut off (never the shared one);
+    stopped and removed on leaving."""
+    try:
+        server = TempPostgres()
+    except PostgresNotFound as exc:
+        lacking(POSTGRES, str(exc))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()
+
+
+def _start_own_postgres(config: pytest.Config) -> tuple[str | None, str]:
+    """Start the suite's throwaway server, stopped and removed when the run ends (its
+    watchdog removes it should this process be killed); returns its URL, or why not."""
+    try:
+        server = TempPostgres()
+        config.add_cleanup(server.destroy)
+        server.start()
+    except PostgresNotFound as exc:
+        return None, str(exc)
+    except RuntimeError as exc:
+        hint = ""
+        if os.geteuid() == 0 and "Permission denied" in str(exc):
+            hint = (
+                " (as root, PostgreSQL's programs run as the postgres user, which must be "
+                f"able to enter {tempfile.gettempdir()}: set TMPDIR to a folder it can)"
+            )
+        return None, f"{_BROKEN}{exc}{hint}"
+    return server.url, ""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global PG_URL, PG_MISSING
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:  # a pytest-xdist worker: the controller chose the server
+        PG_URL, PG_MISSING = workerinput["tenuto_pg_url"], workerinput["tenuto_pg_missing"]
+    elif os.environ.get("TENUTO_TEST_POSTGRES"):
+        PG_URL = os.environ["TENUTO_TEST_POSTGRES"]
+    elif config.option.collectonly:
+        PG_MISSING = "no tests run with --collect-only"
+    else:
+        PG_URL, PG_MISSING = _start_own_postgres(config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Hand the controller's server to each pytest-xdist worker (they make their own
+    schemas, named by a per-process run id)."""
+    node.workerinput["tenuto_pg_url"] = PG_URL
+    node.workerinput["tenuto_pg_missing"] = PG_MISSING
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -82,7 +146,8 @@ def start_worker(db_url: str) -> Iterator[Callable[..., tenuto.Worker]]:
         worker.stop()
 
 
-# -- with TENUTO_TEST_POSTGRES set, a skipped PostgreSQL test is a failure --------------
+# -- the end of a run: what was skipped, and a skipped PostgreSQL test with a server ------
+
 
 _skipped_postgres: list[str] = []
 
@@ -92,11 +157,20 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _skipped_postgres.append(report.nodeid)
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    skipped = terminalreporter.stats.get("skipped", [])
+    lines = summary(skipped)
+    if lines:
+        terminalreporter.write_sep("=", f"{len(skipped)} skipped", yellow=True, bold=True)
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _skipped_postgres:
         print(
             f"\nFAILED: {len(_skipped_postgres)} PostgreSQL test(s) were skipped although "
-            f"TENUTO_TEST_POSTGRES is set: {_skipped_postgres[:5]}"
+            f"a PostgreSQL server was there ({PG_URL}): {_skipped_postgres[:5]}"
         )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

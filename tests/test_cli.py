@@ -81,14 +81,17 @@ def checkout(ctx, order):
 def run_cli(
     *args: str, input: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m tenuto ARGS`` in a subprocess."""
+    """``python -m tenuto ARGS`` in a subprocess, its output a pipe as in a script."""
+    # Not the runner's terminal size: pytest-xdist workers have COLUMNS=80, which would
+    # narrow the tables and cut the ids the tests look for.
+    inherited = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     return subprocess.run(
         [sys.executable, "-m", "tenuto", *args],
         input=input,
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, **(env or {})},
+        env={**inherited, **(env or {})},
         cwd=cwd,
     )
 

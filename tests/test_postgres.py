@@ -10,12 +10,10 @@ from pathlib import Path
 import pytest
 
 import tenuto
-from conftest import PG_URL
+from conftest import own_postgres
 from test_crash import WorkerProcess, _lines
 
 from helpers import wait_for
-
-pytestmark = pytest.mark.skipif(not PG_URL, reason="set TENUTO_TEST_POSTGRES (postgres)")
 
 app = tenuto.App()
 
@@ -143,12 +141,8 @@ def test_pause_across_processes_holds_every_activity(pg_url, spawn):
 
 @pytest.fixture
 def own_server():
-    from pgserver import TempPostgres
-
-    server = TempPostgres()
-    server.start()
-    yield server
-    server.destroy()
+    with own_postgres() as server:
+        yield server
 
 
 @pytest.mark.slow

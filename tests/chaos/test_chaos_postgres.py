@@ -20,15 +20,10 @@ psycopg = pytest.importorskip("psycopg")
 
 @pytest.fixture(scope="module")
 def own_server() -> Iterator[object]:
-    from pgserver import TempPostgres
+    from conftest import own_postgres
 
-    try:
-        server = TempPostgres()
-    except RuntimeError as exc:  # no PostgreSQL server binaries on this machine
-        pytest.skip(str(exc))
-    server.start()
-    yield server
-    server.destroy()
+    with own_postgres() as server:
+        yield server
 
 
 def cut_connections(server: object) -> int:
