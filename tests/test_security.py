@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 import tenuto
-from tenuto.http import app as http_app
+from tenuto.http import middleware
 
 from helpers import wait_for
 
@@ -45,7 +45,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def routes(asgi: Any) -> Iterator[tuple[str, str]]:
-    """``(method, path)`` of every route of the FastAPI app behind tenuto's guard, found
+    """``(method, path)`` of every route of tenuto's FastAPI app (behind its checks), found
     from the app object itself (so a route added later is covered without editing this)."""
 
     def walk(items: list[Any]) -> Iterator[tuple[str, str]]:
@@ -63,7 +63,7 @@ def routes(asgi: Any) -> Iterator[tuple[str, str]]:
                     if method != "HEAD":
                         yield method, r.path
 
-    return walk(asgi.app.routes)
+    return walk(asgi.routes)
 
 
 #: Served without a token, on purpose: the dashboard's static shell (HTML, script, styles)
@@ -131,7 +131,7 @@ def test_tokens_are_compared_in_constant_time() -> None:
     """The guard compares a presented token with ``hmac.compare_digest``, against every
     configured token (no early exit that would tell which one nearly matched), and never
     looks tokens up by value."""
-    tree = ast.parse(inspect.getsource(http_app._Guard))
+    tree = ast.parse(inspect.getsource(middleware.RequireToken))
     match = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "_match")
     calls = [ast.unparse(n.func) for n in ast.walk(match) if isinstance(n, ast.Call)]
     assert "hmac.compare_digest" in calls

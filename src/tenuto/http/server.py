@@ -12,7 +12,8 @@ from typing import Any
 from ..app import App
 from ..client import Client
 from ..worker import Worker
-from .app import DEFAULT_MAX_BODY, create_app
+from .app import create_app
+from .middleware import DEFAULT_MAX_BODY
 
 log = logging.getLogger("tenuto.http")
 
