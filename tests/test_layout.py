@@ -89,3 +89,14 @@ def test_imports_within_the_http_package_flow_one_way() -> None:
     graph = import_graph("tenuto.http")
     assert {"tenuto.http.api", "tenuto.http.app"} <= graph.keys()
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+def test_the_http_package_builds_the_app_and_runs_nothing() -> None:
+    """Serving (uvicorn, the worker, the gRPC server, signal handling) is the command
+    line's business (``tenuto.cli.serving``); ``tenuto.http`` only builds the ASGI app."""
+    running = ("uvicorn", "signal", "tenuto.worker", "tenuto.grpc", "tenuto.cli")
+    for path in sorted((SRC / "http").rglob("*.py")):
+        for name in _imports(path):
+            assert not any(name == r or name.startswith(f"{r}.") for r in running), (
+                f"{_module_name(path)} imports {name}"
+            )

@@ -285,9 +285,9 @@ def test_the_server_binds_to_loopback_by_default() -> None:
     from click.testing import CliRunner
 
     from tenuto.cli import main
-    from tenuto.http.server import serve
+    from tenuto.cli.serving import run_server
 
-    assert inspect.signature(serve).parameters["host"].default == "127.0.0.1"
+    assert inspect.signature(run_server).parameters["host"].default == "127.0.0.1"
     command = main.commands["serve"]  # type: ignore[attr-defined]
     host = next(p for p in command.params if p.name == "host")
     assert host.default == "127.0.0.1"
