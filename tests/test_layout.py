@@ -4,6 +4,7 @@ trees of the source, imports inside functions included."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import tenuto
@@ -100,3 +101,34 @@ def test_the_http_package_builds_the_app_and_runs_nothing() -> None:
             assert not any(name == r or name.startswith(f"{r}.") for r in running), (
                 f"{_module_name(path)} imports {name}"
             )
+
+
+STATIC = SRC / "http" / "static"
+_JS_IMPORT = re.compile(r'^import \{([^}]*)\} from "\./([\w.-]+\.js)";$', re.M)
+_JS_EXPORT = re.compile(r"^export (?:async )?(?:function|const|let|class) ([\w$]+)", re.M)
+
+
+def test_dashboard_modules_import_each_other_one_way() -> None:
+    """The page loads one script, ``app.js``, as a module; every module it reaches exists
+    in the package, exports what is imported from it, and is imported one way (no
+    cycle); no module is left unreached."""
+    html = (STATIC / "index.html").read_text()
+    assert re.findall(r"<script[^>]*>", html) == ['<script type="module" src="static/app.js">']
+    graph: dict[str, set[str]] = {}
+    for path in sorted(STATIC.glob("*.js")):
+        code = path.read_text()
+        graph[path.name] = set()
+        for names, target in _JS_IMPORT.findall(code):
+            assert (STATIC / target).exists(), f"{path.name} imports {target}, which is missing"
+            exported = set(_JS_EXPORT.findall((STATIC / target).read_text()))
+            wanted = {n.strip() for n in names.split(",") if n.strip()}
+            assert wanted <= exported, f"{path.name} imports {wanted - exported} from {target}"
+            graph[path.name].add(target)
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+    reached, todo = set(), ["app.js"]
+    while todo:
+        name = todo.pop()
+        if name not in reached:
+            reached.add(name)
+            todo.extend(graph[name])
+    assert reached == graph.keys(), f"never loaded: {sorted(graph.keys() - reached)}"
