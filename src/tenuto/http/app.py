@@ -49,9 +49,9 @@ def create_app(
     dashboard: bool = True,
 ) -> FastAPI:
     """The ASGI application for ``client``'s database: every route, behind the token
-    check (when ``tokens``, ``{secret: name}`` as :func:`parse_tokens` returns them), the
-    cross-site check and the body limit of ``max_body`` bytes. It starts nothing: serve
-    it with any ASGI server (``tenuto serve`` runs it under uvicorn)."""
+    check (when ``tokens``, ``{secret: name}`` as :func:`tenuto.http.parse_tokens` returns
+    them), the cross-site check and the body limit of ``max_body`` bytes. It starts nothing:
+    serve it with any ASGI server (``tenuto serve`` runs it under uvicorn)."""
     checks = [Middleware(RequireToken, tokens=tokens)] if tokens else []
     checks += [Middleware(RefuseCrossSite), Middleware(LimitBody, max_body=max_body)]
     app = FastAPI(
