@@ -22,7 +22,7 @@ def _openapi() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         client = tenuto.Client(f"sqlite:///{tmp}/docs.db")
         try:
-            return create_app(client, dashboard=False).app.openapi()  # type: ignore[no-any-return]
+            return create_app(client, dashboard=False).openapi()
         finally:
             client.close()
 

@@ -320,3 +320,24 @@ def test_cross_site_requests_cannot_change_state(api):
     same = {"Origin": str(api.base_url).rstrip("/"), "Sec-Fetch-Site": "same-origin"}
     assert api.post(f"/api/instances/{iid}/pause", headers=same).status_code == 200
     assert api.get(f"/api/instances/{iid}", headers=evil).status_code == 200  # reads are fine
+
+
+def test_dashboard_scripts_are_served_as_javascript(http_server, monkeypatch):
+    """Browsers run a module script only when it is served as JavaScript: every script of
+    the dashboard is, even where the system's MIME tables say otherwise (some Windows
+    registries map ``.js`` to ``text/plain``)."""
+    import mimetypes
+
+    from tenuto.http.dashboard import STATIC
+
+    mimetypes.guess_type("app.js")  # load the tables first, so that the change below holds
+    monkeypatch.setitem(mimetypes.types_map, ".js", "text/plain")
+    server = http_server()
+    scripts = sorted(p.name for p in STATIC.glob("*.js"))
+    assert "app.js" in scripts
+    with httpx.Client(base_url=server.url) as http:
+        for name in scripts:
+            r = http.get(f"/static/{name}")
+            assert r.status_code == 200, name
+            assert r.headers["content-type"] == "text/javascript; charset=utf-8", name
+        assert http.get("/static/style.css").headers["content-type"].startswith("text/css")

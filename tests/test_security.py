@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 import tenuto
-from tenuto.http import app as http_app
+from tenuto.http import middleware
 
 from helpers import wait_for
 
@@ -45,7 +45,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def routes(asgi: Any) -> Iterator[tuple[str, str]]:
-    """``(method, path)`` of every route of the FastAPI app behind tenuto's guard, found
+    """``(method, path)`` of every route of tenuto's FastAPI app (behind its checks), found
     from the app object itself (so a route added later is covered without editing this)."""
 
     def walk(items: list[Any]) -> Iterator[tuple[str, str]]:
@@ -63,7 +63,7 @@ def routes(asgi: Any) -> Iterator[tuple[str, str]]:
                     if method != "HEAD":
                         yield method, r.path
 
-    return walk(asgi.app.routes)
+    return walk(asgi.routes)
 
 
 #: Served without a token, on purpose: the dashboard's static shell (HTML, script, styles)
@@ -131,7 +131,7 @@ def test_tokens_are_compared_in_constant_time() -> None:
     """The guard compares a presented token with ``hmac.compare_digest``, against every
     configured token (no early exit that would tell which one nearly matched), and never
     looks tokens up by value."""
-    tree = ast.parse(inspect.getsource(http_app._Guard))
+    tree = ast.parse(inspect.getsource(middleware.RequireToken))
     match = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "_match")
     calls = [ast.unparse(n.func) for n in ast.walk(match) if isinstance(n, ast.Call)]
     assert "hmac.compare_digest" in calls
@@ -285,9 +285,9 @@ def test_the_server_binds_to_loopback_by_default() -> None:
     from click.testing import CliRunner
 
     from tenuto.cli import main
-    from tenuto.http.server import serve
+    from tenuto.cli.serving import run_server
 
-    assert inspect.signature(serve).parameters["host"].default == "127.0.0.1"
+    assert inspect.signature(run_server).parameters["host"].default == "127.0.0.1"
     command = main.commands["serve"]  # type: ignore[attr-defined]
     host = next(p for p in command.params if p.name == "host")
     assert host.default == "127.0.0.1"

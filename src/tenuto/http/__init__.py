@@ -1,6 +1,9 @@
-"""tenuto over HTTP: the REST API, Durable Functions routes, metrics and dashboard."""
+"""tenuto over HTTP: the ASGI application serving the REST API, the Durable Functions
+routes, metrics and the dashboard (:func:`create_app`). ``tenuto serve`` runs it under
+uvicorn next to a worker (:mod:`tenuto.cli.serving`)."""
 
-from .app import ApiError, create_app, parse_tokens
-from .server import serve
+from .app import create_app
+from .common import ApiError
+from .middleware import parse_tokens
 
-__all__ = ["ApiError", "create_app", "parse_tokens", "serve"]
+__all__ = ["ApiError", "create_app", "parse_tokens"]

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from ..client import MAX_PAGE, Client
 from ..status import Status
-from .app import JSONRoute, actor, get_client
+from .common import JSONRoute, actor, get_client
 from .models import (
     BulkPauseRequest,
     BulkResumeRequest,

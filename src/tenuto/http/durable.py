@@ -85,7 +85,7 @@ from .. import history as h
 from ..client import MAX_PAGE, Client
 from ..errors import InvalidJSON
 from ..status import HistoryEvent, InstanceStatus, Status
-from .app import ApiError, actor, get_client
+from .common import ApiError, actor, get_client
 from .models import Error
 
 PREFIX = "/runtime/webhooks/durabletask"

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from .. import metrics
-from ..client import Client
 from ..status import Status
+from .common import get_client
 
 router = APIRouter(tags=["metrics"])
 _registries: dict[int, CollectorRegistry] = {}
@@ -20,7 +20,7 @@ _registries: dict[int, CollectorRegistry] = {}
 )
 def scrape(request: Request) -> Response:
     """Metrics in the Prometheus text format."""
-    client: Client = request.app.state.client
+    client = get_client(request)
     registry = _registries.get(id(client))
     if registry is None:
 
