@@ -287,6 +287,8 @@ def test_a_derived_child_id_of_a_long_parent_is_valid_and_addressable(client, st
 _ANY_CHAR = st.characters(codec=None, exclude_categories=())
 IDS = st.one_of(
     st.text(_ANY_CHAR, min_size=0, max_size=12),
+    st.sampled_from(ODD_IDS),
+    st.sampled_from(BAD_IDS),
     st.text(st.sampled_from("/\\#?% \t\n\x00\x7f\u00a0\u2028é😀\ud800"), min_size=1, max_size=6),
     st.integers(250, 260).map(lambda n: "z" * n),
 )
@@ -309,7 +311,7 @@ def test_fuzzed_ids_work_or_are_refused_on_every_route(http_server):
 
     @given(iid=IDS)
     @settings(
-        max_examples=50, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        max_examples=100, deadline=None, database=None, suppress_health_check=list(HealthCheck)
     )
     def check(iid: str) -> None:
         ok = valid_id(iid)
