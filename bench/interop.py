@@ -59,12 +59,13 @@ class Counts:
     failures: list[str] = field(default_factory=list)
 
 
-def _check_plugins() -> None:
+def _check_plugins(files: tuple[str, ...]) -> None:
     """Their async tests need pytest-asyncio: without it they fail, which would read as
     tenuto failing them."""
     import importlib.util
 
-    if importlib.util.find_spec("pytest_asyncio") is None:
+    needs = [f for f in files if "async" in f]
+    if needs and importlib.util.find_spec("pytest_asyncio") is None:
         raise SystemExit(
             "pytest-asyncio is not installed, and their async tests need it: "
             "pip install -e '.[bench]' (it brings durabletask, pytest and pytest-asyncio)"
@@ -101,10 +102,10 @@ def run(
     extra: list[str] | None = None,
 ) -> dict[str, Counts]:
     """Run the files against tenuto on ``db`` (``sqlite`` or a PostgreSQL URL)."""
-    _check_plugins()
     with tempfile.TemporaryDirectory(prefix="tenuto-interop-suite-") as tmp:
         root = Path(tmp)
         prepare(suite, files, root)
+        _check_plugins(files)
         report = root / "report.xml"
         args = [
             sys.executable,

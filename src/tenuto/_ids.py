@@ -2,7 +2,8 @@
 
 An id appears in URLs, HTTP headers, command lines and logs, so it is 1-256 characters,
 none of ``/ \\ # ?``, control characters or lone surrogates, with no leading or trailing
-whitespace. Any other character is fine (spaces inside, ``%``, every script, emoji):
+whitespace, and not ``.`` or ``..`` (which URLs read as "this" and "the parent" path
+segment, whatever the encoding). Any other character is fine (spaces inside, ``%``, every script, emoji):
 tenuto percent-encodes ids wherever it builds a URL or a header. The rules hold for every
 id, those tenuto derives for sub-orchestrations included.
 """
@@ -19,6 +20,8 @@ from .errors import shown
 MAX_ID = 256
 _FORBIDDEN = "/\\\\#?\x00-\x1f\x7f\ud800-\udfff"
 _ID_RE = re.compile(f"^[^{_FORBIDDEN}\\s][^{_FORBIDDEN}]{{0,{MAX_ID - 1}}}$")
+#: Ids that every URL client resolves away as path segments (RFC 3986 dot segments).
+_DOT_SEGMENTS = (".", "..")
 #: Hex digits of the parent id's SHA-256 in a derived id that had to be shortened.
 _DIGEST_CHARS = 16
 
@@ -28,11 +31,15 @@ def check_instance_id(instance_id: Any, what: str = "instance id") -> str:
     error (``"sub-orchestration instance id"``)."""
     if not isinstance(instance_id, str):
         raise TypeError(f"the {what} must be a string, not {type(instance_id).__name__}")
-    if not _ID_RE.match(instance_id) or instance_id != instance_id.strip():
+    if (
+        not _ID_RE.match(instance_id)
+        or instance_id != instance_id.strip()
+        or instance_id in _DOT_SEGMENTS
+    ):
         raise ValueError(
             f"invalid {what} {shown(instance_id)}: use 1-{MAX_ID} characters without '/', "
             "'\\', '#', '?', control characters, lone surrogates, or leading/trailing "
-            "whitespace"
+            "whitespace (and not '.' or '..')"
         )
     return instance_id
 
