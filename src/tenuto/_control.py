@@ -478,8 +478,9 @@ def notify_parents(
     tx.set_due([c.parent_instance_id for c in children], now)  # type: ignore[misc]
 
 
-def purge(tx: Tx, ids: Sequence[str], *, strict: bool = False) -> int:
-    """Delete finished instances and everything stored about them."""
+def purge(tx: Tx, ids: Sequence[str], *, strict: bool = False, by: str | None = None) -> int:
+    """Delete finished instances and everything stored about them (``by``: who purged
+    them, for the tracking log: ``"retention"`` for a retention policy)."""
     rows = tx.lock_instances(ids)
     if strict:
         if not rows:
@@ -490,7 +491,7 @@ def purge(tx: Tx, ids: Sequence[str], *, strict: bool = False) -> int:
     targets = [r.instance_id for r in rows if r.status.is_terminal]
     count = tx.delete_instances(targets) if targets else 0
 
-    track_each(tx, "purged", targets)
+    track_each(tx, "purged", targets, by=by)
     return count
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from ..app import App
+from ..retention import Retention
 from .params import DB_OPTION
 
 
@@ -123,6 +124,34 @@ EAGER_OPTION = click.option(
     "orchestration step it makes due (one transaction instead of two; if the worker dies "
     "in that step, the activity runs again). 0: always commit results first.",
 )
+
+
+def _retain(ctx: click.Context, param: click.Parameter, value: str | None) -> Retention | None:
+    if value is None:
+        return None
+    try:
+        return Retention.parse(value, ctx.params.get("retain_export_to"))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+RETAIN_EXPORT_OPTION = click.option(
+    "--retain-export-to",
+    default=None,
+    metavar="FOLDER",
+    is_eager=True,
+    help="With --retain: append each purged instance to a JSON Lines file in FOLDER first.",
+)
+RETAIN_OPTION = click.option(
+    "--retain",
+    "retention",
+    default=None,
+    callback=_retain,
+    metavar="RULES",
+    help="Purge finished instances after this long, in the background: e.g. "
+    "COMPLETED=30d,FAILED=90d,TERMINATED=30d (ORCHESTRATOR:STATUS=DURATION for one "
+    "orchestrator). A policy stored with 'tenuto retention set' wins over this.",
+)
 CONCURRENCY_OPTION = click.option(
     "--concurrency", default=64, show_default=True, help="Activities running at once."
 )
@@ -135,6 +164,8 @@ CONCURRENCY_OPTION = click.option(
 @LEASE_OPTION
 @STEP_WARNING_OPTION
 @EAGER_OPTION
+@RETAIN_OPTION
+@RETAIN_EXPORT_OPTION
 @LOG_LEVEL_OPTION
 @LOG_FORMAT_OPTION
 def worker(
@@ -144,6 +175,8 @@ def worker(
     lease_seconds: float,
     step_warning: float,
     eager_steps_below: float,
+    retention: Retention | None,
+    retain_export_to: str | None,
     log_level: str,
     log_format: str,
 ) -> None:
@@ -167,6 +200,7 @@ def worker(
         lease_seconds=lease_seconds,
         step_warning=step_warning,
         eager_steps_below=eager_steps_below,
+        retention=retention,
     ).run()
 
 
@@ -221,6 +255,8 @@ def worker(
 @STEP_WARNING_OPTION
 @EAGER_OPTION
 @CONCURRENCY_OPTION
+@RETAIN_OPTION
+@RETAIN_EXPORT_OPTION
 @LOG_LEVEL_OPTION
 @LOG_FORMAT_OPTION
 def serve(
@@ -238,6 +274,8 @@ def serve(
     step_warning: float,
     eager_steps_below: float,
     concurrency: int,
+    retention: Retention | None,
+    retain_export_to: str | None,
     log_level: str,
     log_format: str,
 ) -> None:
@@ -294,6 +332,7 @@ def serve(
             "lease_seconds": lease_seconds,
             "step_warning": step_warning,
             "eager_steps_below": eager_steps_below,
+            "retention": retention,
         },
         log_level=log_level.lower(),
         grpc_port=grpc_port,

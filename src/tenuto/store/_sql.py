@@ -63,6 +63,8 @@ _INSTANCE_PAUSED = (
     " AND i.status = 'PAUSED')"
 )
 _STANDING_COLUMNS = "kind, name, reason, by, since, resume_at"
+#: Rows read from the head of the due index to find the next due time (see _next_due).
+_HEAD = 16
 #: Most list parameters bound in one statement (SQLite's limit is 32766).
 BATCH = 900
 
@@ -244,15 +246,9 @@ class SqlReader(Reader):
     ) -> float | None:
         times: list[float] = []
         if orchestrators is None or orchestrators:
-            cond, params = self.d.names(orchestrators, exclude, versions)
-            # A step in progress elsewhere is due again only if its lease runs out.
-            row = self._q(
-                "SELECT MIN(CASE WHEN lease_until > next_due THEN lease_until ELSE next_due END)"
-                f" FROM instances WHERE next_due IS NOT NULL AND {cond}",
-                params,
-            )
-            if row and row[0][0] is not None:
-                times.append(row[0][0])
+            at = self._next_due(orchestrators, exclude, versions)
+            if at is not None:
+                times.append(at)
         if activities is None or activities:
             cond, params = self.d.names(activities, exclude)
             row = self._q(
@@ -264,6 +260,30 @@ class SqlReader(Reader):
             row = self._q(f"SELECT MIN({column}) FROM {table} WHERE {column} IS NOT NULL")
             if row and row[0][0] is not None:
                 times.append(row[0][0])
+        return min(times) if times else None
+
+    def _next_due(
+        self, names: Sequence[str] | None, exclude: Sequence[str], versions: Versions
+    ) -> float | None:
+        """The earliest time an orchestration of ``names`` is due (a step in progress
+        elsewhere: when its lease runs out), or earlier, never later.
+
+        Read from the head of the ``next_due`` index (per name, where names are given)
+        rather than as a MIN over every row with a due time: a store holding many
+        instances scheduled far ahead would otherwise cost every idle worker a scan of
+        them all, once a second."""
+        cond, params = self.d.names(names, exclude, versions)
+        heads = [("1 = 1", [])] if names is None else [("name = ?", [n]) for n in names]
+        times: list[float] = []
+        for head, more in heads:
+            rows = self._q(
+                f"SELECT next_due, lease_until FROM instances WHERE {head} "
+                f"AND next_due IS NOT NULL AND {cond} ORDER BY next_due LIMIT ?",
+                [*more, *params, _HEAD],
+            )
+            times += [max(due, until or due) for due, until in rows]
+            if len(rows) == _HEAD:  # all leased, perhaps: the next row is due no earlier
+                times.append(rows[-1][0])
         return min(times) if times else None
 
     def as_left(self, items: Sequence[tuple[str, str, int]], now: float) -> set[str]:

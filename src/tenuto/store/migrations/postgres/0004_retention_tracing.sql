@@ -11,3 +11,6 @@ CREATE TABLE settings (
 -- started under; NULL when tracing was off.
 ALTER TABLE instances ADD COLUMN trace_parent TEXT;
 ALTER TABLE activities ADD COLUMN trace_parent TEXT;
+-- The next due time of each orchestrator's instances, read by idle workers (from the
+-- head of the index: cheap however many instances are scheduled far ahead).
+CREATE INDEX instances_name_due ON instances (name, next_due) WHERE next_due IS NOT NULL;
