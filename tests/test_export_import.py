@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import drop_postgres_schema, new_db_url
-from helpers import wait_for
-from test_cli import run_cli
 
 import tenuto
+from conftest import drop_postgres_schema, new_db_url
+from test_cli import run_cli
+
+from helpers import wait_for
 
 app = tenuto.App()
 

@@ -63,12 +63,14 @@ def start(
     now: float,
     version: str | None = None,
     tags: dict[str, str] | None = None,
+    trace_parent: str | None = None,
 ) -> None:
     """Create instances of orchestrator ``name``, one per ``(instance_id, input_json)``:
     PENDING until ``start_at`` (or now), or PAUSED if the orchestrator is under a
     standing pause (the start is accepted and held). All or none: a taken id raises
     :class:`InstanceExists` and nothing is written. ``version`` and ``tags`` (validated
-    by the caller) are stored with each instance."""
+    by the caller) are stored with each instance, and so is ``trace_parent`` (the W3C
+    traceparent of the span that started them, see :mod:`tenuto.tracing`)."""
     tags_json = dumps(tags) if tags else None
     rows = [
         InstanceRow(
@@ -83,6 +85,7 @@ def start(
             next_due=now if start_at is None else start_at,
             version=version,
             tags=tags_json,
+            trace_parent=trace_parent,
         )
         for instance_id, input_json in inputs
     ]

@@ -17,7 +17,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from . import _control
+from . import _control, tracing
 from . import retention as _retention
 from ._ids import check_instance_id as check_instance_id  # re-exported: the id rules
 from ._json import dumps, is_text, loads, loads_shown, shown
@@ -313,6 +313,7 @@ class Client:
                 raise ValueError("the instance ids must be distinct")
         at = _epoch(start_at, "start_at")
         if ids:
+            trace_parent = tracing.start_span(name)
             self.store.run(
                 lambda tx: _control.start(
                     tx,
@@ -322,6 +323,7 @@ class Client:
                     now=self.clock.now(),
                     version=checked_version,
                     tags=checked_tags,
+                    trace_parent=trace_parent,
                 )
             )
         return ids

@@ -152,6 +152,27 @@ RETAIN_OPTION = click.option(
     "COMPLETED=30d,FAILED=90d,TERMINATED=30d (ORCHESTRATOR:STATUS=DURATION for one "
     "orchestrator). A policy stored with 'tenuto retention set' wins over this.",
 )
+
+
+def _otel(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        from .. import tracing
+
+        try:
+            tracing.enable()
+        except ImportError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
+OTEL_OPTION = click.option(
+    "--otel",
+    is_flag=True,
+    expose_value=False,
+    callback=_otel,
+    help="Emit OpenTelemetry spans (steps, activity attempts) through the globally "
+    "configured tracer provider, e.g. under opentelemetry-instrument; needs tenuto[otel].",
+)
 CONCURRENCY_OPTION = click.option(
     "--concurrency", default=64, show_default=True, help="Activities running at once."
 )
@@ -166,6 +187,7 @@ CONCURRENCY_OPTION = click.option(
 @EAGER_OPTION
 @RETAIN_OPTION
 @RETAIN_EXPORT_OPTION
+@OTEL_OPTION
 @LOG_LEVEL_OPTION
 @LOG_FORMAT_OPTION
 def worker(
@@ -257,6 +279,7 @@ def worker(
 @CONCURRENCY_OPTION
 @RETAIN_OPTION
 @RETAIN_EXPORT_OPTION
+@OTEL_OPTION
 @LOG_LEVEL_OPTION
 @LOG_FORMAT_OPTION
 def serve(
