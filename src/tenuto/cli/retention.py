@@ -15,7 +15,13 @@ def retention() -> None:
     """How long finished instances are kept (the policy every worker applies).
 
     A policy stored here wins over each worker's own (tenuto worker/serve --retain,
-    App(retention=...)); with none stored, each worker applies its own.
+    App(retention=...)); with none stored, each worker applies its own. Every
+    subcommand takes --db URL.
+
+    \b
+    Examples:
+      tenuto retention set COMPLETED=30d,FAILED=90d --db postgresql://tenuto@db/tenuto
+      tenuto retention show
     """
 
 
