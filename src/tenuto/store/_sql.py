@@ -273,14 +273,14 @@ class SqlReader(Reader):
         instances scheduled far ahead would otherwise cost every idle worker a scan of
         them all, once a second."""
         cond, params = self.d.names(names, exclude, versions)
-        heads = [("1 = 1", [])] if names is None else [("name = ?", [n]) for n in names]
         times: list[float] = []
-        for head, more in heads:
-            rows = self._q(
-                f"SELECT next_due, lease_until FROM instances WHERE {head} "
-                f"AND next_due IS NOT NULL AND {cond} ORDER BY next_due LIMIT ?",
-                [*more, *params, _HEAD],
-            )
+        tail = f"next_due IS NOT NULL AND {cond} ORDER BY next_due LIMIT ?"
+        heads = [("SELECT next_due, lease_until FROM instances WHERE " + tail, [])]
+        if names is not None:
+            by_name = "SELECT next_due, lease_until FROM instances WHERE name = ? AND " + tail
+            heads = [(by_name, [n]) for n in names]
+        for text, name in heads:
+            rows = self._q(text, [*name, *params, _HEAD])
             times += [max(due, until or due) for due, until in rows]
             if len(rows) == _HEAD:  # all leased, perhaps: the next row is due no earlier
                 times.append(rows[-1][0])
