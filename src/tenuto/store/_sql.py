@@ -275,7 +275,9 @@ class SqlReader(Reader):
         cond, params = self.d.names(names, exclude, versions)
         times: list[float] = []
         tail = f"next_due IS NOT NULL AND {cond} ORDER BY next_due LIMIT ?"
-        heads = [("SELECT next_due, lease_until FROM instances WHERE " + tail, [])]
+        heads: list[tuple[str, list[str]]] = [
+            ("SELECT next_due, lease_until FROM instances WHERE " + tail, [])
+        ]
         if names is not None:
             by_name = "SELECT next_due, lease_until FROM instances WHERE name = ? AND " + tail
             heads = [(by_name, [n]) for n in names]
