@@ -1,4 +1,5 @@
-"""``python -m bench --backend sqlite|postgres|both [--quick] [--only a,b,...]``."""
+"""``python -m bench --backend sqlite|postgres|both [--quick] [--only a,b,...]``, and
+``python -m bench --scale [--sizes 100k,1m]`` (the scale bench, :mod:`bench.at_scale`)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,28 @@ def main(argv: list[str] | None = None) -> int:
         help="merge the numbers of this run into results/latest.json and rewrite the report "
         "(keeps the other workloads' rows: for adding or re-measuring some workloads)",
     )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="the scale bench instead (bench/at_scale.py): stores of 100k and 1M instances, "
+        "list queries, count, bulk operations, step latency; writes results/scale.md",
+    )
+    parser.add_argument(
+        "--sizes",
+        default="100k,1m",
+        help="with --scale: comma-separated store sizes among 10k (a smoke run), 100k, 1m "
+        "(default: 100k,1m)",
+    )
     args = parser.parse_args(argv)
+    if args.scale:
+        from . import at_scale
+
+        sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+        unknown = set(sizes) - set(at_scale.SIZES)
+        if unknown:
+            parser.error(f"--sizes: unknown {sorted(unknown)}; use 100k and/or 1m")
+        backends = {"sqlite": ["sqlite"], "postgres": ["postgres"], "both": ["sqlite", "postgres"]}
+        return at_scale.run(backends[args.backend], sizes, args.pg_url)
     if args.rerun_failed:
         return rerun_failed(args.pg_url)
 

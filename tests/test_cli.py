@@ -38,6 +38,9 @@ COMMANDS = [
     "purge",
     "worker",
     "serve",
+    "retention",
+    "export",
+    "import",
 ]
 
 app = tenuto.App()

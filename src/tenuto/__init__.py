@@ -29,6 +29,7 @@ from .errors import (
     UnknownOrchestrator,
     WaitTimeout,
 )
+from .retention import Retention, RetentionRule
 from .retry import RetryPolicy
 from .status import (
     Failure,
@@ -65,6 +66,8 @@ __all__ = [
     "OrchestrationContext",
     "Page",
     "PauseInfo",
+    "Retention",
+    "RetentionRule",
     "RetryPolicy",
     "StandingPause",
     "Status",

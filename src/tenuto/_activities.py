@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import history as h
-from . import metrics
+from . import metrics, tracing
 from ._json import dumps, loads
 from .app import App
 from .retry import RetryPolicy
@@ -205,7 +205,8 @@ class ActivityRunner:
             activity, arg, info = begun
             token = _current.set(info)
             try:
-                value = activity.fn(arg) if activity.takes_input else activity.fn()
+                with tracing.activity_span(row):
+                    value = activity.fn(arg) if activity.takes_input else activity.fn()
             finally:
                 _current.reset(token)
         except BaseException as exc:  # user code: SystemExit too fails only this attempt
@@ -220,7 +221,8 @@ class ActivityRunner:
                 return
             activity, arg, info = begun
             _current.set(info)
-            value = await (activity.fn(arg) if activity.takes_input else activity.fn())
+            with tracing.activity_span(row):
+                value = await (activity.fn(arg) if activity.takes_input else activity.fn())
         except BaseException as exc:  # SystemExit would otherwise stop the whole loop
             self._finish(row, None, exc)
         else:

@@ -63,12 +63,14 @@ def start(
     now: float,
     version: str | None = None,
     tags: dict[str, str] | None = None,
+    trace_parent: str | None = None,
 ) -> None:
     """Create instances of orchestrator ``name``, one per ``(instance_id, input_json)``:
     PENDING until ``start_at`` (or now), or PAUSED if the orchestrator is under a
     standing pause (the start is accepted and held). All or none: a taken id raises
     :class:`InstanceExists` and nothing is written. ``version`` and ``tags`` (validated
-    by the caller) are stored with each instance."""
+    by the caller) are stored with each instance, and so is ``trace_parent`` (the W3C
+    traceparent of the span that started them, see :mod:`tenuto.tracing`)."""
     tags_json = dumps(tags) if tags else None
     rows = [
         InstanceRow(
@@ -83,6 +85,7 @@ def start(
             next_due=now if start_at is None else start_at,
             version=version,
             tags=tags_json,
+            trace_parent=trace_parent,
         )
         for instance_id, input_json in inputs
     ]
@@ -478,8 +481,9 @@ def notify_parents(
     tx.set_due([c.parent_instance_id for c in children], now)  # type: ignore[misc]
 
 
-def purge(tx: Tx, ids: Sequence[str], *, strict: bool = False) -> int:
-    """Delete finished instances and everything stored about them."""
+def purge(tx: Tx, ids: Sequence[str], *, strict: bool = False, by: str | None = None) -> int:
+    """Delete finished instances and everything stored about them (``by``: who purged
+    them, for the tracking log: ``"retention"`` for a retention policy)."""
     rows = tx.lock_instances(ids)
     if strict:
         if not rows:
@@ -490,7 +494,7 @@ def purge(tx: Tx, ids: Sequence[str], *, strict: bool = False) -> int:
     targets = [r.instance_id for r in rows if r.status.is_terminal]
     count = tx.delete_instances(targets) if targets else 0
 
-    track_each(tx, "purged", targets)
+    track_each(tx, "purged", targets, by=by)
     return count
 
 

@@ -41,7 +41,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from . import _control, _step, metrics
+from . import _control, _step, metrics, tracing
 from . import history as h
 from ._signals import DONE, WORK
 from ._step import Episode
@@ -181,7 +181,11 @@ class EpisodeRunner:
                     now,
                     [],
                 )
-            return self._run(claimed, now)
+            with tracing.step_span(row, claimed.history) as span:
+                ep = self._run(claimed, now)
+                if span is not None:
+                    _traced(ep, span)
+            return ep
         except Exception as exc:
             log.exception("step of instance %s failed unexpectedly", row.instance_id)
             return _step.failed(row, Failure.from_exception(exc), now)
@@ -414,6 +418,17 @@ class EpisodeRunner:
         tx.after_commit(after)
         made_due = bool(wake or restarted or any(ep.children for ep in done))
         return Committed(len(done), bool(activities), made_due, finish, tuple(discarded))
+
+
+def _traced(ep: Episode, span: object) -> None:
+    """Run a traced step's activities and children under its span."""
+    traceparent = tracing.step_traceparent(span)
+    for activity in ep.activities:
+        activity.trace_parent = traceparent
+    for child in ep.children:
+        child.trace_parent = traceparent
+    status = ep.changes.get("status")
+    tracing.step_finished(span, status.value if isinstance(status, Status) else None)
 
 
 def _nothing() -> None:

@@ -215,6 +215,8 @@ def _action(ep: Episode, action: Action, now: float) -> h.Event:
                 None if action.retry is None else dumps(action.retry.to_json()),
                 now,
                 held=False,
+                # The instance's trace context (a traced step puts its own span here).
+                trace_parent=row.trace_parent,
             )
         )
         return h.Event(
@@ -244,6 +246,7 @@ def _action(ep: Episode, action: Action, now: float) -> h.Event:
                 next_due=now,
                 version=action.version,
                 tags=action.tags,
+                trace_parent=row.trace_parent,
             )
         )
         created = {

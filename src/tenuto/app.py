@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._json import is_text
 from .errors import UnknownActivity, UnknownOrchestrator
 from .retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from .retention import Retention
+
+
+def _retention() -> type[Retention]:
+    from .retention import Retention  # retention imports app (names are checked there)
+
+    return Retention
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -98,11 +108,16 @@ class App:
             return (yield ctx.call_activity(add_one, x))
 
     The decorators return the function unchanged, so it stays callable and testable.
+
+    ``retention``: how long the workers of this app keep finished instances, unless a
+    policy is stored in the database (see :class:`tenuto.Retention`), e.g.
+    ``App(retention="COMPLETED=30d,FAILED=90d")``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, retention: Retention | str | Mapping[str, Any] | None = None) -> None:
         self._orchestrators: dict[str, Orchestrator] = {}
         self._activities: dict[str, Activity] = {}
+        self.retention = None if retention is None else _retention().of(retention)
 
     @overload
     def orchestrator(self, fn: F, /) -> F: ...

@@ -17,7 +17,8 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from . import _control
+from . import _control, tracing
+from . import retention as _retention
 from ._ids import check_instance_id as check_instance_id  # re-exported: the id rules
 from ._json import dumps, is_text, loads, loads_shown, shown
 from ._signals import DONE
@@ -25,6 +26,7 @@ from .app import App, check_name, name_of
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import InstanceNotFound, InvalidCursor, UnknownOrchestrator, WaitTimeout
 from .history import Event
+from .retention import Retention
 from .status import (
     Failure,
     HistoryEvent,
@@ -311,6 +313,7 @@ class Client:
                 raise ValueError("the instance ids must be distinct")
         at = _epoch(start_at, "start_at")
         if ids:
+            trace_parent = tracing.start_span(name)
             self.store.run(
                 lambda tx: _control.start(
                     tx,
@@ -320,6 +323,7 @@ class Client:
                     now=self.clock.now(),
                     version=checked_version,
                     tags=checked_tags,
+                    trace_parent=trace_parent,
                 )
             )
         return ids
@@ -681,6 +685,21 @@ class Client:
         )
         return self.store.run(lambda tx: _control.purge(tx, tx.select_ids(flt)))
 
+    # -- retention ---------------------------------------------------------------------
+
+    def set_retention(self, policy: Retention | str | Mapping[str, Any] | None) -> None:
+        """Store a retention policy in the database: every worker of it applies this one
+        (it wins over their ``--retain`` and ``App(retention=...)``); ``None`` removes
+        it. ``policy`` is a :class:`~tenuto.Retention`, its text such as
+        ``"COMPLETED=30d,FAILED=90d"``, or a mapping of rules."""
+        checked = None if policy is None else Retention.of(policy)
+        self.store.run(lambda tx: _retention.store_policy(tx, checked))
+
+    def retention(self) -> Retention | None:
+        """The retention policy stored in the database (``None``: none is stored, and
+        each worker applies its own)."""
+        return _retention.stored(self.store)
+
     # -- standing pauses ---------------------------------------------------------------
 
     def pause_orchestrator(
@@ -866,6 +885,12 @@ class AsyncClient:
 
     async def standing_pauses(self) -> list[StandingPause]:
         return await asyncio.to_thread(self._client.standing_pauses)
+
+    async def set_retention(self, policy: Retention | str | Mapping[str, Any] | None) -> None:
+        await asyncio.to_thread(self._client.set_retention, policy)
+
+    async def retention(self) -> Retention | None:
+        return await asyncio.to_thread(self._client.retention)
 
     async def wait_many(
         self, instance_ids: Iterable[str], timeout: float | None = None

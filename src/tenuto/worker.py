@@ -25,8 +25,9 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import FrameType
+from typing import Any
 
 from . import _control, _step
 from ._activities import (
@@ -41,6 +42,7 @@ from ._signals import WORK
 from ._step import Episode
 from .app import App
 from .clock import SYSTEM_CLOCK, Clock
+from .retention import Purger, Retention
 from .status import Failure, storable_text, type_name
 from .store import open_store
 from .store.base import ActivityRow, InstanceRow, Store, Tx
@@ -78,6 +80,12 @@ class Worker:
     one transaction instead of two). If the worker dies during that step, the activity
     runs again, which costs less than this. Results of longer activities are always
     committed on their own first. ``0`` turns eager steps off.
+
+    ``retention``: how long to keep finished instances (a :class:`~tenuto.Retention`,
+    its text such as ``"COMPLETED=30d"``, or a mapping); default ``app.retention``. A
+    policy stored in the database (``Client.set_retention``) wins over both. The worker
+    purges in the background, ``retention_batch`` instances per transaction, checking
+    every ``retention_interval`` seconds.
     """
 
     def __init__(
@@ -96,6 +104,9 @@ class Worker:
         name: str | None = None,
         step_warning: float = 10.0,
         eager_steps_below: float = 0.1,
+        retention: Retention | str | Mapping[str, Any] | None = None,
+        retention_batch: int = 200,
+        retention_interval: float = 60.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -142,6 +153,15 @@ class Worker:
         self.polls = 0
         #: Eager steps committed: in the transaction that took the result they ran on.
         self.eager_steps = 0
+        own = app.retention if retention is None else Retention.of(retention)
+        self.purger = Purger(
+            self.store,
+            own,
+            self.id,
+            clock=clock.now,
+            batch=retention_batch,
+            interval=retention_interval,
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -161,6 +181,7 @@ class Worker:
         )
         self._thread.start()
         threading.Thread(target=self._watch, name=f"tenuto-watchdog-{self.id}", daemon=True).start()
+        self.purger.start()
         log.info(
             "worker %s started (orchestrators: %s; activities: %s)",
             self.id,
@@ -174,6 +195,7 @@ class Worker:
         record their results, and stop."""
         self._stopping.set()
         self._listener.kick()
+        self.purger.stop()
         if self._thread is not None:
             self._thread.join(timeout if timeout is not None else self.shutdown_grace + 10)
         self._activities.shutdown()

@@ -17,7 +17,8 @@ import (otherwise one line: the error, and the file and line where it happened).
 The modules: :mod:`.params` reads the command line, :mod:`.render` and
 :mod:`.timeline` print, and the commands are in :mod:`.instances` (start, status,
 list, terminate, raise, history, purge), :mod:`.pausing` (pause, resume, pauses) and
-:mod:`.serving` (worker, serve).
+:mod:`.serving` (worker, serve), :mod:`.retention` (retention show|set|clear) and
+:mod:`.transfer` (export, import).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 import click
 
 from ..errors import TenutoError
-from . import instances, pausing, serving
+from . import instances, pausing, retention, serving, transfer
 from .params import parse_duration, parse_when
 from .serving import load_app
 
@@ -88,7 +89,13 @@ class _Cli(click.Group):
 
 @click.group(
     cls=_Cli,
-    commands=[*instances.COMMANDS, *pausing.COMMANDS, *serving.COMMANDS],
+    commands=[
+        *instances.COMMANDS,
+        *pausing.COMMANDS,
+        *serving.COMMANDS,
+        *retention.COMMANDS,
+        *transfer.COMMANDS,
+    ],
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="Exit codes: 0 success, 1 the operation failed (e.g. unknown id, finished "
     "instance), 2 invalid command line (e.g. bad JSON, date or status). "

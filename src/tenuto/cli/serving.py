@@ -21,6 +21,7 @@ import click
 
 from ..app import App
 from ..client import Client
+from ..retention import Retention
 from .params import DB_OPTION
 
 log = logging.getLogger("tenuto.http")
@@ -132,6 +133,55 @@ EAGER_OPTION = click.option(
     "orchestration step it makes due (one transaction instead of two; if the worker dies "
     "in that step, the activity runs again). 0: always commit results first.",
 )
+
+
+def _retain(ctx: click.Context, param: click.Parameter, value: str | None) -> Retention | None:
+    if value is None:
+        return None
+    try:
+        return Retention.parse(value, ctx.params.get("retain_export_to"))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+RETAIN_EXPORT_OPTION = click.option(
+    "--retain-export-to",
+    default=None,
+    metavar="FOLDER",
+    is_eager=True,
+    help="With --retain: append each purged instance to a JSON Lines file in FOLDER first.",
+)
+RETAIN_OPTION = click.option(
+    "--retain",
+    "retention",
+    default=None,
+    callback=_retain,
+    metavar="RULES",
+    help="Purge finished instances after this long, in the background: e.g. "
+    "COMPLETED=30d,FAILED=90d,TERMINATED=30d (ORCHESTRATOR:STATUS=DURATION for one "
+    "orchestrator). A policy stored with 'tenuto retention set' wins over this.",
+)
+
+
+def _otel(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        from .. import tracing
+
+        try:
+            tracing.enable()
+        except ImportError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
+OTEL_OPTION = click.option(
+    "--otel",
+    is_flag=True,
+    expose_value=False,
+    callback=_otel,
+    help="Emit OpenTelemetry spans (steps, activity attempts) through the globally "
+    "configured tracer provider, e.g. under opentelemetry-instrument; needs tenuto[otel].",
+)
 CONCURRENCY_OPTION = click.option(
     "--concurrency", default=64, show_default=True, help="Activities running at once."
 )
@@ -144,6 +194,9 @@ CONCURRENCY_OPTION = click.option(
 @LEASE_OPTION
 @STEP_WARNING_OPTION
 @EAGER_OPTION
+@RETAIN_OPTION
+@RETAIN_EXPORT_OPTION
+@OTEL_OPTION
 @LOG_LEVEL_OPTION
 @LOG_FORMAT_OPTION
 def worker(
@@ -153,6 +206,8 @@ def worker(
     lease_seconds: float,
     step_warning: float,
     eager_steps_below: float,
+    retention: Retention | None,
+    retain_export_to: str | None,
     log_level: str,
     log_format: str,
 ) -> None:
@@ -176,6 +231,7 @@ def worker(
         lease_seconds=lease_seconds,
         step_warning=step_warning,
         eager_steps_below=eager_steps_below,
+        retention=retention,
     ).run()
 
 
@@ -230,6 +286,9 @@ def worker(
 @STEP_WARNING_OPTION
 @EAGER_OPTION
 @CONCURRENCY_OPTION
+@RETAIN_OPTION
+@RETAIN_EXPORT_OPTION
+@OTEL_OPTION
 @LOG_LEVEL_OPTION
 @LOG_FORMAT_OPTION
 def serve(
@@ -247,6 +306,8 @@ def serve(
     step_warning: float,
     eager_steps_below: float,
     concurrency: int,
+    retention: Retention | None,
+    retain_export_to: str | None,
     log_level: str,
     log_format: str,
 ) -> None:
@@ -302,6 +363,7 @@ def serve(
             "lease_seconds": lease_seconds,
             "step_warning": step_warning,
             "eager_steps_below": eager_steps_below,
+            "retention": retention,
         },
         log_level=log_level.lower(),
         grpc_port=grpc_port,

@@ -200,6 +200,8 @@ def history_event(event: h.Event, row: InstanceRow) -> pb.HistoryEvent | None:
             started.version.value = row.version
         if row.tags is not None:
             started.tags.update(loads(row.tags))
+        if row.trace_parent is not None:
+            started.parentTraceContext.traceParent = row.trace_parent
     elif t == h.TASK_SCHEDULED:
         out.eventId = _task_id(event)
         out.taskScheduled.name = d.get("name", "")

@@ -566,4 +566,6 @@ def _activity_item(token: str, act: ActivityRow) -> pb.WorkItem:
     )
     if act.input is not None and act.input != "null":
         request.input.value = act.input
+    if act.trace_parent is not None:  # the SDK worker's activity span joins the trace
+        request.parentTraceContext.traceParent = act.trace_parent
     return pb.WorkItem(completionToken=token, activityRequest=request)

@@ -26,7 +26,7 @@ import durabletask.internal.orchestrator_service_pb2_grpc as stubs
 import grpc
 from google.protobuf import empty_pb2, wrappers_pb2
 
-from .. import _control
+from .. import _control, tracing
 from .. import history as h
 from .._json import dumps, loads
 from ..app import check_name
@@ -267,6 +267,8 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
                 now=now,
                 version=version,
                 tags=tags,
+                # The SDK client's span: the instance's spans join its trace.
+                trace_parent=tracing.valid_traceparent(request.parentTraceContext.traceParent),
             )
 
         self.store.run(start)

@@ -36,11 +36,12 @@ INSTANCE_COLUMNS = (
     "parent_instance_id, "
     "parent_execution_id, parent_task_id, pause_reason, pause_by, pause_since, "
     "pause_resume_at, pause_source, history_len, next_due, lease, lease_until, claims, "
-    "version, tags"
+    "version, tags, trace_parent"
 )
 INSTANCE_NAMES = [name.strip() for name in INSTANCE_COLUMNS.split(",")]
 _ACTIVITY_COLUMNS = (
-    "id, instance_id, execution_id, task_id, name, input, retry, attempt, created_at, lease"
+    "id, instance_id, execution_id, task_id, name, input, retry, attempt, created_at, lease, "
+    "trace_parent"
 )
 _LIVE = (Status.PENDING.value, Status.RUNNING.value)
 #: An activity type under a standing pause (a condition on the activities table).
@@ -62,6 +63,8 @@ _INSTANCE_PAUSED = (
     " AND i.status = 'PAUSED')"
 )
 _STANDING_COLUMNS = "kind, name, reason, by, since, resume_at"
+#: Rows read from the head of the due index to find the next due time (see _next_due).
+_HEAD = 16
 #: Most list parameters bound in one statement (SQLite's limit is 32766).
 BATCH = 900
 
@@ -92,6 +95,8 @@ class Dialect(abc.ABC):
     skip_locked: str = ""
     #: Appended to reads that precede an update of the same rows.
     for_update: str = ""
+    #: Most values bound in one list parameter (see :data:`BATCH`).
+    batch: int = BATCH
     #: Statements sent together are answered together (PostgreSQL's pipeline mode): send
     #: a batch, then read its answers. Otherwise read each answer at once (SQLite reuses a
     #: prepared statement only once its answer was read).
@@ -241,15 +246,9 @@ class SqlReader(Reader):
     ) -> float | None:
         times: list[float] = []
         if orchestrators is None or orchestrators:
-            cond, params = self.d.names(orchestrators, exclude, versions)
-            # A step in progress elsewhere is due again only if its lease runs out.
-            row = self._q(
-                "SELECT MIN(CASE WHEN lease_until > next_due THEN lease_until ELSE next_due END)"
-                f" FROM instances WHERE next_due IS NOT NULL AND {cond}",
-                params,
-            )
-            if row and row[0][0] is not None:
-                times.append(row[0][0])
+            at = self._next_due(orchestrators, exclude, versions)
+            if at is not None:
+                times.append(at)
         if activities is None or activities:
             cond, params = self.d.names(activities, exclude)
             row = self._q(
@@ -263,10 +262,36 @@ class SqlReader(Reader):
                 times.append(row[0][0])
         return min(times) if times else None
 
+    def _next_due(
+        self, names: Sequence[str] | None, exclude: Sequence[str], versions: Versions
+    ) -> float | None:
+        """The earliest time an orchestration of ``names`` is due (a step in progress
+        elsewhere: when its lease runs out), or earlier, never later.
+
+        Read from the head of the ``next_due`` index (per name, where names are given)
+        rather than as a MIN over every row with a due time: a store holding many
+        instances scheduled far ahead would otherwise cost every idle worker a scan of
+        them all, once a second."""
+        cond, params = self.d.names(names, exclude, versions)
+        times: list[float] = []
+        tail = f"next_due IS NOT NULL AND {cond} ORDER BY next_due LIMIT ?"
+        heads: list[tuple[str, list[str]]] = [
+            ("SELECT next_due, lease_until FROM instances WHERE " + tail, [])
+        ]
+        if names is not None:
+            by_name = "SELECT next_due, lease_until FROM instances WHERE name = ? AND " + tail
+            heads = [(by_name, [n]) for n in names]
+        for text, name in heads:
+            rows = self._q(text, [*name, *params, _HEAD])
+            times += [max(due, until or due) for due, until in rows]
+            if len(rows) == _HEAD:  # all leased, perhaps: the next row is due no earlier
+                times.append(rows[-1][0])
+        return min(times) if times else None
+
     def as_left(self, items: Sequence[tuple[str, str, int]], now: float) -> set[str]:
         wanted = {(i, e, n) for i, e, n in items}
         found: set[str] = set()
-        for part in chunks(sorted({i for i, _, _ in items}), BATCH):
+        for part in chunks(sorted({i for i, _, _ in items}), self.d.batch):
             cond, params = self.d.in_list("instance_id", part)
             for row in self._q(
                 "SELECT instance_id, execution_id, history_len FROM instances "
@@ -279,7 +304,7 @@ class SqlReader(Reader):
 
     def statuses(self, ids: Sequence[str]) -> dict[str, Status]:
         found: dict[str, Status] = {}
-        for part in chunks(list(ids), BATCH):
+        for part in chunks(list(ids), self.d.batch):
             cond, params = self.d.in_list("instance_id", part)
             for iid, status in self._q(
                 f"SELECT instance_id, status FROM instances WHERE {cond}", params
@@ -290,7 +315,7 @@ class SqlReader(Reader):
     def finished_instances(self, ids: Sequence[str]) -> list[InstanceRow]:
         final = [s.value for s in Status if s.is_terminal]
         rows: list[InstanceRow] = []
-        for part in chunks(list(ids), BATCH):
+        for part in chunks(list(ids), self.d.batch):
             cond, params = self.d.in_list("instance_id", part)
             marks = ", ".join("?" for _ in final)
             rows += map(
@@ -330,7 +355,7 @@ class SqlReader(Reader):
 
     def held_activities(self, instance_ids: Sequence[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
-        for part in chunks(list(instance_ids), BATCH):
+        for part in chunks(list(instance_ids), self.d.batch):
             cond, params = self.d.in_list("instance_id", part)
             for iid, name in self._q(
                 f"SELECT DISTINCT instance_id, name FROM activities WHERE {cond} "
@@ -344,6 +369,55 @@ class SqlReader(Reader):
         return [
             r[0] for r in self._q("SELECT name FROM names WHERE kind = ? ORDER BY name", (kind,))
         ]
+
+    def setting(self, key: str) -> str | None:
+        rows = self._q("SELECT value FROM settings WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def histories(self, instance_ids: Sequence[str]) -> dict[str, list[Event]]:
+        found: dict[str, list[Event]] = {iid: [] for iid in instance_ids}
+        for part in chunks(list(instance_ids), self.d.batch):
+            cond, params = self.d.in_list("instance_id", part)
+            for iid, type_, ts, data in self._q(
+                f"SELECT instance_id, type, ts, data FROM history WHERE {cond} "
+                "ORDER BY instance_id, seq",
+                params,
+            ):
+                found[iid].append(_event(type_, ts, data))
+        return found
+
+    def inbox_of(self, instance_ids: Sequence[str]) -> dict[str, list[Message]]:
+        found: dict[str, list[Message]] = {iid: [] for iid in instance_ids}
+        for part in chunks(list(instance_ids), self.d.batch):
+            cond, params = self.d.in_list("instance_id", part)
+            for mid, iid, eid, type_, ts, data, visible_at in self._q(
+                "SELECT id, instance_id, execution_id, type, ts, data, visible_at FROM inbox "
+                f"WHERE {cond} ORDER BY id",
+                params,
+            ):
+                found[iid].append(Message(mid, iid, eid, _event(type_, ts, data), visible_at))
+        return found
+
+    def activities_of(self, instance_ids: Sequence[str]) -> list[ActivityRow]:
+        rows: list[ActivityRow] = []
+        for part in chunks(list(instance_ids), self.d.batch):
+            cond, params = self.d.in_list("instance_id", part)
+            rows += map(
+                _activity_row,
+                self._q(f"SELECT {_ACTIVITY_COLUMNS} FROM activities WHERE {cond}", params),
+            )
+        return sorted(rows, key=lambda a: a.id)
+
+    def page_ids(self, flt: Filter, after: str | None, limit: int) -> list[str]:
+        where, params = filter_sql(self.d, flt)
+        if after is not None:
+            where += " AND instance_id > ?"
+            params.append(after)
+        rows = self._q(
+            f"SELECT instance_id FROM instances WHERE {where} ORDER BY instance_id LIMIT ?",
+            [*params, limit],
+        )
+        return [r[0] for r in rows]
 
 
 class SqlTx(SqlReader, Tx):
@@ -384,7 +458,7 @@ class SqlTx(SqlReader, Tx):
 
     def lock_instances(self, ids: Sequence[str]) -> list[InstanceRow]:
         rows: list[InstanceRow] = []
-        for part in chunks(list(ids), BATCH):
+        for part in chunks(list(ids), self.d.batch):
             cond, params = self.d.in_list("instance_id", part)
             rows += [
                 instance_row(r)
@@ -412,7 +486,7 @@ class SqlTx(SqlReader, Tx):
 
     def update_instances(self, ids: Sequence[str], changes: dict[str, Any]) -> None:
         sets, params = self._assignments(changes)
-        for part in chunks(list(ids), BATCH):
+        for part in chunks(list(ids), self.d.batch):
             cond, more = self.d.in_list("instance_id", part)
             self._x(f"UPDATE instances SET {sets} WHERE {cond}", [*params, *more])
 
@@ -489,7 +563,7 @@ class SqlTx(SqlReader, Tx):
         return [bool(r) for r in self._batch(statements)]
 
     def release_instances(self, ids: Sequence[str], lease: str) -> None:
-        for part in chunks(list(ids), BATCH):
+        for part in chunks(list(ids), self.d.batch):
             cond, params = self.d.in_list("instance_id", part)
             self._x(
                 f"UPDATE instances SET lease = NULL, lease_until = NULL WHERE {cond} AND lease = ?",
@@ -510,17 +584,18 @@ class SqlTx(SqlReader, Tx):
     def children(self, parent_ids: Sequence[str], statuses: Sequence[Status]) -> list[str]:
         found: list[str] = []
         scond, sparams = self.d.in_list("status", [s.value for s in statuses])
-        for part in chunks(list(parent_ids), BATCH):
+        for part in chunks(list(parent_ids), self.d.batch):
             cond, params = self.d.in_list("parent_instance_id", part)
+            # Sorted here, not by the query: with an ORDER BY, SQLite walks the whole
+            # primary key in order rather than look the parents up in their index.
             found += [
                 r[0]
                 for r in self._q(
-                    f"SELECT instance_id FROM instances WHERE {cond} AND {scond} "
-                    "ORDER BY instance_id",
+                    f"SELECT instance_id FROM instances WHERE {cond} AND {scond}",
                     [*params, *sparams],
                 )
             ]
-        return found
+        return sorted(found)
 
     def due_resumes(self, now: float, limit: int) -> list[str]:
         rows = self._q(
@@ -532,7 +607,7 @@ class SqlTx(SqlReader, Tx):
         return [r[0] for r in rows]
 
     def set_due(self, instance_ids: Sequence[str], at: float) -> None:
-        for part in chunks(list(instance_ids), BATCH):
+        for part in chunks(list(instance_ids), self.d.batch):
             cond, params = self.d.in_list("instance_id", part)
             # Every named row is written (and so locked), RUNNING or not: a concurrent
             # resume then waits for this transaction and sees its messages, or commits
@@ -545,7 +620,7 @@ class SqlTx(SqlReader, Tx):
             )
 
     def recompute_due(self, instance_ids: Sequence[str], now: float) -> None:
-        for part in chunks(list(instance_ids), BATCH):
+        for part in chunks(list(instance_ids), self.d.batch):
             cond, params = self.d.in_list("instance_id", part)
             self._x(
                 "UPDATE instances SET next_due = CASE "
@@ -556,9 +631,35 @@ class SqlTx(SqlReader, Tx):
                 [Status.PENDING.value, *params, *_LIVE],
             )
 
+    def expired(
+        self,
+        status: Status,
+        before: float,
+        names: Sequence[str] | None,
+        exclude: Sequence[str],
+        limit: int,
+    ) -> list[str]:
+        cond, params = self.d.names(names, exclude)
+        rows = self._q(
+            "SELECT instance_id FROM instances WHERE status = ? AND completed_at IS NOT NULL "
+            f"AND completed_at < ? AND {cond} ORDER BY completed_at LIMIT ? {self.d.skip_locked}",
+            [status.value, before, *params, limit],
+        )
+        return [r[0] for r in rows]
+
+    def put_setting(self, key: str, value: str | None) -> None:
+        if value is None:
+            self._x("DELETE FROM settings WHERE key = ?", (key,))
+        else:
+            self._x(
+                "INSERT INTO settings (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
     def delete_instances(self, ids: Sequence[str]) -> int:
         deleted = 0
-        for part in chunks(list(ids), BATCH):
+        for part in chunks(list(ids), self.d.batch):
             cond, params = self.d.in_list("instance_id", part)
             for table in ("history", "inbox", "activities"):
                 self._x(f"DELETE FROM {table} WHERE {cond}", params)
@@ -634,7 +735,7 @@ class SqlTx(SqlReader, Tx):
 
     def annotate(self, instance_ids: Sequence[str], event: Event) -> None:
         data = event_text(event)
-        for part in chunks(list(instance_ids), BATCH):
+        for part in chunks(list(instance_ids), self.d.batch):
             cond, params = self.d.in_list("instance_id", part)
             self._x(
                 "INSERT INTO history (instance_id, seq, type, ts, data) "
@@ -666,26 +767,17 @@ class SqlTx(SqlReader, Tx):
         )
 
     def load_messages(self, instance_ids: Sequence[str]) -> dict[str, list[Message]]:
-        found: dict[str, list[Message]] = {iid: [] for iid in instance_ids}
-        for part in chunks(list(instance_ids), BATCH):
-            cond, params = self.d.in_list("instance_id", part)
-            for mid, iid, eid, type_, ts, data, visible_at in self._q(
-                "SELECT id, instance_id, execution_id, type, ts, data, visible_at FROM inbox "
-                f"WHERE {cond} ORDER BY id",
-                params,
-            ):
-                found[iid].append(Message(mid, iid, eid, _event(type_, ts, data), visible_at))
-        return found
+        return self.inbox_of(instance_ids)
 
     def delete_messages(self, message_ids: Sequence[int]) -> None:
-        for part in chunks(list(message_ids), BATCH):
+        for part in chunks(list(message_ids), self.d.batch):
             cond, params = self.d.in_list("id", part)
             self._x(f"DELETE FROM inbox WHERE {cond}", params)
 
     def delete_pending_work(
         self, instance_ids: Sequence[str], *, keep_events: bool = False
     ) -> None:
-        for part in chunks(list(instance_ids), BATCH):
+        for part in chunks(list(instance_ids), self.d.batch):
             cond, params = self.d.in_list("instance_id", part)
             where = cond + " AND execution_id IS NOT NULL" if keep_events else cond
             self._x(f"DELETE FROM inbox WHERE {where}", params)
@@ -696,9 +788,9 @@ class SqlTx(SqlReader, Tx):
     def insert_activities(self, rows: Iterable[NewActivity]) -> None:
         self._many(
             "INSERT INTO activities (instance_id, execution_id, task_id, name, input, retry, "
-            "attempt, held, visible_at, created_at) SELECT ?, ?, ?, ?, ?, ?, 1, CASE WHEN ? = 1"
-            " OR EXISTS (SELECT 1 FROM standing_pauses sp WHERE sp.kind = 'activity'"
-            " AND sp.name = ?) THEN 1 ELSE 0 END, ?, ?",
+            "attempt, held, visible_at, created_at, trace_parent) SELECT ?, ?, ?, ?, ?, ?, 1, "
+            "CASE WHEN ? = 1 OR EXISTS (SELECT 1 FROM standing_pauses sp WHERE "
+            "sp.kind = 'activity' AND sp.name = ?) THEN 1 ELSE 0 END, ?, ?, ?",
             [
                 (
                     a.instance_id,
@@ -711,6 +803,7 @@ class SqlTx(SqlReader, Tx):
                     a.name,
                     a.visible_at,
                     a.visible_at,
+                    a.trace_parent,
                 )
                 for a in rows
             ],
@@ -752,7 +845,7 @@ class SqlTx(SqlReader, Tx):
 
     def take_activities(self, items: Sequence[tuple[int, str]]) -> set[int]:
         taken: set[int] = set()
-        for part in chunks(list(items), BATCH // 2):
+        for part in chunks(list(items), self.d.batch // 2):
             pairs = ", ".join("(?, ?)" for _ in part)
             rows = self._q(
                 f"DELETE FROM activities WHERE (id, lease) IN (VALUES {pairs}) RETURNING id",
@@ -776,17 +869,17 @@ class SqlTx(SqlReader, Tx):
         return retried
 
     def renew_leases(self, leases: Sequence[str], until: float) -> None:
-        for part in chunks(list(leases), BATCH):
+        for part in chunks(list(leases), self.d.batch):
             cond, params = self.d.in_list("lease", part)
             self._x(f"UPDATE activities SET visible_at = ? WHERE {cond}", [until, *params])
 
     def hold_activities(self, instance_ids: Sequence[str]) -> None:
-        for part in chunks(list(instance_ids), BATCH):
+        for part in chunks(list(instance_ids), self.d.batch):
             cond, params = self.d.in_list("instance_id", part)
             self._x(f"UPDATE activities SET held = 1 WHERE {cond}", params)
 
     def release_activities(self, instance_ids: Sequence[str]) -> None:
-        for part in chunks(list(instance_ids), BATCH):
+        for part in chunks(list(instance_ids), self.d.batch):
             cond, params = self.d.in_list("instance_id", part)
             released = self._q(
                 f"UPDATE activities SET held = 0 WHERE {cond} AND held = 1 "
@@ -807,7 +900,7 @@ class SqlTx(SqlReader, Tx):
         to commit locks these rows after this transaction and holds them itself.
         (SQLite serializes write transactions: there, it finds nothing.)"""
         held: set[int] = set()
-        for part in chunks(list(activity_ids), BATCH):
+        for part in chunks(list(activity_ids), self.d.batch):
             cond, params = self.d.in_list("id", part)
             held.update(
                 r[0]

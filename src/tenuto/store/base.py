@@ -97,6 +97,8 @@ class InstanceRow:
     version: str | None = None
     #: Its tags, a JSON object of strings (``None``: no tags).
     tags: str | None = None
+    #: The W3C ``traceparent`` of the span it was started under (``None``: not traced).
+    trace_parent: str | None = None
 
 
 @dataclass(slots=True)
@@ -113,6 +115,8 @@ class ActivityRow:
     attempt: int
     created_at: float
     lease: str | None = None
+    #: The W3C ``traceparent`` of its orchestration's span (``None``: not traced).
+    trace_parent: str | None = None
 
 
 @dataclass(slots=True)
@@ -138,6 +142,7 @@ class NewActivity:
     retry: str | None
     visible_at: float
     held: bool
+    trace_parent: str | None = None
 
 
 @dataclass(slots=True)
@@ -233,6 +238,27 @@ class Reader(abc.ABC):
     @abc.abstractmethod
     def known_names(self, kind: str) -> list[str]:
         """Names registered by workers; ``kind`` is "orchestrator" or "activity"."""
+
+    @abc.abstractmethod
+    def setting(self, key: str) -> str | None:
+        """A setting shared by everyone using the store (JSON text), or ``None``."""
+
+    @abc.abstractmethod
+    def histories(self, instance_ids: Sequence[str]) -> dict[str, list[Event]]:
+        """The history of each instance, oldest first (one read for them all)."""
+
+    @abc.abstractmethod
+    def inbox_of(self, instance_ids: Sequence[str]) -> dict[str, list[Message]]:
+        """The pending messages of each instance, in arrival order."""
+
+    @abc.abstractmethod
+    def activities_of(self, instance_ids: Sequence[str]) -> list[ActivityRow]:
+        """The queued or running activity executions of these instances, by id."""
+
+    @abc.abstractmethod
+    def page_ids(self, flt: Filter, after: str | None, limit: int) -> list[str]:
+        """Ids of instances matching ``flt``, in id order, after the id ``after``: a way
+        through a whole store, a page at a time (exports)."""
 
 
 class Tx(Reader):
@@ -366,6 +392,24 @@ class Tx(Reader):
     @abc.abstractmethod
     def delete_instances(self, ids: Sequence[str]) -> int:
         """Delete instances with their history, messages and activities."""
+
+    @abc.abstractmethod
+    def expired(
+        self,
+        status: Status,
+        before: float,
+        names: Sequence[str] | None,
+        exclude: Sequence[str],
+        limit: int,
+    ) -> list[str]:
+        """Ids of up to ``limit`` instances in final status ``status`` that finished
+        before ``before``, oldest first, locked for update; rows another transaction
+        holds are skipped, not waited for (two purgers never take the same rows).
+        ``names``: only these orchestrators (``None``: any); ``exclude``: never these."""
+
+    @abc.abstractmethod
+    def put_setting(self, key: str, value: str | None) -> None:
+        """Set (or with ``None``, remove) a shared setting."""
 
     # -- history -------------------------------------------------------------------
 
