@@ -4,8 +4,8 @@ An id appears in URLs, HTTP headers, command lines and logs, so it is 1-256 char
 none of ``/ \\ # ?``, control characters or lone surrogates, with no leading or trailing
 whitespace, and not ``.`` or ``..`` (which URLs read as "this" and "the parent" path
 segment, whatever the encoding). Any other character is fine (spaces inside, ``%``,
-every script, emoji): tenuto percent-encodes ids wherever it builds a URL or a header. The rules hold for every
-id, those tenuto derives for sub-orchestrations included.
+every script, emoji): tenuto percent-encodes ids wherever it builds a URL or a header.
+The rules hold for every id, those tenuto derives for sub-orchestrations included.
 """
 
 from __future__ import annotations
