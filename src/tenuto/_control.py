@@ -1,5 +1,5 @@
-"""State changes made from outside an orchestration: start, events, pause, resume,
-terminate, purge.
+"""State changes made from outside an orchestration: start (replacing an instance, or
+restarting one), events, pause, resume, terminate, rewind, purge.
 
 Each function runs inside the caller's transaction, so a change and everything it
 implies (history records, held activities, children, the parent's notification) commit
@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import history as h
-from ._json import dumps
+from ._json import dumps, loads
 from ._signals import DONE
 from .errors import InstanceExists, InstanceFinished, InstanceNotFinished, InstanceNotFound
 from .status import PAUSABLE, Failure, Status
-from .store.base import Filter, InstanceRow, NewMessage, StandingPauseRow, Tx
+from .store.base import Filter, HistoryRow, InstanceRow, NewMessage, StandingPauseRow, Tx
 from .tracking import track
 
 _LIVE = (Status.PENDING, Status.RUNNING, Status.PAUSED)
@@ -478,8 +478,9 @@ def notify_parents(
     tx.set_due([c.parent_instance_id for c in children], now)  # type: ignore[misc]
 
 
-def purge(tx: Tx, ids: Sequence[str], *, strict: bool = False) -> int:
-    """Delete finished instances and everything stored about them."""
+def purge(tx: Tx, ids: Sequence[str], *, strict: bool = False, recursive: bool = False) -> int:
+    """Delete finished instances and everything stored about them; with ``recursive``,
+    their finished sub-orchestrations too, at every depth. Returns how many went."""
     rows = tx.lock_instances(ids)
     if strict:
         if not rows:
@@ -488,10 +489,122 @@ def purge(tx: Tx, ids: Sequence[str], *, strict: bool = False) -> int:
             if not r.status.is_terminal:
                 raise InstanceNotFinished(r.instance_id, r.status)
     targets = [r.instance_id for r in rows if r.status.is_terminal]
+    if recursive and targets:
+        targets += _finished_descendants(tx, targets)
     count = tx.delete_instances(targets) if targets else 0
 
     track_each(tx, "purged", targets)
     return count
+
+
+def _finished_descendants(tx: Tx, ids: Sequence[str]) -> list[str]:
+    """The finished sub-orchestrations of ``ids``, theirs, and so on, locked."""
+    seen = set(ids)
+    found: list[str] = []
+    level = list(ids)
+    while level:
+        level = [c for c in tx.children(level, TERMINAL) if c not in seen]
+        seen.update(level)
+        found += level
+    if not found:
+        return []
+    return [r.instance_id for r in tx.lock_instances(found) if r.status.is_terminal]
+
+
+def replace(
+    tx: Tx, ids: Sequence[str], reuse: Sequence[Status], *, by: str | None, now: float
+) -> None:
+    """Make way for new instances with ``ids``: an existing one whose status is in
+    ``reuse`` is terminated (if it is live) and purged, so that :func:`start` can take
+    its id; one in another status stays, and :func:`start` then raises
+    :class:`InstanceExists`."""
+    if not reuse:
+        return
+    rows = [r for r in tx.lock_instances(ids) if r.status in reuse]
+    live = [r.instance_id for r in rows if not r.status.is_terminal]
+    if live:
+        terminate(tx, live, reason="replaced by a new start", by=by, now=now)
+    if rows:
+        purge(tx, [r.instance_id for r in rows])
+
+
+def restart(tx: Tx, instance_id: str, new_id: str, *, now: float) -> None:
+    """Start a finished instance again, as ``new_id`` (which may be its own id: the old
+    instance is then purged first), with its original input, version and tags.
+    :class:`InstanceNotFinished` if it is live."""
+    row = _lock_one(tx, instance_id)
+    if not row.status.is_terminal:
+        raise InstanceNotFinished(instance_id, row.status)
+    if new_id == instance_id:
+        purge(tx, [instance_id])
+    start(
+        tx,
+        name=row.name,
+        inputs=[(new_id, row.input)],  # type: ignore[list-item]
+        start_at=None,
+        now=now,
+        version=row.version,
+        tags=None if row.tags is None else loads(row.tags),
+    )
+
+
+def rewind(tx: Tx, instance_id: str, *, reason: str | None, by: str | None, now: float) -> None:
+    """Run a FAILED instance again from before its failure: forget the failure, the
+    failed activity calls and the failed sub-orchestration results, and let a worker
+    replay it from there. Failed sub-orchestrations are rewound too; activities that
+    succeeded do not run again. The rewind is recorded in the history
+    (``ExecutionRewound``, with ``reason`` and ``by``).
+
+    :class:`InstanceFinished` if the instance ended otherwise (completed or
+    terminated), :class:`InstanceNotFinished` if it is live. The rules are those of the
+    Durable Task SDKs' rewind: an activity that an SDK worker called with a retry policy
+    cannot be rewound (its retry timers stay in the history)."""
+    row = _lock_one(tx, instance_id)
+    if row.status is not Status.FAILED:
+        if row.status.is_terminal:
+            raise InstanceFinished(instance_id, row.status, "rewind (it did not fail)")
+        raise InstanceNotFinished(instance_id, row.status)
+    _rewind(tx, row, reason=reason, by=by, now=now)
+
+
+def _rewind(tx: Tx, row: InstanceRow, *, reason: str | None, by: str | None, now: float) -> None:
+    instance_id = row.instance_id
+    events = tx.load_history(instance_id)
+    failed_tasks = {e.data.get("task_id") for e in events if e.type == h.TASK_FAILED}
+    failed_subs = {e.data.get("task_id") for e in events if e.type == h.SUB_FAILED}
+    kept: list[h.Event] = []
+    for e in events:
+        if e.type in (h.TASK_FAILED, h.SUB_FAILED, h.EXECUTION_COMPLETED):
+            continue
+        if e.type == h.TASK_SCHEDULED and e.data.get("task_id") in failed_tasks:
+            continue
+        if e.type == h.SUB_CREATED and e.data.get("task_id") in failed_subs:
+            found = tx.lock_instances([str(e.data.get("instance_id"))])
+            if not found:
+                continue  # purged: created anew when the replay calls it again
+            if found[0].status is Status.FAILED:
+                _rewind(tx, found[0], reason=reason, by=by, now=now)
+        kept.append(e)
+    kept.append(h.Event(h.EXECUTION_REWOUND, now, {"reason": reason, "by": by}))
+    tx.delete_history(instance_id)
+    tx.append_history(HistoryRow(instance_id, i, e) for i, e in enumerate(kept))
+    tx.update_instance(
+        instance_id,
+        {
+            "status": Status.RUNNING,
+            "failure": None,
+            "output": None,
+            "completed_at": None,
+            "history_len": len(kept),
+            "updated_at": now,
+            "next_due": now,
+            "lease": None,
+            "lease_until": None,
+            "claims": 0,
+        },
+    )
+    tx.wake()
+    track_each(tx, "rewound", [instance_id], reason=reason, by=by)
 
 
 # -- standing pauses ------------------------------------------------------------------

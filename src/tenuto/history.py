@@ -22,6 +22,8 @@ seconds) and a JSON object of fields:
 ``ContinuedAsNew``                      input
 ``ExecutionTerminated``                 reason, by
 ``ActivityHeld`` / ``ActivityReleased`` activity, reason, by (a standing activity pause)
+``ExecutionRewound``                    reason, by (a failed instance run again from
+                                        before its failure, see ``Client.rewind``)
 ======================================  ===============================================
 
 Messages delivered to an orchestration (activity results, timers, events) travel through
@@ -52,6 +54,7 @@ CONTINUED_AS_NEW: Final = "ContinuedAsNew"
 EXECUTION_TERMINATED: Final = "ExecutionTerminated"
 ACTIVITY_HELD: Final = "ActivityHeld"
 ACTIVITY_RELEASED: Final = "ActivityReleased"
+EXECUTION_REWOUND: Final = "ExecutionRewound"
 
 #: Message types that complete a task identified by ``task_id``.
 TASK_RESULTS: Final = frozenset(
