@@ -4,16 +4,28 @@ terminate(output=...), through a real tenuto worker on each backend."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
+import time
 import uuid
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 
 import tenuto
 from tenuto import Status
+from tenuto._episode import Claimed, EpisodeRunner, ReplayCache
+from tenuto.clock import SYSTEM_CLOCK
+from tenuto.store import open_store
+from tenuto.store.base import Store
+
+from helpers import Gate, take_step, wait_for
 
 app = tenuto.App()
+#: For tests that take steps by hand: orchestrators, and a worker for the activities.
+steps = tenuto.App()
+acts = tenuto.App()
 
 #: Calls of each activity, per instance and input.
 calls: Counter[str] = Counter()
@@ -28,12 +40,17 @@ def _count(key: str) -> int:
         return calls[key]
 
 
+# The orchestrations check the names they call: every app knows the activities.
+@steps.activity
+@acts.activity
 @app.activity
 def record(key: str) -> str:
     _count(key)
     return f"did {key}"
 
 
+@steps.activity
+@acts.activity
 @app.activity
 def flaky(key: str) -> str:
     _count(key)
@@ -42,6 +59,7 @@ def flaky(key: str) -> str:
     return f"fixed {key}"
 
 
+@steps.orchestrator
 @app.orchestrator
 def two_steps(ctx, key):
     a = yield ctx.call_activity(record, f"{key}/before")
@@ -218,3 +236,163 @@ def test_async_client_rewinds_and_restarts(db_url, start_worker):
             assert (await ac.wait(again, timeout=10)).runtime_status is Status.COMPLETED
 
     asyncio.run(main())
+
+
+# -- rewinding what a failure left behind ------------------------------------------------
+
+gate = Gate()
+
+
+@app.activity
+def held(key: str) -> str:
+    _count(key)
+    gate.wait(key)
+    return f"held {key}"
+
+
+@app.orchestrator
+def fan_out_fails_fast(ctx, key):
+    return (
+        yield ctx.when_all(
+            [
+                ctx.call_activity(flaky, key),
+                ctx.call_activity(held, f"{key}/held"),
+                ctx.create_timer(timedelta(seconds=0.5)),
+            ]
+        )
+    )
+
+
+def test_rewind_runs_again_the_work_the_failure_cut_short(client, start_worker):
+    """An activity still running and a timer still pending when the instance failed
+    lost their rows with the failure: the rewind schedules them again (before, the
+    instance waited for them forever)."""
+    start_worker(app)
+    key = _key()
+    iid = client.start(fan_out_fails_fast, key)
+    assert client.wait(iid, timeout=10).runtime_status is Status.FAILED
+    wait_for(lambda: f"{key}/held" in gate.waiting, what="the held activity to run")
+    gate.open(f"{key}/held")  # it finishes after the failure: its result is dropped
+    fixed.add(key)
+    client.rewind(iid)
+    st = client.wait(iid, timeout=10)
+    assert st.runtime_status is Status.COMPLETED, st.failure
+    assert st.output == [f"fixed {key}", f"held {key}/held", None]
+    assert calls[f"{key}/held"] == 2
+
+
+def _running(client: tenuto.Client, instance_id: str) -> bool:
+    page = client.query(id_prefix=instance_id, status=Status.RUNNING)
+    return any(s.instance_id == instance_id for s in page.items)
+
+
+@app.orchestrator
+def waits_for_child(ctx, _):
+    return (yield ctx.call_sub_orchestrator(waits, None, instance_id=f"{ctx.instance_id}-w"))
+
+
+def test_rewind_starts_again_a_terminated_sub_orchestration(client, start_worker):
+    """A parent that failed because its child was terminated: the rewind runs the
+    child again (before, the parent waited for the terminated child forever)."""
+    start_worker(app)
+    iid = client.start(waits_for_child, instance_id="tc1")
+    wait_for(lambda: _running(client, "tc1-w"), what="the child")
+    client.terminate("tc1-w", "wrong input")
+    assert client.wait(iid, timeout=10).runtime_status is Status.FAILED
+    client.rewind(iid)
+    wait_for(lambda: _running(client, "tc1-w"), what="the child to run again")
+    client.raise_event("tc1-w", "go", "second try")
+    st = client.wait(iid, timeout=10)
+    assert st.runtime_status is Status.COMPLETED and st.output == "second try", st.failure
+
+
+# -- workers taking turns: the steps are taken by hand, the activities by a worker -------
+
+_leases = itertools.count()
+
+
+@steps.orchestrator
+def child_and_call(ctx, key):
+    child = ctx.call_sub_orchestrator("go_child", key, instance_id=f"{ctx.instance_id}-go")
+    return (yield ctx.when_all([child, ctx.call_activity(flaky, key)]))
+
+
+@steps.orchestrator
+def go_child(ctx, _):
+    return (yield ctx.wait_for_event("go"))
+
+
+def _runner() -> EpisodeRunner:
+    return EpisodeRunner(steps, ReplayCache(10), SYSTEM_CLOCK)
+
+
+def _steps_until_finished(store: Store, runner: EpisodeRunner, client: tenuto.Client, iid: str):
+    def finished() -> bool:
+        take_step(store, runner)
+        return client.status(iid).is_terminal
+
+    wait_for(finished, what=f"{iid} to finish")
+    return client.status(iid)
+
+
+def test_a_worker_that_held_the_instance_before_its_failure_replays_it_after_a_rewind(
+    db_url, client, start_worker
+):
+    """Worker one took the steps before the failure and keeps the instance in memory;
+    worker two took the step that failed. After the rewind, one's memory of the
+    instance is stale (the history changed under it): it must replay the history
+    (before, it believed the failed call still running, and the instance waited
+    forever)."""
+    start_worker(acts)
+    store = open_store(db_url)
+    one, two = _runner(), _runner()
+    key = _key()
+    iid = client.start(two_steps, key)
+    wait_for(lambda: take_step(store, one), what="the first step")
+    wait_for(lambda: take_step(store, one), what="the step on the first result")
+    assert iid in one.cache
+    wait_for(lambda: take_step(store, two), what="the step on the failure")
+    assert client.status(iid).runtime_status is Status.FAILED
+    fixed.add(key)
+    client.rewind(iid)
+    st = _steps_until_finished(store, one, client, iid)
+    assert st.runtime_status is Status.COMPLETED, st.failure
+    assert st.output == [f"did {key}/before", f"fixed {key}"] and calls[f"{key}/before"] == 1
+    store.close()
+
+
+def test_rewind_delivers_again_a_child_result_the_failure_dropped(db_url, client, start_worker):
+    """A child finished while the step that failed its parent ran: its result reached
+    the parent's inbox after the step had read it, and the failure dropped it. The
+    rewind hands it over again (before, the parent waited for it forever)."""
+    store = open_store(db_url)
+    one, two = _runner(), _runner()
+    key = _key()
+    iid = client.start(child_and_call, key, instance_id=f"cc-{key}")
+    assert take_step(store, one) == 1  # the parent starts its child and calls "flaky"
+    assert take_step(store, one) == 1  # the child waits for its event
+    start_worker(acts)  # "flaky" fails
+    # The parent's step on the failure: claimed and run, not committed yet...
+    lease = f"test:{next(_leases)}"
+
+    def claim() -> list[Claimed]:
+        with store.transaction() as tx:
+            return two.claim(tx, time.time(), 10, lease, time.time() + 30)
+
+    claimed = wait_for(claim, what="the parent's step on the failure")
+    assert [c.row.instance_id for c in claimed] == [iid]
+    failing = [two.run(c) for c in claimed]
+    # ...while the child finishes,
+    client.raise_event(f"{iid}-go", "go", "child done")
+    wait_for(lambda: take_step(store, one), what="the child's last step")
+    assert client.status(f"{iid}-go").runtime_status is Status.COMPLETED
+    # and then it commits: the parent fails, and the child's result goes with it.
+    with store.transaction() as tx:
+        assert two.commit(tx, failing, time.time()).count == 1
+    assert client.status(iid).runtime_status is Status.FAILED
+    fixed.add(key)
+    client.rewind(iid)
+    st = _steps_until_finished(store, one, client, iid)
+    assert st.runtime_status is Status.COMPLETED, st.failure
+    assert st.output == ["child done", f"fixed {key}"]
+    store.close()

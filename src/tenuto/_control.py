@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import history as h
-from ._json import dumps, loads
+from ._json import Raw, dumps, loads
 from ._signals import DONE
 from .errors import InstanceExists, InstanceFinished, InstanceNotFinished, InstanceNotFound
 from .status import PAUSABLE, Failure, Status
@@ -549,16 +549,22 @@ def restart(tx: Tx, instance_id: str, new_id: str, *, now: float) -> None:
 
 
 def rewind(tx: Tx, instance_id: str, *, reason: str | None, by: str | None, now: float) -> None:
-    """Run a FAILED instance again from before its failure: forget the failure, the
-    failed activity calls and the failed sub-orchestration results, and let a worker
-    replay it from there. Failed sub-orchestrations are rewound too; activities that
-    succeeded do not run again. The rewind is recorded in the history
-    (``ExecutionRewound``, with ``reason`` and ``by``).
+    """Run a FAILED instance again from before its failure, and let a worker replay it.
+
+    What the failure ended is forgotten: the failure itself, the failed activity calls
+    and sub-orchestrations, and the work still under way when it came (activities and
+    timers whose rows went with the failure). Replayed, the code calls them again.
+    What succeeded keeps its result. A failed sub-orchestration is rewound with it, a
+    terminated one runs again, and a finished one whose result the failure dropped
+    hands it over again. The history keeps the forgotten events, each marked
+    ``Rewound`` in its place (no replay sees them), and records the rewind
+    (``ExecutionRewound``, with ``reason`` and ``by``): a worker that holds the
+    instance in memory from before sees the mark and replays the history.
 
     :class:`InstanceFinished` if the instance ended otherwise (completed or
-    terminated), :class:`InstanceNotFinished` if it is live. The rules are those of the
-    Durable Task SDKs' rewind: an activity that an SDK worker called with a retry policy
-    cannot be rewound (its retry timers stay in the history)."""
+    terminated), :class:`InstanceNotFinished` if it is live. As in the Durable Task
+    SDKs, an activity that an SDK worker called with a retry policy cannot be rewound
+    (its retry timers stay in the history)."""
     row = _lock_one(tx, instance_id)
     if row.status is not Status.FAILED:
         if row.status.is_terminal:
@@ -570,24 +576,16 @@ def rewind(tx: Tx, instance_id: str, *, reason: str | None, by: str | None, now:
 def _rewind(tx: Tx, row: InstanceRow, *, reason: str | None, by: str | None, now: float) -> None:
     instance_id = row.instance_id
     events = tx.load_history(instance_id)
-    failed_tasks = {e.data.get("task_id") for e in events if e.type == h.TASK_FAILED}
-    failed_subs = {e.data.get("task_id") for e in events if e.type == h.SUB_FAILED}
-    kept: list[h.Event] = []
+    done = {e.data.get("task_id") for e in events if e.type in _SUCCESSES}
+    children = _unsettled_children(tx, row, events, done)
+    history: list[h.Event] = []
     for e in events:
-        if e.type in (h.TASK_FAILED, h.SUB_FAILED, h.EXECUTION_COMPLETED):
-            continue
-        if e.type == h.TASK_SCHEDULED and e.data.get("task_id") in failed_tasks:
-            continue
-        if e.type == h.SUB_CREATED and e.data.get("task_id") in failed_subs:
-            found = tx.lock_instances([str(e.data.get("instance_id"))])
-            if not found:
-                continue  # purged: created anew when the replay calls it again
-            if found[0].status is Status.FAILED:
-                _rewind(tx, found[0], reason=reason, by=by, now=now)
-        kept.append(e)
-    kept.append(h.Event(h.EXECUTION_REWOUND, now, {"reason": reason, "by": by}))
+        if _forgotten(e, done, children):
+            e = h.Event(h.REWOUND, now, {"event": e.type, **e.data})
+        history.append(e)
+    history.append(h.Event(h.EXECUTION_REWOUND, now, {"reason": reason, "by": by}))
     tx.delete_history(instance_id)
-    tx.append_history(HistoryRow(instance_id, i, e) for i, e in enumerate(kept))
+    tx.append_history(HistoryRow(instance_id, i, e) for i, e in enumerate(history))
     tx.update_instance(
         instance_id,
         {
@@ -595,7 +593,7 @@ def _rewind(tx: Tx, row: InstanceRow, *, reason: str | None, by: str | None, now
             "failure": None,
             "output": None,
             "completed_at": None,
-            "history_len": len(kept),
+            "history_len": len(history),
             "updated_at": now,
             "next_due": now,
             "lease": None,
@@ -603,8 +601,58 @@ def _rewind(tx: Tx, row: InstanceRow, *, reason: str | None, by: str | None, now
             "claims": 0,
         },
     )
+    for child in children.values():
+        if child.status is Status.FAILED:
+            _rewind(tx, child, reason=reason, by=by, now=now)
+    finished = [c for c in children.values() if c.status is Status.COMPLETED]
+    for child in finished:
+        notify_parents(tx, [child], h.SUB_COMPLETED, {"result": _raw(child.output)}, now)
     tx.wake()
     track_each(tx, "rewound", [instance_id], reason=reason, by=by)
+
+
+#: Events that settle a task: its result stays, and so does the call.
+_SUCCESSES = frozenset({h.TASK_COMPLETED, h.TIMER_FIRED, h.SUB_COMPLETED})
+
+
+def _unsettled_children(
+    tx: Tx, row: InstanceRow, events: Sequence[h.Event], done: set[Any]
+) -> dict[Any, InstanceRow]:
+    """The sub-orchestrations that ``row``'s history started and holds no result of, by
+    task id, locked (those that still exist and are its own)."""
+    ids = {
+        e.data.get("task_id"): str(e.data.get("instance_id"))
+        for e in events
+        if e.type == h.SUB_CREATED and e.data.get("task_id") not in done
+    }
+    found = {r.instance_id: r for r in tx.lock_instances(sorted(set(ids.values())))} if ids else {}
+    return {
+        task_id: child
+        for task_id, iid in ids.items()
+        if (child := found.get(iid)) is not None and child.parent_instance_id == row.instance_id
+    }
+
+
+def _forgotten(event: h.Event, done: set[Any], children: dict[Any, InstanceRow]) -> bool:
+    """Whether a rewind forgets ``event``: the failure, a failed result, or the call of
+    a task that did not succeed and will not succeed by itself (an activity or timer
+    whose row the failure deleted, a sub-orchestration that is gone or was
+    terminated); a failed or live sub-orchestration keeps its call (it is rewound, or
+    its result comes)."""
+    t, task_id = event.type, event.data.get("task_id")
+    if t in (h.TASK_FAILED, h.SUB_FAILED, h.EXECUTION_COMPLETED):
+        return True
+    if t in (h.TASK_SCHEDULED, h.TIMER_CREATED):
+        return task_id not in done
+    if t == h.SUB_CREATED and task_id not in done:
+        child = children.get(task_id)
+        return child is None or child.status is Status.TERMINATED
+    return False
+
+
+def _raw(text: str | None) -> Any:
+    """A stored JSON value as its own text (an SDK gets it back byte for byte)."""
+    return None if text is None else Raw(text)
 
 
 # -- standing pauses ------------------------------------------------------------------

@@ -160,6 +160,9 @@ class EpisodeRunner:
             replayer = self.cache.take(row)
             start = 0 if replayer is None else replayer.history_len
             history = tx.load_history(row.instance_id, start) if start < row.history_len else []
+            if replayer is not None and any(e.type == h.EXECUTION_REWOUND for e in history):
+                # Rewound since: events the replayer applied may be forgotten now.
+                replayer, history = None, tx.load_history(row.instance_id)
             claimed.append(Claimed(row, messages, history, replayer))
         return claimed
 

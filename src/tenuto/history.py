@@ -24,6 +24,9 @@ seconds) and a JSON object of fields:
 ``ActivityHeld`` / ``ActivityReleased`` activity, reason, by (a standing activity pause)
 ``ExecutionRewound``                    reason, by (a failed instance run again from
                                         before its failure, see ``Client.rewind``)
+``Rewound``                             event, and that event's fields: an event that
+                                        a rewind forgot, kept in its place (no replay
+                                        sees it)
 ======================================  ===============================================
 
 Messages delivered to an orchestration (activity results, timers, events) travel through
@@ -55,6 +58,7 @@ EXECUTION_TERMINATED: Final = "ExecutionTerminated"
 ACTIVITY_HELD: Final = "ActivityHeld"
 ACTIVITY_RELEASED: Final = "ActivityReleased"
 EXECUTION_REWOUND: Final = "ExecutionRewound"
+REWOUND: Final = "Rewound"
 
 #: Message types that complete a task identified by ``task_id``.
 TASK_RESULTS: Final = frozenset(

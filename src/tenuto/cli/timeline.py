@@ -120,6 +120,10 @@ def describe(event: HistoryEvent, tasks: dict[Any, str]) -> str:
         return f"activity {d.get('activity')} released{by}" + _reason(d)
     if kind == "ExecutionTerminated":
         return f"terminated by {d.get('by')}" + _reason(d)
+    if kind == "ExecutionRewound":
+        return f"rewound by {d.get('by')}" + _reason(d)
+    if kind == "Rewound":
+        return f"{d.get('event')} {task}, forgotten by a rewind"
     if kind == "ExecutionCompleted":
         if d.get("status") == "FAILED":
             return f"FAILED: {short(_failure(d.get('failure')), 100)}"

@@ -58,6 +58,7 @@ _NOT_REPLAYED = frozenset(
         h.ACTIVITY_HELD,
         h.ACTIVITY_RELEASED,
         h.EXECUTION_REWOUND,
+        h.REWOUND,
     }
 )
 
