@@ -134,7 +134,9 @@ def _reason_text(message: Any, field: str) -> str | None:
     return text
 
 
-def _statuses(values: Sequence[int]) -> tuple[Status, ...]:
+def _statuses(values: Sequence[int]) -> tuple[Status, ...] | None:
+    """The tenuto statuses a filter's runtime statuses name: ``()`` for none (any
+    status), ``None`` when it names only statuses tenuto never has (nothing matches)."""
     out = []
     for v in values:
         if v == pb.ORCHESTRATION_STATUS_CONTINUED_AS_NEW:
@@ -145,7 +147,19 @@ def _statuses(values: Sequence[int]) -> tuple[Status, ...]:
             continue  # tenuto has no canceled state: nothing matches it
         else:
             raise ValueError(f"unknown runtime status {v}")
+    if values and not out:
+        return None
     return tuple(dict.fromkeys(out))
+
+
+def _finished(values: Sequence[int]) -> tuple[Status, ...] | None:
+    """The final statuses a filter's runtime statuses name (every one if it names none;
+    ``None`` if it names only others: nothing matches)."""
+    statuses = _statuses(values)
+    if statuses == ():
+        return _TERMINAL
+    finished = tuple(s for s in statuses or () if s.is_terminal)
+    return finished or None
 
 
 def _instance_key(row: InstanceRow) -> str:
@@ -235,7 +249,7 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
             start_at=None if start_at is None else from_timestamp(start_at),
             version=convert.optional_text(request, "version"),
             tags=dict(request.tags),
-            reuse=_statuses(request.orchestrationIdReusePolicy.replaceableStatus),
+            reuse=_statuses(request.orchestrationIdReusePolicy.replaceableStatus) or (),
             by=self.auth.actor(context),
         )
         self.dispatcher.changed()
@@ -347,15 +361,20 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
             )
         elif request.HasField("purgeInstanceFilter"):
             pf = request.purgeInstanceFilter
+            statuses = _finished(pf.runtimeStatus)
             start, end = (
                 convert.optional_time(pf, "createdTimeFrom"),
                 convert.optional_time(pf, "createdTimeTo"),
             )
-            count = self.client.purge_many(
-                status=tuple(s for s in _statuses(pf.runtimeStatus) if s.is_terminal) or _TERMINAL,
-                created_from=None if start is None else from_timestamp(start),
-                created_to=None if end is None else from_timestamp(end),
-                recursive=request.recursive,
+            count = (
+                0
+                if statuses is None
+                else self.client.purge_many(
+                    status=statuses,
+                    created_from=None if start is None else from_timestamp(start),
+                    created_to=None if end is None else from_timestamp(end),
+                    recursive=request.recursive,
+                )
             )
         else:
             raise ValueError("give an instanceId, an instanceBatch or a purgeInstanceFilter")
@@ -385,8 +404,11 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
         self, request: pb.QueryInstancesRequest, context: grpc.ServicerContext
     ) -> pb.QueryInstancesResponse:
         q = request.query
+        statuses = _statuses(q.runtimeStatus)
+        if statuses is None:
+            return pb.QueryInstancesResponse()
         flt = Filter(
-            statuses=_statuses(q.runtimeStatus),
+            statuses=statuses,
             created_from=convert.optional_time(q, "createdTimeFrom"),
             created_to=convert.optional_time(q, "createdTimeTo"),
             id_prefix=q.instanceIdPrefix.value or None,
@@ -409,8 +431,10 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
     def ListInstanceIds(
         self, request: pb.ListInstanceIdsRequest, context: grpc.ServicerContext
     ) -> pb.ListInstanceIdsResponse:
-        statuses = tuple(s for s in _statuses(request.runtimeStatus) if s.is_terminal)
-        flt = Filter(statuses=statuses or _TERMINAL)
+        statuses = _finished(request.runtimeStatus)
+        if statuses is None:
+            return pb.ListInstanceIdsResponse()
+        flt = Filter(statuses=statuses)
         lo = (
             convert.epoch(request.completedTimeFrom)
             if request.HasField("completedTimeFrom")
