@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import tenuto
-from tenuto._episode import EpisodeRunner
+from tenuto._runner import StepRunner
 from tenuto.store.base import Store
 
 T = TypeVar("T")
@@ -32,7 +32,7 @@ def wait_for(
 _leases = itertools.count()
 
 
-def take_step(store: Store, runner: EpisodeRunner) -> int:
+def take_step(store: Store, runner: StepRunner) -> int:
     """One worker step, as a worker takes it: claim, run, commit; returns how many
     instances committed a step. For tests that decide which worker takes which step."""
     lease = f"test:{next(_leases)}"

@@ -6,7 +6,7 @@ import time
 
 import tenuto
 from tenuto import _control
-from tenuto._episode import EpisodeRunner, ReplayCache
+from tenuto._runner import ReplayCache, StepRunner
 from tenuto.clock import SYSTEM_CLOCK
 from tenuto.store import open_store
 
@@ -68,8 +68,8 @@ def test_cold_and_warm_workers_write_the_same_history(tmp_path):
     assert warm == cold
 
 
-def _runner(capacity: int) -> EpisodeRunner:
-    return EpisodeRunner(app, ReplayCache(capacity), SYSTEM_CLOCK)
+def _runner(capacity: int) -> StepRunner:
+    return StepRunner(app, ReplayCache(capacity), SYSTEM_CLOCK)
 
 
 def test_a_cache_behind_the_stored_history_catches_up(db_url):

@@ -15,7 +15,7 @@ import pytest
 
 import tenuto
 from tenuto import Status
-from tenuto._episode import Claimed, EpisodeRunner, ReplayCache
+from tenuto._runner import Claimed, ReplayCache, StepRunner
 from tenuto.clock import SYSTEM_CLOCK
 from tenuto.store import open_store
 from tenuto.store.base import Store
@@ -322,11 +322,11 @@ def go_child(ctx, _):
     return (yield ctx.wait_for_event("go"))
 
 
-def _runner() -> EpisodeRunner:
-    return EpisodeRunner(steps, ReplayCache(10), SYSTEM_CLOCK)
+def _runner() -> StepRunner:
+    return StepRunner(steps, ReplayCache(10), SYSTEM_CLOCK)
 
 
-def _steps_until_finished(store: Store, runner: EpisodeRunner, client: tenuto.Client, iid: str):
+def _steps_until_finished(store: Store, runner: StepRunner, client: tenuto.Client, iid: str):
     def finished() -> bool:
         take_step(store, runner)
         return client.status(iid).is_terminal

@@ -6,7 +6,7 @@ seconds) and a JSON object of fields:
 
 ======================================  ===============================================
 ``ExecutionStarted``                    name, input, generation, parent_instance_id
-``OrchestratorStarted``                 (an episode begins; its time is ``ctx.now()``)
+``OrchestratorStarted``                 (a step begins; its time is ``ctx.now()``)
 ``TaskScheduled``                       task_id, name, input
 ``TaskCompleted``                       task_id, result
 ``TaskFailed``                          task_id, failure, attempts
@@ -30,7 +30,7 @@ seconds) and a JSON object of fields:
 ======================================  ===============================================
 
 Messages delivered to an orchestration (activity results, timers, events) travel through
-its inbox with the same types, and become history events when an episode consumes them.
+its inbox with the same types, and become history events when a step consumes them.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ A :class:`Replayer` holds one execution of one instance. Applying history events
 oldest first, re-runs the orchestrator code to the same point every time: results are
 handed to the code only when the event that carries them is applied, and every durable
 call the code makes gets the next task id, which must match the id the history recorded
-for it. The worker keeps live replayers in memory, so an episode applies only the events
+for it. The worker keeps live replayers in memory, so a step applies only the events
 that are new since the last one; a cold worker rebuilds the same state by applying the
-whole history (see ``tenuto._episode``).
+whole history (see ``tenuto._runner``).
 
 Generator orchestrators and ``async def`` orchestrators are driven the same way: both
 are objects with ``send``/``throw``, and both hand over the :class:`~tenuto.tasks.Task`
@@ -25,6 +25,7 @@ from . import history as h
 from ._ids import child_id
 from ._json import dumps
 from .actions import (
+    BY_EVENT,
     Action,
     Completed,
     ContinuedAsNew,
@@ -49,14 +50,6 @@ from .status import Failure
 from .tasks import Task, _CompositeTask
 
 _UUID_NAMESPACE = uuid.UUID("6d2f1a8e-0b7c-4a53-9d55-7e0c1a3b9f21")
-
-_DESCRIBE_EVENT: dict[str, Callable[[dict[str, Any]], str]] = {
-    h.TASK_SCHEDULED: lambda d: f"calls activity {d['name']!r}",
-    h.TIMER_CREATED: lambda d: "creates a timer",
-    h.SUB_CREATED: lambda d: f"calls sub-orchestrator {d['name']!r}",
-    h.EXECUTION_SUSPENDED: lambda d: "pauses itself",
-    h.EVENT_SENT: lambda d: f"sends event {d['name']!r}",
-}
 
 
 class _EventWithTimeout(_CompositeTask[Any]):
@@ -127,16 +120,19 @@ class Replayer:
         except NonDeterminismError as error:
             self._finish(Failed(Failure.from_exception(error)))
 
-    def wants(self, event: h.Event) -> bool:
-        """Whether a message event still matters to this execution.
-
-        Results for tasks that are not open (already delivered, or never scheduled by this
-        execution) are duplicates, and are dropped rather than written to history.
-        """
-        if self.outcome is not None:
+    def receive(self, event: h.Event) -> bool:
+        """Apply an event that a step adds to the history (see
+        :func:`tenuto._step.new_events`); ``False`` if it is moot and stays out of the
+        history: a result for a task that is not open (already delivered, or never
+        scheduled by this execution), or a message after the execution ended (an event
+        raised after ``continue_as_new`` joins what it carries over)."""
+        if self.outcome is not None and event.type != h.ORCHESTRATOR_STARTED:
+            if isinstance(self.outcome, ContinuedAsNew) and event.type == h.EVENT_RAISED:
+                self.add_carry_over(event.data["name"], event.data.get("data"))
             return False
-        if event.type in h.TASK_RESULTS:
-            return event.data.get("task_id") in self._open
+        if event.type in h.TASK_RESULTS and event.data.get("task_id") not in self._open:
+            return False
+        self.apply(event, replaying=False)
         return True
 
     def take_actions(self) -> list[Action]:
@@ -170,14 +166,14 @@ class Replayer:
         action = self._pending.pop(task_id, None) if task_id is not None else None
         if task_id is None:
             return  # a pause recorded by a client: nothing for the code to match
-        expected = _ACTION_FOR_EVENT[event.type]
+        expected = BY_EVENT[event.type]
         name = event.data.get("name")
         if (
             action is None
             or not isinstance(action, expected)
             or (name is not None and getattr(action, "name", name) != name)
         ):
-            said = _DESCRIBE_EVENT[event.type](event.data)
+            said = expected.described(event.data)
             does = action.describe() if action is not None else "does not do that there"
             raise NonDeterminismError(
                 f"orchestrator {self.orchestrator.name!r} is not deterministic: at step "
@@ -235,17 +231,15 @@ class Replayer:
     _HANDLERS: dict[str, Callable[[Replayer, h.Event], None]] = {
         h.EXECUTION_STARTED: _on_execution_started,
         h.ORCHESTRATOR_STARTED: _on_orchestrator_started,
-        h.TASK_SCHEDULED: _on_action_event,
-        h.TIMER_CREATED: _on_action_event,
-        h.SUB_CREATED: _on_action_event,
-        h.EVENT_SENT: _on_action_event,
+        # The event of every action the code takes is matched with the action.
+        **dict.fromkeys(BY_EVENT, _on_action_event),
         h.TASK_COMPLETED: _on_task_completed,
         h.TIMER_FIRED: _on_task_completed,
         h.SUB_COMPLETED: _on_task_completed,
         h.TASK_FAILED: _on_task_failed,
         h.SUB_FAILED: _on_sub_failed,
         h.EVENT_RAISED: _on_event_raised,
-        h.EXECUTION_SUSPENDED: _on_suspended,
+        h.EXECUTION_SUSPENDED: _on_suspended,  # a self-pause's, or a client's pause
         h.EXECUTION_RESUMED: _on_resumed,
     }
 
@@ -394,12 +388,3 @@ class Replayer:
                 (*self.outcome.carry_over, (name, data)),
                 self.outcome.version,
             )
-
-
-_ACTION_FOR_EVENT: dict[str, type] = {
-    h.EVENT_SENT: SendEvent,
-    h.TASK_SCHEDULED: ScheduleActivity,
-    h.TIMER_CREATED: CreateTimer,
-    h.SUB_CREATED: CreateSubOrchestration,
-    h.EXECUTION_SUSPENDED: PauseSelf,
-}
