@@ -197,7 +197,11 @@ def build(d: Decision) -> Step:
     :func:`continued` for those)."""
     if isinstance(d.outcome, ContinuedAsNew):
         raised = [e.ts for e in d.new_events if e.type == h.EVENT_RAISED]
-        return continued(d.row, d.outcome, d.now, d.consumed, min(raised, default=d.now))
+        ep = continued(d.row, d.outcome, d.now, d.consumed, min(raised, default=d.now))
+        for action in d.actions:
+            if isinstance(action, SendEvent):  # the rest is moot, and so is the history
+                _sent_rows(ep, action, d.now)
+        return ep
     if isinstance(d.outcome, Failed):
         return failed(d.row, d.outcome.failure, d.now, d.new_events)
     row, now = d.row, d.now

@@ -300,8 +300,13 @@ class Replayer:
     def _finish(self, outcome: Outcome) -> None:
         if self.outcome is None:
             self.outcome = outcome
-            # Whatever the code asked for after it finished is moot.
-            self._pending.clear()
+            # The tasks it started are moot (nothing will wait for them), as is anything
+            # it asks for from now on; the events it sent are sent.
+            self._pending = {
+                task_id: action
+                for task_id, action in self._pending.items()
+                if isinstance(action, SendEvent)
+            }
             self._awaiting = None
 
     # -- operations for OrchestrationContext ------------------------------------------

@@ -134,6 +134,13 @@ def notifies(ctx, target):
 
 
 @app.orchestrator
+def says_goodbye(ctx, target):
+    ctx.send_event(target, "bye", 1)
+    ctx.call_activity(greet, "never waited for")
+    return "done"
+
+
+@app.orchestrator
 def fans_out(ctx, names):
     first = yield ctx.when_any([ctx.call_activity(greet, n) for n in names])
     everything = yield ctx.when_all([ctx.call_activity(greet, n) for n in names])
@@ -354,6 +361,12 @@ def test_a_sent_event_is_an_action_that_nothing_waits_for():
         SendEvent(0, "other", "ready", {"from": INSTANCE}),
         ScheduleActivity(1, "greet", "sent", None),
     ]
+
+
+def test_events_sent_in_the_last_step_are_sent_and_tasks_left_behind_are_not_started():
+    r = replay(app, "says_goodbye", new=_started("says_goodbye", "other"))
+    assert r.outcome == Completed("done")
+    assert r.take_actions() == [SendEvent(0, "other", "bye", 1)]
 
 
 def test_when_any_then_when_all():
