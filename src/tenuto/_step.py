@@ -17,22 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from . import _control, metrics
+from . import _control, actions, metrics
 from . import history as h
 from ._json import dumps, loads
 from ._signals import DONE, WORK
-from .actions import (
-    Action,
-    Completed,
-    ContinuedAsNew,
-    CreateSubOrchestration,
-    CreateTimer,
-    Failed,
-    Outcome,
-    PauseSelf,
-    ScheduleActivity,
-    SendEvent,
-)
+from .actions import Action, Outcome
 from .clock import Clock
 from .errors import InstanceExists
 from .replay import Replayer
@@ -195,23 +184,23 @@ class PastHistory:
 def build(d: Decision) -> Step:
     """The writes of a step that did not fail or continue as new (see :func:`failed`,
     :func:`continued` for those)."""
-    if isinstance(d.outcome, ContinuedAsNew):
+    if isinstance(d.outcome, actions.ContinuedAsNew):
         raised = [e.ts for e in d.new_events if e.type == h.EVENT_RAISED]
         ep = continued(d.row, d.outcome, d.now, d.consumed, min(raised, default=d.now))
         for action in d.actions:
-            if isinstance(action, SendEvent):  # the rest is moot, and so is the history
+            if isinstance(action, actions.SendEvent):  # the rest is moot, and so is the history
                 _sent_rows(ep, action, d.now)
         return ep
-    if isinstance(d.outcome, Failed):
+    if isinstance(d.outcome, actions.Failed):
         return failed(d.row, d.outcome.failure, d.now, d.new_events)
     row, now = d.row, d.now
     ep = Step(row, {}, consumed=list(d.consumed))
     events = list(d.new_events)
-    paused_by: PauseSelf | None = None
+    paused_by: actions.PauseSelf | None = None
     for action in d.actions:
         event = action.event(now)
         _rows_of(action)(ep, action, now)
-        if isinstance(action, PauseSelf):
+        if isinstance(action, actions.PauseSelf):
             paused_by = action
         if d.replayer is not None:
             d.replayer.apply(event, replaying=False)
@@ -223,7 +212,7 @@ def build(d: Decision) -> Step:
     if not isinstance(d.custom_status, _Unchanged):
         ep.changes["custom_status"] = d.custom_status
 
-    if isinstance(d.outcome, Completed):
+    if isinstance(d.outcome, actions.Completed):
         seq = row.history_len + len(events)
         ep.history.append(
             HistoryRow(
@@ -277,7 +266,7 @@ def build(d: Decision) -> Step:
 # -- the rows of each action besides its history event (see tenuto.actions) -----------
 
 
-def _activity_rows(ep: Step, action: ScheduleActivity, now: float) -> None:
+def _activity_rows(ep: Step, action: actions.ScheduleActivity, now: float) -> None:
     row = ep.row
     retry = None if action.retry is None else dumps(action.retry.to_json())
     ep.activities.append(
@@ -294,13 +283,13 @@ def _activity_rows(ep: Step, action: ScheduleActivity, now: float) -> None:
     )
 
 
-def _timer_rows(ep: Step, action: CreateTimer, now: float) -> None:
+def _timer_rows(ep: Step, action: actions.CreateTimer, now: float) -> None:
     data = {"task_id": action.task_id, "fire_at": action.fire_at}
     fired = h.Event(h.TIMER_FIRED, action.fire_at, data)
     ep.messages.append(NewMessage(ep.instance_id, ep.row.execution_id, fired, action.fire_at))
 
 
-def _child_rows(ep: Step, action: CreateSubOrchestration, now: float) -> None:
+def _child_rows(ep: Step, action: actions.CreateSubOrchestration, now: float) -> None:
     row = ep.row
     ep.children.append(
         InstanceRow(
@@ -321,7 +310,7 @@ def _child_rows(ep: Step, action: CreateSubOrchestration, now: float) -> None:
     )
 
 
-def _sent_rows(ep: Step, action: SendEvent, now: float) -> None:
+def _sent_rows(ep: Step, action: actions.SendEvent, now: float) -> None:
     raised = h.Event(h.EVENT_RAISED, now, {"name": action.name, "data": action.data})
     ep.sent.append(NewMessage(action.instance_id, None, raised, now))
 
@@ -331,11 +320,11 @@ def _no_rows(ep: Step, action: Action, now: float) -> None:
 
 
 _ROWS: dict[type, Callable[[Step, Any, float], None]] = {
-    ScheduleActivity: _activity_rows,
-    CreateTimer: _timer_rows,
-    CreateSubOrchestration: _child_rows,
-    SendEvent: _sent_rows,
-    PauseSelf: _no_rows,
+    actions.ScheduleActivity: _activity_rows,
+    actions.CreateTimer: _timer_rows,
+    actions.CreateSubOrchestration: _child_rows,
+    actions.SendEvent: _sent_rows,
+    actions.PauseSelf: _no_rows,
 }
 
 
@@ -397,7 +386,7 @@ def abandoned(row: InstanceRow, now: float, cause: str) -> Step:
 
 def continued(
     row: InstanceRow,
-    outcome: ContinuedAsNew,
+    outcome: actions.ContinuedAsNew,
     now: float,
     consumed: Sequence[int],
     raised_at: float | None = None,

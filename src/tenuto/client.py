@@ -194,12 +194,13 @@ class Client:
         self._own_store = store is None
         self.store = store if store is not None else open_store(db)
         self.app = app
-        self.check_names = check_names
         self.actor = actor or _default_actor()
         self.clock = clock
         self._local = threading.local()
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
+        #: Whether :meth:`start` refuses a name no worker serves (see above).
+        self.check_names = check_names
 
     def _by(self, by: str | None) -> str:
         return _reason(by, "an actor") or self.actor
@@ -244,16 +245,8 @@ class Client:
         kept across ``continue_as_new``.
         """
         ids = None if instance_id is None else [instance_id]
-        return self.start_many(
-            orchestrator,
-            [input],
-            instance_ids=ids,
-            start_at=start_at,
-            version=version,
-            tags=tags,
-            reuse=reuse,
-            by=by,
-        )[0]
+        many = partial(self.start_many, instance_ids=ids, start_at=start_at, reuse=reuse, by=by)
+        return many(orchestrator, [input], version=version, tags=tags)[0]
 
     def start_many(
         self,

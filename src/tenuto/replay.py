@@ -21,22 +21,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from . import actions
 from . import history as h
 from ._ids import child_id
 from ._json import dumps
-from .actions import (
-    BY_EVENT,
-    Action,
-    Completed,
-    ContinuedAsNew,
-    CreateSubOrchestration,
-    CreateTimer,
-    Failed,
-    Outcome,
-    PauseSelf,
-    ScheduleActivity,
-    SendEvent,
-)
 from .app import App, Orchestrator
 from .context import OrchestrationContext
 from .errors import (
@@ -85,7 +73,7 @@ class Replayer:
         #: Number of history events applied so far.
         self.history_len = 0
         #: How the execution ended, once it has.
-        self.outcome: Outcome | None = None
+        self.outcome: actions.Outcome | None = None
         #: The custom status, as JSON text (``None`` if never set).
         self.custom_status_json: str | None = None
         self.custom_status_changed = False
@@ -98,7 +86,7 @@ class Replayer:
         self._next_task_id = 0
         self._uuid_counter = 0
         # Actions the code asked for whose history events are not applied yet.
-        self._pending: dict[int, Action] = {}
+        self._pending: dict[int, actions.Action] = {}
         # Tasks awaiting their result event, by task id.
         self._open: dict[int, Task[Any]] = {}
         self._names: dict[int, str] = {}
@@ -118,7 +106,7 @@ class Replayer:
                 handler(self, event)
             self._advance()
         except NonDeterminismError as error:
-            self._finish(Failed(Failure.from_exception(error)))
+            self._finish(actions.Failed(Failure.from_exception(error)))
 
     def receive(self, event: h.Event) -> bool:
         """Apply an event that a step adds to the history (see
@@ -127,7 +115,7 @@ class Replayer:
         scheduled by this execution), or a message after the execution ended (an event
         raised after ``continue_as_new`` joins what it carries over)."""
         if self.outcome is not None and event.type != h.ORCHESTRATOR_STARTED:
-            if isinstance(self.outcome, ContinuedAsNew) and event.type == h.EVENT_RAISED:
+            if isinstance(self.outcome, actions.ContinuedAsNew) and event.type == h.EVENT_RAISED:
                 self.add_carry_over(event.data["name"], event.data.get("data"))
             return False
         if event.type in h.TASK_RESULTS and event.data.get("task_id") not in self._open:
@@ -135,7 +123,7 @@ class Replayer:
         self.apply(event, replaying=False)
         return True
 
-    def take_actions(self) -> list[Action]:
+    def take_actions(self) -> list[actions.Action]:
         """The actions the code asked for that history does not hold yet."""
         return list(self._pending.values())
 
@@ -150,7 +138,7 @@ class Replayer:
         try:
             result = self.orchestrator.invoke(self.ctx, event.data.get("input"))
         except BaseException as exc:  # user code: SystemExit too fails only the instance
-            self._finish(Failed(Failure.from_exception(exc)))
+            self._finish(actions.Failed(Failure.from_exception(exc)))
             return
         if inspect.isgenerator(result) or inspect.iscoroutine(result):
             self._gen = result
@@ -166,7 +154,7 @@ class Replayer:
         action = self._pending.pop(task_id, None) if task_id is not None else None
         if task_id is None:
             return  # a pause recorded by a client: nothing for the code to match
-        expected = BY_EVENT[event.type]
+        expected = actions.BY_EVENT[event.type]
         name = event.data.get("name")
         if (
             action is None
@@ -232,7 +220,7 @@ class Replayer:
         h.EXECUTION_STARTED: _on_execution_started,
         h.ORCHESTRATOR_STARTED: _on_orchestrator_started,
         # The event of every action the code takes is matched with the action.
-        **dict.fromkeys(BY_EVENT, _on_action_event),
+        **dict.fromkeys(actions.BY_EVENT, _on_action_event),
         h.TASK_COMPLETED: _on_task_completed,
         h.TIMER_FIRED: _on_task_completed,
         h.SUB_COMPLETED: _on_task_completed,
@@ -263,7 +251,7 @@ class Replayer:
                 self._finish_with_value(stop.value)
                 return
             except BaseException as error:  # user code may not stop the worker
-                self._finish(Failed(Failure.from_exception(error)))
+                self._finish(actions.Failed(Failure.from_exception(error)))
                 return
             if self.outcome is not None:  # continue_as_new was called during this step
                 gen.close()
@@ -293,11 +281,11 @@ class Replayer:
         try:
             dumps(value, f"the output of orchestrator {self.orchestrator.name!r}")
         except TypeError as exc:
-            self._finish(Failed(Failure.from_exception(exc)))
+            self._finish(actions.Failed(Failure.from_exception(exc)))
             return
-        self._finish(Completed(value))
+        self._finish(actions.Completed(value))
 
-    def _finish(self, outcome: Outcome) -> None:
+    def _finish(self, outcome: actions.Outcome) -> None:
         if self.outcome is None:
             self.outcome = outcome
             # The tasks it started are moot (nothing will wait for them), as is anything
@@ -305,13 +293,13 @@ class Replayer:
             self._pending = {
                 task_id: action
                 for task_id, action in self._pending.items()
-                if isinstance(action, SendEvent)
+                if isinstance(action, actions.SendEvent)
             }
             self._awaiting = None
 
     # -- operations for OrchestrationContext ------------------------------------------
 
-    def _new_task(self, action_factory: Callable[[int], Action], label: str) -> Task[Any]:
+    def _new_task(self, action_factory: Callable[[int], actions.Action], label: str) -> Task[Any]:
         task: Task[Any] = Task()
         if self.outcome is not None:
             return task  # finished: the call is moot and never completes
@@ -323,18 +311,18 @@ class Replayer:
         return task
 
     def schedule_activity(self, name: str, input: Any, retry: RetryPolicy | None) -> Task[Any]:
-        return self._new_task(lambda tid: ScheduleActivity(tid, name, input, retry), name)
+        return self._new_task(lambda tid: actions.ScheduleActivity(tid, name, input, retry), name)
 
     def create_timer(self, fire_at: float) -> Task[Any]:
-        return self._new_task(lambda tid: CreateTimer(tid, fire_at), "timer")
+        return self._new_task(lambda tid: actions.CreateTimer(tid, fire_at), "timer")
 
     def schedule_sub_orchestration(
         self, name: str, input: Any, instance_id: str | None
     ) -> Task[Any]:
-        def action(tid: int) -> Action:
+        def action(tid: int) -> actions.Action:
             child = instance_id or self._child_id(tid)
             self._names[tid] = f"{name}\0{child}"
-            return CreateSubOrchestration(tid, name, child, input)
+            return actions.CreateSubOrchestration(tid, name, child, input)
 
         return self._new_task(action, name)
 
@@ -346,10 +334,10 @@ class Replayer:
             return
         task_id = self._next_task_id
         self._next_task_id += 1
-        self._pending[task_id] = SendEvent(task_id, instance_id, name, data)
+        self._pending[task_id] = actions.SendEvent(task_id, instance_id, name, data)
 
     def pause_self(self, reason: str | None) -> Task[Any]:
-        return self._new_task(lambda tid: PauseSelf(tid, reason), "pause")
+        return self._new_task(lambda tid: actions.PauseSelf(tid, reason), "pause")
 
     def wait_for_event(self, name: str, timeout_at: float | None) -> Task[Any]:
         event: Task[Any] = Task()
@@ -372,7 +360,7 @@ class Replayer:
         if preserve_events:
             for name, queue in self._buffered.items():
                 carry.extend((name, data) for data in queue)
-        self._finish(ContinuedAsNew(input, tuple(carry)))
+        self._finish(actions.ContinuedAsNew(input, tuple(carry)))
 
     def set_custom_status(self, value: Any) -> None:
         self.custom_status_json = dumps(
@@ -387,8 +375,8 @@ class Replayer:
 
     def add_carry_over(self, name: str, data: Any) -> None:
         """Append an event received after ``continue_as_new`` to the carry-over."""
-        if isinstance(self.outcome, ContinuedAsNew):
-            self.outcome = ContinuedAsNew(
+        if isinstance(self.outcome, actions.ContinuedAsNew):
+            self.outcome = actions.ContinuedAsNew(
                 self.outcome.input,
                 (*self.outcome.carry_over, (name, data)),
                 self.outcome.version,

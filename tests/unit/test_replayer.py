@@ -114,11 +114,10 @@ def child(ctx, value):
 
 
 @app.orchestrator
-def loops(ctx, n):
-    if n < 3:
-        ctx.continue_as_new(n + 1)
-        return None
-    return n
+def loops(ctx, n):  # a plain function: it never waits
+    if n >= 3:
+        return n
+    ctx.continue_as_new(n + 1)
 
 
 @app.orchestrator
@@ -158,6 +157,18 @@ def _started(name: str, input=None) -> tuple[h.Event, h.Event]:
     return orchestrator_started(), execution_started(name, input)
 
 
+def _woken(name: str, input, fire_at: float, now: float):
+    """Orchestrator ``name`` replayed to its first timer, then woken by it at ``now``."""
+    created = timer_created(0, fire_at)
+    woken = (orchestrator_started(now), timer_fired(0, fire_at))
+    return replay(app, name, *_started(name, input), created, new=woken)
+
+
+def _answered(name: str, input, call: h.Event, answer: h.Event):
+    """Orchestrator ``name`` replayed to where its first call (``call``) was answered."""
+    return replay(app, name, *_started(name, input), call, orchestrator_started(), answer)
+
+
 # -- activities ---------------------------------------------------------------------------
 
 
@@ -180,38 +191,17 @@ def test_a_result_in_the_history_moves_the_code_on_without_calling_again():
 
 
 def test_the_last_result_completes_the_execution():
-    r = replay(
-        app,
-        "sequence",
-        *_started("sequence", ["a"]),
-        scheduled(0, "greet", "a"),
-        orchestrator_started(),
-        completed(0, "hello a"),
-    )
+    r = _answered("sequence", ["a"], scheduled(0, "greet", "a"), completed(0, "hello a"))
     assert r.outcome == Completed(["hello a"]) and r.take_actions() == []
 
 
 def test_an_activity_failure_is_raised_in_the_code():
-    r = replay(
-        app,
-        "survives_failure",
-        *_started("survives_failure"),
-        scheduled(0, "flaky", 1),
-        orchestrator_started(),
-        failed(0, "disk full", attempts=3),
-    )
+    r = _answered("survives_failure", None, scheduled(0, "flaky", 1), failed(0, "disk full", 3))
     assert r.outcome == Completed({"caught": "disk full", "attempts": 3})
 
 
 def test_an_uncaught_activity_failure_fails_the_execution():
-    r = replay(
-        app,
-        "sequence",
-        *_started("sequence", ["a"]),
-        scheduled(0, "greet", "a"),
-        orchestrator_started(),
-        failed(0, "no such name"),
-    )
+    r = _answered("sequence", ["a"], scheduled(0, "greet", "a"), failed(0, "no such name"))
     assert isinstance(r.outcome, Failed)
     assert r.outcome.failure.type == "tenuto.errors.ActivityFailed"
     assert "no such name" in r.outcome.failure.message
@@ -233,14 +223,7 @@ def test_a_call_carries_the_activity_s_retry_policy_or_its_own():
 def test_a_timer_fires_at_its_time_and_the_clock_moves_with_the_steps():
     r = replay(app, "sleeps", new=_started("sleeps", 30))
     assert r.take_actions() == [CreateTimer(0, T0 + 30)]
-    r = replay(
-        app,
-        "sleeps",
-        *_started("sleeps", 30),
-        timer_created(0, T0 + 30),
-        new=(orchestrator_started(T0 + 31), timer_fired(0, T0 + 30)),
-    )
-    assert r.outcome == Completed(31.0)
+    assert _woken("sleeps", 30, T0 + 30, T0 + 31).outcome == Completed(31.0)
 
 
 # -- external events ----------------------------------------------------------------------
@@ -261,14 +244,7 @@ def test_events_are_delivered_in_order_and_kept_until_waited_for():
 def test_an_event_that_does_not_come_in_time_raises_in_the_code():
     r = replay(app, "impatient", new=_started("impatient"))
     assert r.take_actions() == [CreateTimer(0, T0 + 60)]
-    r = replay(
-        app,
-        "impatient",
-        *_started("impatient"),
-        timer_created(0, T0 + 60),
-        new=(orchestrator_started(T0 + 60), timer_fired(0, T0 + 60)),
-    )
-    assert r.outcome == Completed("timed out")
+    assert _woken("impatient", None, T0 + 60, T0 + 60).outcome == Completed("timed out")
     on_time = replay(
         app,
         "impatient",
@@ -296,14 +272,8 @@ def test_sub_orchestrations_get_derived_or_given_ids_and_their_results():
 
 
 def test_a_failed_sub_orchestration_fails_the_parent_naming_the_child():
-    r = replay(
-        app,
-        "parent",
-        *_started("parent", 5),
-        sub_created(0, "child", f"{INSTANCE}:0", 5),
-        orchestrator_started(),
-        sub_failed(0, "bad value"),
-    )
+    created = sub_created(0, "child", f"{INSTANCE}:0", 5)
+    r = _answered("parent", 5, created, sub_failed(0, "bad value"))
     assert isinstance(r.outcome, Failed)
     assert r.outcome.failure.type == "tenuto.errors.SubOrchestrationFailed"
     assert f"{INSTANCE}:0" in r.outcome.failure.message

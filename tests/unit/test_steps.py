@@ -32,8 +32,8 @@ from histories import (
     timer_fired,
 )
 
-app = tenuto.App()
 POLICY = tenuto.RetryPolicy(max_attempts=4, first_delay=2)
+app = tenuto.App()
 
 
 @app.activity(retry=POLICY)

@@ -40,7 +40,7 @@ import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import durabletask.internal.orchestrator_service_pb2 as pb
 from google.protobuf import wrappers_pb2
@@ -103,6 +103,9 @@ class _Activity:
     row: ActivityRow
     stream: Stream
     claimed_at: float
+
+
+_L = TypeVar("_L", _Claimed, _Activity)
 
 
 class Dispatcher:
@@ -373,17 +376,21 @@ class Dispatcher:
 
     # -- results -----------------------------------------------------------------------
 
+    def _take(self, leased: dict[str, _L], token: str) -> _L | None:
+        """The step or activity leased under ``token`` (from ``leased``), no longer
+        held by its stream."""
+        with self._lock:
+            item = leased.pop(token, None)
+            if item is not None:
+                item.stream.steps.discard(token)
+                item.stream.activity_tokens.discard(token)
+        return item
+
     def complete_orchestration(self, request: pb.OrchestratorResponse) -> bool:
         """Commit an SDK worker's step; ``False`` if it no longer counts."""
-        with self._lock:
-            step = self._steps.pop(request.completionToken, None)
-            if step is not None:
-                step.stream.steps.discard(request.completionToken)
+        step = self._take(self._steps, request.completionToken)
         if step is None:
-            log.info(
-                "ignoring a stale orchestration result for %s (unknown completion token)",
-                request.instanceId,
-            )
+            _stale("orchestration", request.instanceId)
             return False
         row = step.row
         if request.instanceId and request.instanceId != row.instance_id:
@@ -418,10 +425,7 @@ class Dispatcher:
         return done
 
     def abandon_orchestration(self, token: str) -> None:
-        with self._lock:
-            step = self._steps.pop(token, None)
-            if step is not None:
-                step.stream.steps.discard(token)
+        step = self._take(self._steps, token)
         if step is not None:
             self._release([(token, step)])
 
@@ -431,15 +435,9 @@ class Dispatcher:
 
     def complete_activity(self, request: pb.ActivityResponse) -> bool:
         """Record an activity's result; ``False`` if it no longer counts."""
-        with self._lock:
-            act = self._activities.pop(request.completionToken, None)
-            if act is not None:
-                act.stream.activity_tokens.discard(request.completionToken)
+        act = self._take(self._activities, request.completionToken)
         if act is None:
-            log.info(
-                "ignoring a stale activity result for %s (unknown completion token)",
-                request.instanceId,
-            )
+            _stale("activity", request.instanceId)
             return False
         failed = request.HasField("failureDetails") and bool(
             request.failureDetails.errorType or request.failureDetails.errorMessage
@@ -460,10 +458,7 @@ class Dispatcher:
         return True
 
     def abandon_activity(self, token: str) -> None:
-        with self._lock:
-            act = self._activities.pop(token, None)
-            if act is not None:
-                act.stream.activity_tokens.discard(token)
+        act = self._take(self._activities, token)
         if act is None or act.row.lease is None:
             return
         row, lease = act.row, act.row.lease
@@ -475,6 +470,10 @@ class Dispatcher:
 
         self.store.run(release)
         self.changed()
+
+
+def _stale(kind: str, instance_id: str) -> None:
+    log.info("ignoring a stale %s result for %s (unknown completion token)", kind, instance_id)
 
 
 def _versions(filters: Sequence[pb.OrchestrationFilter]) -> dict[str, list[str]]:
