@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import tenuto
-from tenuto import _activities, _episode, worker
+from tenuto import _activities, _runner, worker
 
 from .apps import app, chain
 
@@ -63,8 +63,8 @@ def phases(url: str, steps: int, eager_below: float) -> None:
     for owner, name, label in [
         (worker.Worker, "_cycle", "whole cycle (one transaction)"),
         (worker.Worker, "_commit_eager", "eager: store check sent + step written"),
-        (_episode.EpisodeRunner, "commit", "  of which: writing the step"),
-        (_episode.EpisodeRunner, "run_on_result", "eager: running the step"),
+        (_runner.StepRunner, "commit", "  of which: writing the step"),
+        (_runner.StepRunner, "run_on_result", "eager: running the step"),
         (_activities.ActivityRunner, "start", "handing the activity to its thread"),
     ]:
         _timed(owner, name, times[label])
@@ -88,15 +88,15 @@ def phases(url: str, steps: int, eager_below: float) -> None:
 
 def resumes(url: str, pauses: int, eager_below: float) -> None:
     claims: Counter[str] = Counter()
-    original = _episode.EpisodeRunner.claim
+    original = _runner.StepRunner.claim
 
-    def claim(self: _episode.EpisodeRunner, *args: Any, **kwargs: Any) -> Any:
+    def claim(self: _runner.StepRunner, *args: Any, **kwargs: Any) -> Any:
         claimed = original(self, *args, **kwargs)
         for c in claimed:
             claims["warm" if c.replayer is not None else "cold"] += 1
         return claimed
 
-    _episode.EpisodeRunner.claim = claim  # type: ignore[method-assign]
+    _runner.StepRunner.claim = claim  # type: ignore[method-assign]
     rng = random.Random(6)
     latencies = []
     with (

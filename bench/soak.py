@@ -138,16 +138,16 @@ def spawn_workers(url: str, n: int) -> list[subprocess.Popen[bytes]]:
 def step_latencies(events: list[tuple[str, float]]) -> list[float]:
     """Result recorded -> step that consumes it starts, for each TaskCompleted."""
     out = []
-    episode_ts: float | None = None
+    step_ts: float | None = None
     resumed_at = float("-inf")
     for kind, ts in events:
         if kind == "OrchestratorStarted":
-            episode_ts = ts
+            step_ts = ts
         elif kind == "ExecutionResumed":
             resumed_at = ts
-        elif kind == "TaskCompleted" and episode_ts is not None and ts >= resumed_at:
+        elif kind == "TaskCompleted" and step_ts is not None and ts >= resumed_at:
             # (A result recorded before the last resume waited for it, on purpose.)
-            out.append(max(episode_ts - ts, 0.0))
+            out.append(max(step_ts - ts, 0.0))
     return out
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import tenuto
+from tenuto._runner import StepRunner
+from tenuto.store.base import Store
 
 T = TypeVar("T")
 
@@ -24,6 +27,22 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
         time.sleep(interval)
+
+
+_leases = itertools.count()
+
+
+def take_step(store: Store, runner: StepRunner) -> int:
+    """One worker step, as a worker takes it: claim, run, commit; returns how many
+    instances committed a step. For tests that decide which worker takes which step."""
+    lease = f"test:{next(_leases)}"
+    with store.transaction() as tx:
+        claimed = runner.claim(tx, time.time(), 10, lease, time.time() + 30)
+    ran = [runner.run(c) for c in claimed]
+    with store.transaction() as tx:
+        committed = runner.commit(tx, ran, time.time())
+        committed.finish()
+        return committed.count
 
 
 class Gate:

@@ -175,6 +175,23 @@ def sender(ctx, target):
 
 
 @app.orchestrator
+def sends_and_ends(ctx, target):
+    """Sends in the step that ends the execution: no yield after the send."""
+    ctx.send_event(target, "item", "last words")
+    return "sent"
+
+
+@app.orchestrator
+def sends_and_renews(ctx, args):
+    target, round = args
+    ctx.send_event(target, "item", f"round {round}")
+    if round < 2:
+        ctx.continue_as_new([target, round + 1])
+        return None
+    return "sent"
+
+
+@app.orchestrator
 def replay_safe(ctx, _):
     first = (ctx.now().isoformat(), ctx.new_uuid(), ctx.new_uuid())
     yield ctx.call_activity(double, 1)
@@ -343,6 +360,18 @@ def test_now_and_new_uuid_are_replay_safe(client, start_worker, db_url):
     started = [e.timestamp for e in client.history("rs") if e.type == "OrchestratorStarted"]
     assert first_time == started[0].isoformat()
     assert second_time == started[2].isoformat()
+
+
+def test_an_event_sent_in_the_step_that_ends_the_execution_is_sent(client, start_worker):
+    """An event sent just before the code returns, or continues as new, in the same
+    step (before, it was dropped with the calls made after the end)."""
+    start_worker(app)
+    receiver = client.start(collect_events, 1)
+    client.wait(client.start(sends_and_ends, receiver), timeout=10)
+    assert client.wait(receiver, timeout=10).output == ["last words"]
+    receiver = client.start(collect_events, 3)
+    client.wait(client.start(sends_and_renews, [receiver, 0]), timeout=10)
+    assert client.wait(receiver, timeout=10).output == ["round 0", "round 1", "round 2"]
 
 
 def test_send_event_raises_an_event_on_another_instance(client, start_worker):

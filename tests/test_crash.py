@@ -68,7 +68,7 @@ def crash_env(tmp_path):
     log = tmp_path / "crash.log"
     log.touch()
     workers: list[WorkerProcess] = []
-    env = {"CRASH_LOG": str(log), "BLOCK_EPISODE": str(tmp_path / "block")}
+    env = {"CRASH_LOG": str(log), "BLOCK_STEP": str(tmp_path / "block")}
 
     def spawn(db_url: str, *args: str, **extra_env: str) -> WorkerProcess:
         w = WorkerProcess(db_url, {**env, **extra_env}, *args)
@@ -189,7 +189,7 @@ def test_a_worker_process_warns_about_a_step_that_does_not_yield(db_url, client,
     """``tenuto worker --step-warning`` names the instance whose step is stuck."""
     log, block, _ = crash_env
     block.touch()
-    env = {"CRASH_LOG": str(log), "BLOCK_EPISODE": str(block)}
+    env = {"CRASH_LOG": str(log), "BLOCK_STEP": str(block)}
     worker = WorkerProcess(db_url, env, "--step-warning", "0.3", stderr=subprocess.PIPE, text=True)
     proc = worker.proc
     try:

@@ -167,7 +167,7 @@ def test_a_long_history_paused_under_a_quick_activity_keeps_its_replayer(db_url,
         wait_for(lambda: worker._outcomes.empty(), what="its result to be taken")
         settled = client.history(iid)
         assert settled[-1].type == "ExecutionSuspended"
-        assert worker._episodes.cache.row_of(iid) is not None
+        assert worker._steps.cache.row_of(iid) is not None
         client.resume(iid)
         client.raise_event(iid, "note", "n")
         assert client.wait(iid, timeout=30).output == [401, "n"]
@@ -184,7 +184,7 @@ def test_a_replayer_spent_by_a_stale_eager_step_is_rebuilt_while_paused(db_url, 
         assert client.pause(iid, "hold")
         gate.set()
         wait_for(lambda: worker.running_activities == 0, what="the gated activity to end")
-        row = wait_for(lambda: worker._episodes.cache.row_of(iid), what="the rebuilt replayer")
+        row = wait_for(lambda: worker._steps.cache.row_of(iid), what="the rebuilt replayer")
         assert (row.status, row.history_len) == (Status.PAUSED, len(client.history(iid)))
         assert worker.eager_steps == 1  # only the first activity's, before the pause
         client.resume(iid)

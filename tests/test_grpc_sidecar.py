@@ -33,7 +33,7 @@ import durabletask.internal.orchestrator_service_pb2_grpc as stubs
 from durabletask import client as dc
 from durabletask import task
 from durabletask.worker import TaskHubGrpcWorker
-from google.protobuf import empty_pb2, wrappers_pb2
+from google.protobuf import empty_pb2, timestamp_pb2, wrappers_pb2
 
 import tenuto
 from sdk_helpers import Sidecar, open_sidecar, sdk_worker
@@ -426,6 +426,49 @@ def test_purge_by_id_and_by_filter(sidecar: Sidecar) -> None:
     )
     assert result.deleted_instance_count >= 1
     assert sidecar.client.get_orchestration_state(b) is None
+
+
+def test_a_status_filter_that_matches_no_finished_instance_purges_and_lists_none(
+    sidecar: Sidecar, stub: Any
+) -> None:
+    """Statuses that no finished instance has (RUNNING, or CANCELED, which tenuto never
+    uses) match nothing: before, they were dropped and the filter then matched every
+    finished instance, so such a purge deleted them all."""
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    done = sidecar.run(fan_out, 2).instance_id
+    until = datetime.now(UTC) + timedelta(seconds=1)
+    for statuses in ([S.RUNNING], [S.SUSPENDED, S.CONTINUED_AS_NEW], [S.RUNNING, S.PENDING]):
+        page = sidecar.client.list_instance_ids(
+            runtime_status=statuses, completed_time_from=since, completed_time_to=until
+        )
+        assert page.items == [], statuses
+        result = sidecar.client.purge_orchestrations_by(
+            created_time_from=since, created_time_to=until, runtime_status=statuses
+        )
+        assert result.deleted_instance_count == 0, statuses
+    canceled = pb.PurgeInstanceFilter(
+        createdTimeFrom=_timestamp(since),
+        createdTimeTo=_timestamp(until),
+        runtimeStatus=[pb.ORCHESTRATION_STATUS_CANCELED],
+    )
+    resp = stub.PurgeInstances(pb.PurgeInstancesRequest(purgeInstanceFilter=canceled))
+    assert resp.deletedInstanceCount == 0
+    query = pb.InstanceQuery(
+        instanceIdPrefix=wrappers_pb2.StringValue(value=done),
+        runtimeStatus=[pb.ORCHESTRATION_STATUS_CANCELED],
+    )
+    assert not stub.QueryInstances(pb.QueryInstancesRequest(query=query)).orchestrationState
+    assert sidecar.client.get_orchestration_state(done) is not None
+    page = sidecar.client.list_instance_ids(
+        runtime_status=[S.COMPLETED, S.RUNNING], completed_time_from=since
+    )
+    assert done in page.items
+
+
+def _timestamp(value: datetime) -> Any:
+    out = timestamp_pb2.Timestamp()
+    out.FromDatetime(value)
+    return out
 
 
 def test_restart_with_same_and_new_id(sidecar: Sidecar) -> None:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 
 import tenuto
 from tenuto import _control
-from tenuto._episode import EpisodeRunner, ReplayCache
+from tenuto._runner import ReplayCache, StepRunner
 from tenuto.clock import SYSTEM_CLOCK
 from tenuto.store import open_store
+
+from helpers import take_step
 
 app = tenuto.App()
 
@@ -67,23 +68,8 @@ def test_cold_and_warm_workers_write_the_same_history(tmp_path):
     assert warm == cold
 
 
-_leases = itertools.count()
-
-
-def _runner(capacity: int) -> EpisodeRunner:
-    return EpisodeRunner(app, ReplayCache(capacity), SYSTEM_CLOCK)
-
-
-def _step(store, runner: EpisodeRunner) -> int:
-    """One worker step, as a worker takes it: claim, run, commit."""
-    lease = f"test:{next(_leases)}"
-    with store.transaction() as tx:
-        claimed = runner.claim(tx, time.time(), 10, lease, time.time() + 30)
-    episodes = [runner.run(c) for c in claimed]
-    with store.transaction() as tx:
-        committed = runner.commit(tx, episodes, time.time())
-        committed.finish()
-        return committed.count
+def _runner(capacity: int) -> StepRunner:
+    return StepRunner(app, ReplayCache(capacity), SYSTEM_CLOCK)
 
 
 def test_a_cache_behind_the_stored_history_catches_up(db_url):
@@ -96,10 +82,10 @@ def test_a_cache_behind_the_stored_history_catches_up(db_url):
             _control.start(
                 tx, name="collector", inputs=[("turns", "4")], start_at=None, now=time.time()
             )
-        assert _step(store, one) == 1
+        assert take_step(store, one) == 1
         for i, runner in enumerate([two, one, two, one]):
             c.raise_event("turns", "item", i)
-            assert _step(store, runner) == 1
+            assert take_step(store, runner) == 1
         assert c.status("turns").output == [0, 1, 2, 3]
         assert len(one.cache) == 0  # it finished the instance, so it evicted it
         reference = _runner(10)
@@ -107,10 +93,10 @@ def test_a_cache_behind_the_stored_history_catches_up(db_url):
             _control.start(
                 tx, name="collector", inputs=[("alone", "4")], start_at=None, now=time.time()
             )
-        _step(store, reference)
+        take_step(store, reference)
         for i in range(4):
             c.raise_event("alone", "item", i)
-            _step(store, reference)
+            take_step(store, reference)
         assert _shape(c, "turns") == _shape(c, "alone")
     store.close()
 
@@ -122,18 +108,18 @@ def test_a_stale_cache_entry_is_detected_and_the_instance_replayed(db_url):
     runner = _runner(10)
     with tenuto.Client(db_url) as c:
         c.start(collector, 2, instance_id="reused")
-        _step(store, runner)
+        take_step(store, runner)
         c.raise_event("reused", "item", "old")
-        _step(store, runner)
+        take_step(store, runner)
         assert len(runner.cache) == 1  # holds the old execution, one item received
         c.terminate("reused")
         c.purge("reused")
         c.start(collector, 2, instance_id="reused")
-        _step(store, runner)
+        take_step(store, runner)
         c.raise_event("reused", "item", "new-1")
-        _step(store, runner)
+        take_step(store, runner)
         c.raise_event("reused", "item", "new-2")
-        _step(store, runner)
+        take_step(store, runner)
         assert c.status("reused").output == ["new-1", "new-2"]
     store.close()
 
@@ -144,10 +130,10 @@ def test_cache_is_bounded_and_least_recently_used_first_out(db_url):
     with tenuto.Client(db_url) as c:
         for i in range(5):
             c.start(collector, 1, instance_id=f"lru-{i}")
-        _step(store, runner)
+        take_step(store, runner)
         assert len(runner.cache) == 3
         for i in range(5):  # evicted ones are replayed from history and still complete
             c.raise_event(f"lru-{i}", "item", i)
-        _step(store, runner)
+        take_step(store, runner)
         assert [c.status(f"lru-{i}").output for i in range(5)] == [[0], [1], [2], [3], [4]]
     store.close()

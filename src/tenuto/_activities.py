@@ -296,7 +296,7 @@ def deliver_outcomes(tx: Tx, outcomes: list[Outcome], now: float) -> Callable[[]
     items: list[tuple[int, str, NewMessage]] = []
     retried = retry_names(outcomes)
     if retried:
-        # Held or not is decided under the names' lock (see EpisodeRunner.commit), and
+        # Held or not is decided under the names' lock (see tenuto._step.write), and
         # in the lock order of every transaction: names, instances, then activities.
         tx.lock_names("activity", retried, exclusive=False)
         tx.lock_instances(sorted({o.row.instance_id for o in outcomes}))

@@ -1,5 +1,5 @@
-"""State changes made from outside an orchestration: start, events, pause, resume,
-terminate, purge.
+"""State changes made from outside an orchestration: start (replacing an instance, or
+restarting one), events, pause, resume, terminate, rewind, purge.
 
 Each function runs inside the caller's transaction, so a change and everything it
 implies (history records, held activities, children, the parent's notification) commit
@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import history as h
-from ._json import dumps
+from ._json import Raw, dumps, loads
 from ._signals import DONE
 from .errors import InstanceExists, InstanceFinished, InstanceNotFinished, InstanceNotFound
 from .status import PAUSABLE, Failure, Status
-from .store.base import Filter, InstanceRow, NewMessage, StandingPauseRow, Tx
+from .store.base import Filter, HistoryRow, InstanceRow, NewMessage, StandingPauseRow, Tx
 from .tracking import track
 
 _LIVE = (Status.PENDING, Status.RUNNING, Status.PAUSED)
@@ -481,9 +481,18 @@ def notify_parents(
     tx.set_due([c.parent_instance_id for c in children], now)  # type: ignore[misc]
 
 
-def purge(tx: Tx, ids: Sequence[str], *, strict: bool = False, by: str | None = None) -> int:
-    """Delete finished instances and everything stored about them (``by``: who purged
-    them, for the tracking log: ``"retention"`` for a retention policy)."""
+def purge(
+    tx: Tx,
+    ids: Sequence[str],
+    *,
+    strict: bool = False,
+    recursive: bool = False,
+    by: str | None = None,
+) -> int:
+    """Delete finished instances and everything stored about them; with ``recursive``,
+    their finished sub-orchestrations too, at every depth. Returns how many went.
+    ``by``: who purged them, for the tracking log (``"retention"`` for a retention
+    policy)."""
     rows = tx.lock_instances(ids)
     if strict:
         if not rows:
@@ -492,10 +501,170 @@ def purge(tx: Tx, ids: Sequence[str], *, strict: bool = False, by: str | None = 
             if not r.status.is_terminal:
                 raise InstanceNotFinished(r.instance_id, r.status)
     targets = [r.instance_id for r in rows if r.status.is_terminal]
+    if recursive and targets:
+        targets += _finished_descendants(tx, targets)
     count = tx.delete_instances(targets) if targets else 0
 
     track_each(tx, "purged", targets, by=by)
     return count
+
+
+def _finished_descendants(tx: Tx, ids: Sequence[str]) -> list[str]:
+    """The finished sub-orchestrations of ``ids``, theirs, and so on, locked."""
+    seen = set(ids)
+    found: list[str] = []
+    level = list(ids)
+    while level:
+        level = [c for c in tx.children(level, TERMINAL) if c not in seen]
+        seen.update(level)
+        found += level
+    if not found:
+        return []
+    return [r.instance_id for r in tx.lock_instances(found) if r.status.is_terminal]
+
+
+def replace(
+    tx: Tx, ids: Sequence[str], reuse: Sequence[Status], *, by: str | None, now: float
+) -> None:
+    """Make way for new instances with ``ids``: an existing one whose status is in
+    ``reuse`` is terminated (if it is live) and purged, so that :func:`start` can take
+    its id; one in another status stays, and :func:`start` then raises
+    :class:`InstanceExists`."""
+    if not reuse:
+        return
+    rows = [r for r in tx.lock_instances(ids) if r.status in reuse]
+    live = [r.instance_id for r in rows if not r.status.is_terminal]
+    if live:
+        terminate(tx, live, reason="replaced by a new start", by=by, now=now)
+    if rows:
+        purge(tx, [r.instance_id for r in rows])
+
+
+def restart(tx: Tx, instance_id: str, new_id: str, *, now: float) -> None:
+    """Start a finished instance again, as ``new_id`` (which may be its own id: the old
+    instance is then purged first), with its original input, version and tags.
+    :class:`InstanceNotFinished` if it is live."""
+    row = _lock_one(tx, instance_id)
+    if not row.status.is_terminal:
+        raise InstanceNotFinished(instance_id, row.status)
+    if new_id == instance_id:
+        purge(tx, [instance_id])
+    start(
+        tx,
+        name=row.name,
+        inputs=[(new_id, row.input)],  # type: ignore[list-item]
+        start_at=None,
+        now=now,
+        version=row.version,
+        tags=None if row.tags is None else loads(row.tags),
+    )
+
+
+def rewind(tx: Tx, instance_id: str, *, reason: str | None, by: str | None, now: float) -> None:
+    """Run a FAILED instance again from before its failure, and let a worker replay it.
+
+    What the failure ended is forgotten: the failure itself, the failed activity calls
+    and sub-orchestrations, and the work still under way when it came (activities and
+    timers whose rows went with the failure). Replayed, the code calls them again.
+    What succeeded keeps its result. A failed sub-orchestration is rewound with it, a
+    terminated one runs again, and a finished one whose result the failure dropped
+    hands it over again. The history keeps the forgotten events, each marked
+    ``Rewound`` in its place (no replay sees them), and records the rewind
+    (``ExecutionRewound``, with ``reason`` and ``by``): a worker that holds the
+    instance in memory from before sees the mark and replays the history.
+
+    :class:`InstanceFinished` if the instance ended otherwise (completed or
+    terminated), :class:`InstanceNotFinished` if it is live. As in the Durable Task
+    SDKs, an activity that an SDK worker called with a retry policy cannot be rewound
+    (its retry timers stay in the history)."""
+    row = _lock_one(tx, instance_id)
+    if row.status is not Status.FAILED:
+        if row.status.is_terminal:
+            raise InstanceFinished(instance_id, row.status, "rewind (it did not fail)")
+        raise InstanceNotFinished(instance_id, row.status)
+    _rewind(tx, row, reason=reason, by=by, now=now)
+
+
+def _rewind(tx: Tx, row: InstanceRow, *, reason: str | None, by: str | None, now: float) -> None:
+    instance_id = row.instance_id
+    events = tx.load_history(instance_id)
+    done = {e.data.get("task_id") for e in events if e.type in _SUCCESSES}
+    children = _unsettled_children(tx, row, events, done)
+    history: list[h.Event] = []
+    for e in events:
+        if _forgotten(e, done, children):
+            e = h.Event(h.REWOUND, now, {"event": e.type, **e.data})
+        history.append(e)
+    history.append(h.Event(h.EXECUTION_REWOUND, now, {"reason": reason, "by": by}))
+    tx.delete_history(instance_id)
+    tx.append_history(HistoryRow(instance_id, i, e) for i, e in enumerate(history))
+    tx.update_instance(
+        instance_id,
+        {
+            "status": Status.RUNNING,
+            "failure": None,
+            "output": None,
+            "completed_at": None,
+            "history_len": len(history),
+            "updated_at": now,
+            "next_due": now,
+            "lease": None,
+            "lease_until": None,
+            "claims": 0,
+        },
+    )
+    for child in children.values():
+        if child.status is Status.FAILED:
+            _rewind(tx, child, reason=reason, by=by, now=now)
+    finished = [c for c in children.values() if c.status is Status.COMPLETED]
+    for child in finished:
+        notify_parents(tx, [child], h.SUB_COMPLETED, {"result": _raw(child.output)}, now)
+    tx.wake()
+    track_each(tx, "rewound", [instance_id], reason=reason, by=by)
+
+
+#: Events that settle a task: its result stays, and so does the call.
+_SUCCESSES = frozenset({h.TASK_COMPLETED, h.TIMER_FIRED, h.SUB_COMPLETED})
+
+
+def _unsettled_children(
+    tx: Tx, row: InstanceRow, events: Sequence[h.Event], done: set[Any]
+) -> dict[Any, InstanceRow]:
+    """The sub-orchestrations that ``row``'s history started and holds no result of, by
+    task id, locked (those that still exist and are its own)."""
+    ids = {
+        e.data.get("task_id"): str(e.data.get("instance_id"))
+        for e in events
+        if e.type == h.SUB_CREATED and e.data.get("task_id") not in done
+    }
+    found = {r.instance_id: r for r in tx.lock_instances(sorted(set(ids.values())))} if ids else {}
+    return {
+        task_id: child
+        for task_id, iid in ids.items()
+        if (child := found.get(iid)) is not None and child.parent_instance_id == row.instance_id
+    }
+
+
+def _forgotten(event: h.Event, done: set[Any], children: dict[Any, InstanceRow]) -> bool:
+    """Whether a rewind forgets ``event``: the failure, a failed result, or the call of
+    a task that did not succeed and will not succeed by itself (an activity or timer
+    whose row the failure deleted, a sub-orchestration that is gone or was
+    terminated); a failed or live sub-orchestration keeps its call (it is rewound, or
+    its result comes)."""
+    t, task_id = event.type, event.data.get("task_id")
+    if t in (h.TASK_FAILED, h.SUB_FAILED, h.EXECUTION_COMPLETED):
+        return True
+    if t in (h.TASK_SCHEDULED, h.TIMER_CREATED):
+        return task_id not in done
+    if t == h.SUB_CREATED and task_id not in done:
+        child = children.get(task_id)
+        return child is None or child.status is Status.TERMINATED
+    return False
+
+
+def _raw(text: str | None) -> Any:
+    """A stored JSON value as its own text (an SDK gets it back byte for byte)."""
+    return None if text is None else Raw(text)
 
 
 # -- standing pauses ------------------------------------------------------------------

@@ -1,36 +1,39 @@
-"""From what an orchestration step decided to what it writes.
+"""An orchestration step: what it receives, what it decided, what it writes.
 
-Whoever runs orchestrator code (tenuto's own replay engine, or a Durable Task SDK worker
-across the network) hands over a :class:`Decision`: the history events the step consumed,
-the durable actions the code took, and how the execution ended, if it did.
-:func:`build` turns it into an :class:`Episode`, the complete set of rows the step writes,
-which :meth:`tenuto._episode.EpisodeRunner.commit` commits in one transaction.
+A step of an instance takes the messages waiting in its inbox (activity results, fired
+timers, external events), adds them to its history (:func:`new_events`), lets the
+orchestrator code react, and writes the outcome. Whoever runs the code (tenuto's own
+replay engine, or a Durable Task SDK worker across the network) hands over a
+:class:`Decision`: the events the step added, the durable actions the code took, and how
+the execution ended, if it did. :func:`build` turns it into a :class:`Step`, the
+complete set of rows the step writes, and :func:`write` writes steps in the caller's
+transaction, those whose instance is still as they found it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-from . import _control
+from . import _control, actions, metrics
 from . import history as h
 from ._json import dumps, loads
-from .actions import (
-    Action,
-    Completed,
-    ContinuedAsNew,
-    CreateSubOrchestration,
-    CreateTimer,
-    Failed,
-    Outcome,
-    PauseSelf,
-    ScheduleActivity,
-    SendEvent,
-)
+from ._signals import DONE, WORK
+from .actions import Action, Outcome
+from .clock import Clock
+from .errors import InstanceExists
 from .replay import Replayer
-from .status import Failure, Status
-from .store.base import HistoryRow, InstanceRow, NewActivity, NewMessage
+from .status import Failure, Status, type_name
+from .store.base import HistoryRow, InstanceRow, NewActivity, NewMessage, Tx
+from .tracking import track
+
+log = logging.getLogger("tenuto.worker")
+
+#: A step claimed this many times without committing fails the instance: the code
+#: keeps crashing the workers that run it, or never yields.
+MAX_CLAIMS = 10
 
 
 class _Unchanged:
@@ -48,8 +51,7 @@ class Decision:
 
     row: InstanceRow
     now: float
-    #: Events the step consumed, in order: OrchestratorStarted, ExecutionStarted (first
-    #: step only), then the messages that were delivered.
+    #: Events the step added to the history before the code ran (see :func:`new_events`).
     new_events: list[h.Event]
     #: Inbox message ids the step consumed (delivered, or dropped as moot).
     consumed: list[int]
@@ -62,8 +64,8 @@ class Decision:
 
 
 @dataclass
-class Episode:
-    """The outcome of one step: everything it writes if it commits."""
+class Step:
+    """One step's outcome: everything it writes if it commits."""
 
     row: InstanceRow
     changes: dict[str, Any]
@@ -124,21 +126,81 @@ def due_messages(
     return delivered, consumed
 
 
-def build(d: Decision) -> Episode:
+class Execution(Protocol):
+    """The execution a step runs on, as far as choosing the step's events goes."""
+
+    @property
+    def started(self) -> bool:
+        """Whether its ``ExecutionStarted`` event is in its history."""
+
+    def receive(self, event: h.Event) -> bool:
+        """Take one event the step adds; ``False`` if it is moot (a duplicate result,
+        or anything after the execution ended) and stays out of the history."""
+
+
+def new_events(
+    row: InstanceRow, messages: Sequence[h.Message], now: float, execution: Execution
+) -> tuple[list[h.Event], list[int]]:
+    """The events a step adds to the history before the code runs on, given to
+    ``execution`` in order: ``OrchestratorStarted``, ``ExecutionStarted`` (an
+    execution's first step), then the inbox messages it delivers (:func:`due_messages`)
+    that ``execution`` does not find moot; and the ids of every message it consumes."""
+    events = [h.Event(h.ORCHESTRATOR_STARTED, now)]
+    execution.receive(events[0])
+    if not execution.started:
+        events.append(execution_started(row, now))
+        execution.receive(events[-1])
+    delivered, consumed = due_messages(row, messages, now)
+    for msg in delivered:
+        if execution.receive(msg.event):
+            events.append(msg.event)
+        else:
+            log.debug("dropping %s for %s: moot", msg.event.type, row.instance_id)
+    return events, consumed
+
+
+class PastHistory:
+    """An execution known only by its history (a Durable Task SDK worker runs its code):
+    a result is moot if its task is not waiting for one."""
+
+    def __init__(self, past: Sequence[h.Event]) -> None:
+        self.started = any(e.type == h.EXECUTION_STARTED for e in past)
+        self._waiting: set[Any] = set()
+        for e in past:
+            if e.type in (h.TASK_SCHEDULED, h.TIMER_CREATED, h.SUB_CREATED):
+                self._waiting.add(e.data.get("task_id", -1))
+            elif e.type in h.TASK_RESULTS:
+                self._waiting.discard(e.data.get("task_id", -1))
+
+    def receive(self, event: h.Event) -> bool:
+        if event.type in h.TASK_RESULTS:
+            task_id = event.data.get("task_id", -1)
+            if task_id not in self._waiting:
+                return False
+            self._waiting.discard(task_id)
+        return True
+
+
+def build(d: Decision) -> Step:
     """The writes of a step that did not fail or continue as new (see :func:`failed`,
     :func:`continued` for those)."""
-    if isinstance(d.outcome, ContinuedAsNew):
+    if isinstance(d.outcome, actions.ContinuedAsNew):
         raised = [e.ts for e in d.new_events if e.type == h.EVENT_RAISED]
-        return continued(d.row, d.outcome, d.now, d.consumed, min(raised, default=d.now))
-    if isinstance(d.outcome, Failed):
+        ep = continued(d.row, d.outcome, d.now, d.consumed, min(raised, default=d.now))
+        for action in d.actions:
+            if isinstance(action, actions.SendEvent):  # the rest is moot, and so is the history
+                _sent_rows(ep, action, d.now)
+        return ep
+    if isinstance(d.outcome, actions.Failed):
         return failed(d.row, d.outcome.failure, d.now, d.new_events)
     row, now = d.row, d.now
-    ep = Episode(row, {}, consumed=list(d.consumed))
+    ep = Step(row, {}, consumed=list(d.consumed))
     events = list(d.new_events)
-    paused_by: PauseSelf | None = None
+    paused_by: actions.PauseSelf | None = None
     for action in d.actions:
-        event = _action(ep, action, now)
-        if isinstance(action, PauseSelf):
+        event = action.event(now)
+        _rows_of(action)(ep, action, now)
+        if isinstance(action, actions.PauseSelf):
             paused_by = action
         if d.replayer is not None:
             d.replayer.apply(event, replaying=False)
@@ -150,7 +212,7 @@ def build(d: Decision) -> Episode:
     if not isinstance(d.custom_status, _Unchanged):
         ep.changes["custom_status"] = d.custom_status
 
-    if isinstance(d.outcome, Completed):
+    if isinstance(d.outcome, actions.Completed):
         seq = row.history_len + len(events)
         ep.history.append(
             HistoryRow(
@@ -201,87 +263,79 @@ def build(d: Decision) -> Episode:
     return ep
 
 
-def _action(ep: Episode, action: Action, now: float) -> h.Event:
-    """Record what one action writes in ``ep``; returns the history event it adds."""
+# -- the rows of each action besides its history event (see tenuto.actions) -----------
+
+
+def _activity_rows(ep: Step, action: actions.ScheduleActivity, now: float) -> None:
     row = ep.row
-    if isinstance(action, ScheduleActivity):
-        ep.activities.append(
-            NewActivity(
-                row.instance_id,
-                row.execution_id,
-                action.task_id,
-                action.name,
-                dumps(action.input),
-                None if action.retry is None else dumps(action.retry.to_json()),
-                now,
-                held=False,
-                # The instance's trace context (a traced step puts its own span here).
-                trace_parent=row.trace_parent,
-            )
-        )
-        return h.Event(
-            h.TASK_SCHEDULED,
+    retry = None if action.retry is None else dumps(action.retry.to_json())
+    ep.activities.append(
+        NewActivity(
+            row.instance_id,
+            row.execution_id,
+            action.task_id,
+            action.name,
+            dumps(action.input),
+            retry,
             now,
-            {"task_id": action.task_id, "name": action.name, "input": action.input},
+            held=False,
+            # The instance's trace context (a traced step puts its own span here).
+            trace_parent=row.trace_parent,
         )
-    if isinstance(action, CreateTimer):
-        fired = h.Event(
-            h.TIMER_FIRED, action.fire_at, {"task_id": action.task_id, "fire_at": action.fire_at}
-        )
-        ep.messages.append(NewMessage(row.instance_id, row.execution_id, fired, action.fire_at))
-        return h.Event(h.TIMER_CREATED, now, {"task_id": action.task_id, "fire_at": action.fire_at})
-    if isinstance(action, CreateSubOrchestration):
-        ep.children.append(
-            InstanceRow(
-                instance_id=action.instance_id,
-                name=action.name,
-                status=Status.PENDING,
-                execution_id=_control.new_execution_id(),
-                input=dumps(action.input),
-                created_at=now,
-                updated_at=now,
-                parent_instance_id=row.instance_id,
-                parent_execution_id=row.execution_id,
-                parent_task_id=action.task_id,
-                next_due=now,
-                version=action.version,
-                tags=action.tags,
-                trace_parent=row.trace_parent,
-            )
-        )
-        created = {
-            "task_id": action.task_id,
-            "name": action.name,
-            "instance_id": action.instance_id,
-            "input": action.input,
-        }
-        if action.version is not None:
-            created["version"] = action.version
-        return h.Event(h.SUB_CREATED, now, created)
-    if isinstance(action, SendEvent):
-        raised = h.Event(h.EVENT_RAISED, now, {"name": action.name, "data": action.data})
-        ep.sent.append(NewMessage(action.instance_id, None, raised, now))
-        return h.Event(
-            h.EVENT_SENT,
-            now,
-            {
-                "task_id": action.task_id,
-                "instance_id": action.instance_id,
-                "name": action.name,
-                "data": action.data,
-            },
-        )
-    return h.Event(
-        h.EXECUTION_SUSPENDED,
-        now,
-        {
-            "task_id": action.task_id,
-            "reason": action.reason,
-            "by": "orchestration",
-            "source": "orchestration",
-            "resume_at": None,
-        },
     )
+
+
+def _timer_rows(ep: Step, action: actions.CreateTimer, now: float) -> None:
+    data = {"task_id": action.task_id, "fire_at": action.fire_at}
+    fired = h.Event(h.TIMER_FIRED, action.fire_at, data)
+    ep.messages.append(NewMessage(ep.instance_id, ep.row.execution_id, fired, action.fire_at))
+
+
+def _child_rows(ep: Step, action: actions.CreateSubOrchestration, now: float) -> None:
+    row = ep.row
+    ep.children.append(
+        InstanceRow(
+            instance_id=action.instance_id,
+            name=action.name,
+            status=Status.PENDING,
+            execution_id=_control.new_execution_id(),
+            input=dumps(action.input),
+            created_at=now,
+            updated_at=now,
+            parent_instance_id=row.instance_id,
+            parent_execution_id=row.execution_id,
+            parent_task_id=action.task_id,
+            next_due=now,
+            version=action.version,
+            tags=action.tags,
+            trace_parent=row.trace_parent,
+        )
+    )
+
+
+def _sent_rows(ep: Step, action: actions.SendEvent, now: float) -> None:
+    raised = h.Event(h.EVENT_RAISED, now, {"name": action.name, "data": action.data})
+    ep.sent.append(NewMessage(action.instance_id, None, raised, now))
+
+
+def _no_rows(ep: Step, action: Action, now: float) -> None:
+    """A self-pause writes its state, not rows (see :func:`build`)."""
+
+
+_ROWS: dict[type, Callable[[Step, Any, float], None]] = {
+    actions.ScheduleActivity: _activity_rows,
+    actions.CreateTimer: _timer_rows,
+    actions.CreateSubOrchestration: _child_rows,
+    actions.SendEvent: _sent_rows,
+    actions.PauseSelf: _no_rows,
+}
+
+
+def _rows_of(action: Action) -> Callable[[Step, Any, float], None]:
+    try:
+        return _ROWS[type(action)]
+    except KeyError:
+        raise TypeError(f"a step cannot carry out the action {action!r}") from None
 
 
 def base_changes(row: InstanceRow, now: float, new_events: int) -> dict[str, Any]:
@@ -300,10 +354,10 @@ def base_changes(row: InstanceRow, now: float, new_events: int) -> dict[str, Any
 
 def failed(
     row: InstanceRow, failure: Failure, now: float, new_events: Sequence[h.Event] = ()
-) -> Episode:
+) -> Step:
     """The writes of a step that ends the execution FAILED."""
     # A finished instance's messages all go, consumed or not (delete_pending_work).
-    ep = Episode(row, base_changes(row, now, len(new_events) + 1))
+    ep = Step(row, base_changes(row, now, len(new_events) + 1))
     ep.history = _history_rows(row, new_events)
     ep.history.append(
         HistoryRow(
@@ -326,20 +380,27 @@ def failed(
     return ep
 
 
+def abandoned(row: InstanceRow, now: float, cause: str) -> Step:
+    """The writes of a step claimed more than :data:`MAX_CLAIMS` times without
+    completing: it fails the instance. ``cause`` says what keeps it from completing."""
+    message = f"the orchestration step was claimed {row.claims - 1} times without completing"
+    return failed(row, Failure("tenuto.StepAbandoned", f"{message}: {cause}"), now)
+
+
 def continued(
     row: InstanceRow,
-    outcome: ContinuedAsNew,
+    outcome: actions.ContinuedAsNew,
     now: float,
     consumed: Sequence[int],
     raised_at: float | None = None,
-) -> Episode:
+) -> Step:
     """The writes of a step that continues the instance as new.
 
     The events it carries over are queued as raised at ``raised_at`` (when the first
     event the step received was raised), so that they come before any event raised
     while the step ran, which the new execution receives too."""
     carried_at = now if raised_at is None else min(raised_at, now)
-    ep = Episode(row, base_changes(row, now, 0), consumed=list(consumed), restarted=True)
+    ep = Step(row, base_changes(row, now, 0), consumed=list(consumed), restarted=True)
     ep.changes.update(
         execution_id=_control.new_execution_id(),
         generation=row.generation + 1,
@@ -366,7 +427,7 @@ def _history_rows(row: InstanceRow, events: Sequence[h.Event]) -> list[HistoryRo
     return [HistoryRow(row.instance_id, row.history_len + i, e) for i, e in enumerate(events)]
 
 
-def _notify_parent(ep: Episode, kind: str, fields: dict[str, Any], now: float) -> None:
+def _notify_parent(ep: Step, kind: str, fields: dict[str, Any], now: float) -> None:
     row = ep.row
     assert row.parent_instance_id is not None
     ep.messages.append(
@@ -378,3 +439,213 @@ def _notify_parent(ep: Episode, kind: str, fields: dict[str, Any], now: float) -
         )
     )
     ep.wake_parent = True
+
+
+# -- writing steps ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What writing a batch of steps did."""
+
+    count: int
+    #: It queued activities.
+    activities: bool
+    #: It made other instances due (children, parents, restarts).
+    instances: bool
+    #: Call before the transaction ends, after its last read if possible: it records the
+    #: activities a standing pause holds (a read the store may answer late).
+    finish: Callable[[], None] = field(default=lambda: None)
+    #: Instances whose step was discarded (they changed meanwhile), replayer and all.
+    discarded: tuple[str, ...] = ()
+    #: The steps written.
+    written: tuple[Step, ...] = ()
+
+
+def lock_names(tx: Tx, steps: Sequence[Step]) -> None:
+    """Take the shared locks on the names whose standing pauses the writing of
+    ``steps`` reads (their new activities, their new children): before any instance
+    lock, as every transaction takes them."""
+    activities = sorted({a.name for ep in steps for a in ep.activities})
+    children = sorted({c.name for ep in steps for c in ep.children})
+    if activities:
+        tx.lock_names(_control.ACTIVITY, activities, exclusive=False)
+    if children:
+        tx.lock_names(_control.ORCHESTRATOR, children, exclusive=False)
+
+
+def write(
+    tx: Tx, steps: Sequence[Step], now: float, clock: Clock, *, leased_here: bool = False
+) -> Committed:
+    """Write the steps whose instance is still theirs: leased with the step's lease,
+    live, unpaused, its history as the step found it (``leased_here``: known to be, as
+    this transaction leased them). The others are discarded; their messages stay queued
+    for a later step."""
+    # Names before instances, instances in id order: the order of every transaction.
+    lock_names(tx, steps)
+    steps = sorted(steps, key=lambda ep: ep.instance_id)
+    results = tx.update_leased_instances(
+        [(ep.instance_id, ep.lease, ep.row.history_len, ep.changes) for ep in steps],
+        verify=not leased_here,
+    )
+    done = [ep for ep, ok in zip(steps, results, strict=True) if ok]
+    discarded = tuple(ep.instance_id for ep, ok in zip(steps, results, strict=True) if not ok)
+    for ep in steps:
+        if ep.instance_id in discarded:
+            # Paused, terminated or taken over meanwhile: its messages stay queued.
+            tx.release_instances([ep.instance_id], ep.lease)
+            log.debug("discarded a step of %s: the instance changed meanwhile", ep.instance_id)
+    if not done:
+        return Committed(0, False, False, discarded=discarded)
+    _settle_inboxes(tx, done)
+    history = [r for ep in done for r in ep.history]
+    if history:
+        # Leased here, unchecked yet: a taken number means the instance was not as
+        # presumed, and the caller's check then rolls the transaction back.
+        tx.append_history(history, skip_taken=leased_here)
+    messages = [m for ep in done for m in ep.messages]
+    wake = [ep.row.parent_instance_id for ep in done if ep.wake_parent]
+    sent = _deliverable(tx, [m for ep in done for m in ep.sent])
+    messages += sent
+    wake += [m.instance_id for m in sent]
+    refused = _create_children(tx, done, now)
+    messages += refused
+    wake += [m.instance_id for m in refused]
+    activities = [a for ep in done for a in ep.activities]
+    finish: Callable[[], None] = _nothing
+    if activities:
+        # Whether a standing pause holds them is read under the names' lock (taken
+        # above), so a pause or resume of their type cannot happen half before and
+        # half after.
+        tx.insert_activities(activities)
+        finish = _record_held(tx, activities, now)
+    if messages:
+        tx.add_messages(messages)
+    live = [ep.instance_id for ep in done if not ep.finished]
+    if live:
+        # From the inbox, not from memory: messages may have come in during the step.
+        tx.recompute_due(live, now)
+    restarted = [ep.instance_id for ep in done if ep.restarted]
+    if restarted:
+        tx.set_due(restarted, now)
+    if wake:
+        tx.set_due([w for w in wake if w is not None], now)
+    made_due = bool(wake or restarted or any(ep.children for ep in done))
+    if activities or made_due:
+        tx.wake(WORK)
+    if any(ep.finished for ep in done):
+        tx.wake(DONE)
+    tx.after_commit(lambda: _observe(done, clock.now()))
+    return Committed(len(done), bool(activities), made_due, finish, discarded, tuple(done))
+
+
+def _settle_inboxes(tx: Tx, done: Sequence[Step]) -> None:
+    """Delete what the written steps consumed, and what their end leaves moot."""
+    consumed = [m for ep in done for m in ep.consumed]
+    if consumed:
+        tx.delete_messages(consumed)
+    ended = [ep.instance_id for ep in done if ep.finished]
+    if ended:
+        tx.delete_pending_work(ended)
+    renewed = [ep.instance_id for ep in done if ep.restarted]
+    if renewed:
+        # Events raised while this step ran were not delivered to it: they belong to
+        # the new execution (as in the Durable Task Framework), not to the bin.
+        tx.delete_pending_work(renewed, keep_events=True)
+        for iid in renewed:
+            tx.delete_history(iid)
+
+
+def _deliverable(tx: Tx, sent: Sequence[NewMessage]) -> list[NewMessage]:
+    """The sent events whose target is live (events sent to instances that do not exist
+    or have finished are dropped)."""
+    if not sent:
+        return []
+    targets = tx.statuses(sorted({m.instance_id for m in sent}))
+    return [m for m in sent if m.instance_id in targets and not targets[m.instance_id].is_terminal]
+
+
+def _create_children(tx: Tx, done: Sequence[Step], now: float) -> list[NewMessage]:
+    """Insert the new sub-orchestrations (PAUSED under a standing pause of their
+    orchestrator); returns the failures to send to parents whose child id is taken."""
+    children = [(ep, child) for ep in done for child in ep.children]
+    if not children:
+        return []
+    held = _control.hold_if_type_paused(tx, [c for _, c in children], now)
+    inserted = tx.insert_instances([c for _, c in children])
+    created = {c.instance_id for (_, c), ok in zip(children, inserted, strict=True) if ok}
+    created |= _replace_finished_children(
+        tx, [(ep, c) for ep, c in children if c.instance_id not in created]
+    )
+    _control.record_type_holds(tx, [(c, sp) for c, sp in held if c.instance_id in created], now)
+    # An id that is taken: the parent's call fails rather than adopt a stranger.
+    return [_child_exists(ep, c, now) for ep, c in children if c.instance_id not in created]
+
+
+def _replace_finished_children(tx: Tx, taken: list[tuple[Step, InstanceRow]]) -> set[str]:
+    """Create again the children whose id is taken by a finished child of the same
+    parent: a retried sub-orchestration (the Durable Task SDKs retry one under the id
+    of its failed attempt, and the Durable Task Framework replaces it). Returns the ids
+    created; an id taken by anything else stays taken."""
+    if not taken:
+        return set()
+    existing = {r.instance_id: r for r in tx.lock_instances([c.instance_id for _, c in taken])}
+    again = [
+        c
+        for ep, c in taken
+        if (old := existing.get(c.instance_id)) is not None
+        and old.status.is_terminal
+        and old.parent_instance_id == ep.instance_id
+    ]
+    if not again:
+        return set()
+    tx.delete_instances([c.instance_id for c in again])
+    inserted = tx.insert_instances(again)
+    return {c.instance_id for c, ok in zip(again, inserted, strict=True) if ok}
+
+
+def _child_exists(ep: Step, child: InstanceRow, now: float) -> NewMessage:
+    error = InstanceExists(child.instance_id)
+    failure = Failure(type_name(InstanceExists), str(error))
+    return NewMessage(
+        ep.instance_id,
+        ep.row.execution_id,
+        h.Event(h.SUB_FAILED, now, {"task_id": child.parent_task_id, "failure": failure.to_json()}),
+        now,
+    )
+
+
+def _record_held(tx: Tx, activities: Sequence[NewActivity], now: float) -> Callable[[], None]:
+    """Record in history the new activities a standing activity pause holds. The read
+    goes out now; its answer is used when the returned function is called."""
+    names = sorted({a.name for a in activities})
+    pauses = tx.standing_pauses_later(_control.ACTIVITY, names)
+
+    def record() -> None:
+        paused = {p.name: p for p in pauses()}
+        if not paused:
+            return
+        done: set[tuple[str, str]] = set()
+        for a in activities:
+            sp = paused.get(a.name)
+            if sp is None or (a.instance_id, a.name) in done:
+                continue
+            done.add((a.instance_id, a.name))
+            data = {"activity": sp.name, "reason": sp.reason, "by": sp.by}
+            tx.annotate([a.instance_id], h.Event(h.ACTIVITY_HELD, now, data))
+            _control.track_each(tx, "activity_held", [a.instance_id], **data)
+
+    return record
+
+
+def _observe(done: Sequence[Step], committed: float) -> None:
+    """Once written: the step-latency metric and the tracking log."""
+    for ep in done:
+        if ep.row.next_due is not None:
+            metrics.step_seconds.observe(max(committed - ep.row.next_due, 0.0))
+        for event, extra in ep.tracked:
+            track(event, ep.instance_id, **extra)
+
+
+def _nothing() -> None:
+    pass

@@ -1,41 +1,84 @@
-"""What an orchestration episode asks the engine to do, and how it ends.
+"""What an orchestration step asks the engine to do, and how it ends.
 
 Orchestrator code never touches storage. Each ``ctx`` call that starts durable work
-records an action; the worker commits the episode's actions, together with the history
+records an action; the worker commits the step's actions, together with the history
 events they imply, in one transaction.
+
+Each action says, in one place, which history event records it (:meth:`event`, its
+type :attr:`EVENT`) and what the code does, in the words of a nondeterminism error
+(:attr:`DOES`, for the action the code takes now and for the one the history holds).
+Replay matches the two by :data:`BY_EVENT`. A new kind of action is a class here, its
+event type in :mod:`tenuto.history`, the ``ctx`` call and the replayer method that make
+it, and, if it writes more than its history event, its rows in :mod:`tenuto._step`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+from . import history as h
 from .retry import RetryPolicy
 from .status import Failure
 
 
+class _Action:
+    """What every action has: its event and its description."""
+
+    __slots__ = ()
+
+    #: The type of the history event that records the action.
+    EVENT: ClassVar[str]
+    #: What the code does, for an error message: ``{name!r}`` is the action's name.
+    DOES: ClassVar[str]
+
+    task_id: int
+
+    def event(self, now: float) -> h.Event:
+        """The history event that records the action, at ``now``."""
+        return h.Event(self.EVENT, now, {"task_id": self.task_id, **self._fields()})
+
+    def _fields(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """What the code does, as a nondeterminism error says it."""
+        return self.DOES.format(name=getattr(self, "name", None))
+
+    @classmethod
+    def described(cls, data: dict[str, Any]) -> str:
+        """What the code did, from the fields of the event that recorded it."""
+        return cls.DOES.format(name=data.get("name"))
+
+
 @dataclass(frozen=True, slots=True)
-class ScheduleActivity:
+class ScheduleActivity(_Action):
     task_id: int
     name: str
     input: Any
     retry: RetryPolicy | None
 
-    def describe(self) -> str:
-        return f"calls activity {self.name!r}"
+    EVENT: ClassVar[str] = h.TASK_SCHEDULED
+    DOES: ClassVar[str] = "calls activity {name!r}"
+
+    def _fields(self) -> dict[str, Any]:
+        return {"name": self.name, "input": self.input}
 
 
 @dataclass(frozen=True, slots=True)
-class CreateTimer:
+class CreateTimer(_Action):
     task_id: int
     fire_at: float
 
-    def describe(self) -> str:
-        return "creates a timer"
+    EVENT: ClassVar[str] = h.TIMER_CREATED
+    DOES: ClassVar[str] = "creates a timer"
+
+    def _fields(self) -> dict[str, Any]:
+        return {"fire_at": self.fire_at}
 
 
 @dataclass(frozen=True, slots=True)
-class CreateSubOrchestration:
+class CreateSubOrchestration(_Action):
     task_id: int
     name: str
     instance_id: str
@@ -44,31 +87,54 @@ class CreateSubOrchestration:
     version: str | None = None
     tags: str | None = None
 
-    def describe(self) -> str:
-        return f"calls sub-orchestrator {self.name!r}"
+    EVENT: ClassVar[str] = h.SUB_CREATED
+    DOES: ClassVar[str] = "calls sub-orchestrator {name!r}"
+
+    def _fields(self) -> dict[str, Any]:
+        fields = {"name": self.name, "instance_id": self.instance_id, "input": self.input}
+        if self.version is not None:
+            fields["version"] = self.version
+        return fields
 
 
 @dataclass(frozen=True, slots=True)
-class PauseSelf:
+class PauseSelf(_Action):
     task_id: int
     reason: str | None
 
-    def describe(self) -> str:
-        return "pauses itself"
+    EVENT: ClassVar[str] = h.EXECUTION_SUSPENDED
+    DOES: ClassVar[str] = "pauses itself"
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "reason": self.reason,
+            "by": "orchestration",
+            "source": "orchestration",
+            "resume_at": None,
+        }
 
 
 @dataclass(frozen=True, slots=True)
-class SendEvent:
+class SendEvent(_Action):
     task_id: int
     instance_id: str
     name: str
     data: Any
 
-    def describe(self) -> str:
-        return f"sends event {self.name!r}"
+    EVENT: ClassVar[str] = h.EVENT_SENT
+    DOES: ClassVar[str] = "sends event {name!r}"
+
+    def _fields(self) -> dict[str, Any]:
+        return {"instance_id": self.instance_id, "name": self.name, "data": self.data}
 
 
 Action = ScheduleActivity | CreateTimer | CreateSubOrchestration | PauseSelf | SendEvent
+
+#: Each kind of action by the type of the history event that records it.
+BY_EVENT: dict[str, type[Action]] = {
+    kind.EVENT: kind
+    for kind in (ScheduleActivity, CreateTimer, CreateSubOrchestration, PauseSelf, SendEvent)
+}
 
 
 @dataclass(frozen=True, slots=True)

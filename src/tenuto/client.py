@@ -7,19 +7,27 @@ import base64
 import binascii
 import getpass
 import json
-import re
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import Any
 
 from . import _control, tracing
 from . import retention as _retention
-from ._ids import check_instance_id as check_instance_id  # re-exported: the id rules
+
+# Re-exported: the rules of ids, versions and tags (the HTTP models use their bounds).
+from ._ids import MAX_TAG_KEY as MAX_TAG_KEY
+from ._ids import MAX_TAG_VALUE as MAX_TAG_VALUE
+from ._ids import MAX_TAGS as MAX_TAGS
+from ._ids import MAX_VERSION as MAX_VERSION
+from ._ids import check_instance_id as check_instance_id
+from ._ids import check_tags as check_tags
+from ._ids import check_version as check_version
 from ._json import dumps, is_text, loads, loads_shown, shown
 from ._signals import DONE
 from .app import App, check_name, name_of
@@ -39,17 +47,11 @@ from .status import (
     to_timestamp,
 )
 from .store import open_store
-from .store.base import Filter, InstanceRow, Listener, Reader, StandingPauseRow, Store
+from .store.base import Filter, InstanceRow, Listener, Reader, StandingPauseRow, Store, Tx
 
 _TIME_FIELDS = ("fire_at", "resume_at")
 MAX_REASON = 4096
 MAX_PAGE = 1000
-#: Bounds of an instance's version and tags.
-MAX_VERSION = 256
-MAX_TAGS = 64
-MAX_TAG_KEY = 256
-MAX_TAG_VALUE = 1024
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _default_actor() -> str:
@@ -58,58 +60,6 @@ def _default_actor() -> str:
     except Exception:
         user = "unknown"
     return f"{user}@{socket.gethostname()}"
-
-
-def check_version(version: Any) -> str | None:
-    """Validate an instance's version: ``None``, or 1-256 characters without control
-    characters."""
-    if version is None:
-        return None
-    if not isinstance(version, str):
-        raise TypeError(f"a version must be a string, not {type(version).__name__}")
-    if not version or len(version) > MAX_VERSION or _bad_text(version):
-        raise ValueError(
-            f"invalid version {version[:80]!r}: use 1-{MAX_VERSION} characters and no "
-            "control characters or lone surrogates"
-        )
-    return version
-
-
-def check_tags(tags: Any) -> dict[str, str] | None:
-    """Validate an instance's tags: a mapping of at most 64 string keys (1-256
-    characters) to string values (at most 1024 characters), none with control
-    characters. Returns them as a dict, or ``None`` for no tags (``None`` or empty)."""
-    if tags is None:
-        return None
-    if not isinstance(tags, Mapping):
-        raise TypeError(f"tags must be a mapping of strings to strings, not {type(tags).__name__}")
-    if len(tags) > MAX_TAGS:
-        raise ValueError(f"too many tags ({len(tags)}): at most {MAX_TAGS} are allowed")
-    out: dict[str, str] = {}
-    for key, value in tags.items():
-        if not isinstance(key, str):
-            raise TypeError(f"a tag key must be a string, not {type(key).__name__}")
-        if not isinstance(value, str):
-            raise TypeError(
-                f"the value of tag {key[:80]!r} must be a string, not {type(value).__name__}"
-            )
-        if not key or len(key) > MAX_TAG_KEY or _bad_text(key):
-            raise ValueError(
-                f"invalid tag key {key[:80]!r}: use 1-{MAX_TAG_KEY} characters and no "
-                "control characters or lone surrogates"
-            )
-        if len(value) > MAX_TAG_VALUE or _bad_text(value):
-            raise ValueError(
-                f"invalid value of tag {key[:80]!r}: use at most {MAX_TAG_VALUE} characters "
-                "and no control characters or lone surrogates"
-            )
-        out[key] = value
-    return out or None
-
-
-def _bad_text(text: str) -> bool:
-    """Whether ``text`` holds a control character or a lone surrogate."""
-    return _CONTROL_RE.search(text) is not None or not is_text(text)
 
 
 def _epoch(value: datetime | None, what: str) -> float | None:
@@ -132,6 +82,14 @@ def _reason(reason: Any, what: str = "a reason") -> str | None:
     if not is_text(reason):
         raise ValueError(f"{what} must not contain lone surrogates (text that is not Unicode)")
     return reason
+
+
+def _is_valid_id(instance_id: Any) -> bool:
+    try:
+        check_instance_id(instance_id)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _known_id(instance_id: Any) -> str:
@@ -219,8 +177,10 @@ class Client:
 
     ``db`` is a URL (``sqlite:///tenuto.db``, ``postgresql://...``); it defaults to
     ``$TENUTO_DB``, then ``sqlite:///tenuto.db``. ``actor`` is recorded as ``by`` on the
-    pauses, resumes and terminations this client makes (default ``user@host``).
-    Give ``app`` to check orchestrator names locally when starting instances.
+    pauses, resumes, terminations and rewinds this client makes (default ``user@host``).
+    Give ``app`` to check orchestrator names locally when starting instances; without
+    it, a name that no worker has registered is refused while any is registered
+    (:class:`~tenuto.UnknownOrchestrator`), unless ``check_names=False``.
     """
 
     def __init__(
@@ -231,6 +191,7 @@ class Client:
         store: Store | None = None,
         actor: str | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        check_names: bool = True,
     ) -> None:
         self._own_store = store is None
         self.store = store if store is not None else open_store(db)
@@ -240,6 +201,8 @@ class Client:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
+        #: Whether :meth:`start` refuses a name no worker serves (see above).
+        self.check_names = check_names
 
     def _by(self, by: str | None) -> str:
         return _reason(by, "an actor") or self.actor
@@ -270,19 +233,22 @@ class Client:
         start_at: datetime | None = None,
         version: str | None = None,
         tags: Mapping[str, str] | None = None,
+        reuse: Status | str | Iterable[Status | str] | None = None,
+        by: str | None = None,
     ) -> str:
         """Start an orchestration; returns its instance id.
 
         ``instance_id`` defaults to a random id; an id that is taken raises
-        :class:`~tenuto.InstanceExists`. ``start_at`` delays the first step.
-        ``version`` (a label such as ``"1.2"``) and ``tags`` (string keys to string
-        values) are stored with the instance and shown in its status; they are kept
-        across ``continue_as_new``.
+        :class:`~tenuto.InstanceExists`, unless the instance that has it is in one of
+        the ``reuse`` statuses: it is then replaced, in the same transaction (terminated
+        if it is live, recorded as by ``by``, and purged). ``start_at`` delays the first
+        step. ``version`` (a label such as ``"1.2"``) and ``tags`` (string keys to
+        string values) are stored with the instance and shown in its status; they are
+        kept across ``continue_as_new``.
         """
         ids = None if instance_id is None else [instance_id]
-        return self.start_many(
-            orchestrator, [input], instance_ids=ids, start_at=start_at, version=version, tags=tags
-        )[0]
+        many = partial(self.start_many, instance_ids=ids, start_at=start_at, reuse=reuse, by=by)
+        return many(orchestrator, [input], version=version, tags=tags)[0]
 
     def start_many(
         self,
@@ -293,14 +259,17 @@ class Client:
         start_at: datetime | None = None,
         version: str | None = None,
         tags: Mapping[str, str] | None = None,
+        reuse: Status | str | Iterable[Status | str] | None = None,
+        by: str | None = None,
     ) -> list[str]:
         """Start one orchestration per input, in one transaction; returns their ids.
 
         The way to start many at once: all of them are created, or (if an id is taken)
         none. ``instance_ids`` gives their ids (default: random ones); every instance
-        gets ``version`` and ``tags``.
+        gets ``version`` and ``tags``. ``reuse`` and ``by`` as in :meth:`start`.
         """
         checked_version, checked_tags = check_version(version), check_tags(tags)
+        replaceable, actor = _statuses(reuse), self._by(by)
         name = self._orchestrator_name(orchestrator)
         texts = [dumps(i, f"the input of orchestrator {name!r}") for i in inputs]
         if instance_ids is None:
@@ -312,26 +281,36 @@ class Client:
             if len(set(ids)) != len(ids):
                 raise ValueError("the instance ids must be distinct")
         at = _epoch(start_at, "start_at")
-        if ids:
-            trace_parent = tracing.start_span(name)
-            self.store.run(
-                lambda tx: _control.start(
-                    tx,
-                    name=name,
-                    inputs=list(zip(ids, texts, strict=True)),
-                    start_at=at,
-                    now=self.clock.now(),
-                    version=checked_version,
-                    tags=checked_tags,
-                    trace_parent=trace_parent,
-                )
+        if not ids:
+            return ids
+        trace_parent = tracing.start_span(name)
+
+        def start(tx: Tx) -> None:
+            now = self.clock.now()
+            _control.replace(tx, ids, replaceable, by=actor, now=now)
+            _control.start(
+                tx,
+                name=name,
+                inputs=list(zip(ids, texts, strict=True)),
+                start_at=at,
+                now=now,
+                version=checked_version,
+                tags=checked_tags,
+                trace_parent=trace_parent,
             )
+
+        self.store.run(start)
         return ids
 
     def _orchestrator_name(self, orchestrator: str | Callable[..., Any]) -> str:
         if self.app is not None:
             return self.app.get_orchestrator(orchestrator).name
-        name = name_of(orchestrator)
+        if isinstance(orchestrator, str):
+            name = check_name(orchestrator, "orchestrator name")
+        else:
+            name = name_of(orchestrator)
+        if not self.check_names:
+            return name
         known = self.store.read(lambda r: r.known_names("orchestrator"))
         if known and name not in known:
             raise UnknownOrchestrator(name, known)
@@ -557,11 +536,14 @@ class Client:
         *,
         by: str | None = None,
         recursive: bool = True,
+        output: Any = None,
     ) -> None:
         """End a live instance (paused ones included) as TERMINATED, with its
-        sub-orchestrations unless ``recursive=False``."""
+        sub-orchestrations unless ``recursive=False``. ``output``, a JSON value, is
+        stored as the instance's output (its sub-orchestrations end without one)."""
         instance_id = _known_id(instance_id)
         why, actor = _reason(reason), self._by(by)
+        text = None if output is None else dumps(output, "the output of a terminated instance")
         self.store.run(
             lambda tx: _control.terminate(
                 tx,
@@ -571,13 +553,50 @@ class Client:
                 now=self.clock.now(),
                 strict=True,
                 recursive=recursive,
+                output=text,
             )
         )
 
-    def purge(self, instance_id: str) -> None:
-        """Delete a finished instance and its history."""
+    def rewind(self, instance_id: str, reason: str | None = None, *, by: str | None = None) -> None:
+        """Run a FAILED instance again from before its failure.
+
+        The failure and the failed activity calls are forgotten, and the instance is
+        RUNNING again: a worker replays it, and the calls that failed run again, while
+        those that succeeded keep their results and do not run again. Failed
+        sub-orchestrations are rewound with it. The rewind is recorded in the history
+        (an ``ExecutionRewound`` event with ``reason`` and ``by``), like a pause.
+
+        :class:`~tenuto.InstanceNotFinished` if the instance is live,
+        :class:`~tenuto.InstanceFinished` if it completed or was terminated,
+        :class:`~tenuto.InstanceNotFound` if it is unknown.
+        """
         instance_id = _known_id(instance_id)
-        self.store.run(lambda tx: _control.purge(tx, [instance_id], strict=True))
+        why, actor = _reason(reason), self._by(by)
+        self.store.run(
+            lambda tx: _control.rewind(tx, instance_id, reason=why, by=actor, now=self.clock.now())
+        )
+
+    def restart(self, instance_id: str, new_instance_id: bool = False) -> str:
+        """Start a finished instance again from the beginning, with its original input,
+        version and tags; returns the id of the new run.
+
+        Under the same id by default (the finished instance and its history are replaced,
+        in one transaction), or under a new random id with ``new_instance_id=True`` (the
+        finished instance stays). :class:`~tenuto.InstanceNotFinished` if the instance
+        is live, :class:`~tenuto.InstanceNotFound` if it is unknown.
+        """
+        instance_id = _known_id(instance_id)
+        new_id = uuid.uuid4().hex if new_instance_id else instance_id
+        self.store.run(lambda tx: _control.restart(tx, instance_id, new_id, now=self.clock.now()))
+        return new_id
+
+    def purge(self, instance_id: str, *, recursive: bool = False) -> None:
+        """Delete a finished instance and its history; with ``recursive=True``, its
+        finished sub-orchestrations too, at every depth."""
+        instance_id = _known_id(instance_id)
+        self.store.run(
+            lambda tx: _control.purge(tx, [instance_id], strict=True, recursive=recursive)
+        )
 
     def pause_many(
         self,
@@ -673,8 +692,14 @@ class Client:
         created_from: datetime | None = None,
         created_to: datetime | None = None,
         id_prefix: str | None = None,
+        instance_ids: Iterable[str] | None = None,
+        recursive: bool = False,
     ) -> int:
-        """Delete every finished instance matching the filters; returns how many."""
+        """Delete every finished instance matching the filters; returns how many.
+
+        ``instance_ids`` limits them to those instances (unknown and live ones are
+        passed over); ``recursive=True`` deletes their finished sub-orchestrations too,
+        at every depth (counted)."""
         flt = self._filter(
             status,
             name,
@@ -683,7 +708,19 @@ class Client:
             id_prefix,
             (Status.COMPLETED, Status.FAILED, Status.TERMINATED),
         )
-        return self.store.run(lambda tx: _control.purge(tx, tx.select_ids(flt)))
+        if instance_ids is None:
+            return self.store.run(
+                lambda tx: _control.purge(tx, tx.select_ids(flt), recursive=recursive)
+            )
+        known = list(dict.fromkeys(i for i in instance_ids if _is_valid_id(i)))
+
+        def purge(tx: Tx) -> int:
+            # A few hundred ids per query: a query's parameters are bounded.
+            parts = [known[i : i + _IDS_PER_QUERY] for i in range(0, len(known), _IDS_PER_QUERY)]
+            ids = [i for part in parts for i in tx.select_ids(replace(flt, ids=tuple(part)))]
+            return _control.purge(tx, ids, recursive=recursive) if ids else 0
+
+        return self.store.run(purge)
 
     # -- retention ---------------------------------------------------------------------
 
@@ -841,8 +878,18 @@ class AsyncClient:
     async def terminate(self, instance_id: str, reason: str | None = None, **kwargs: Any) -> None:
         await asyncio.to_thread(self._client.terminate, instance_id, reason, **kwargs)
 
-    async def purge(self, instance_id: str) -> None:
-        await asyncio.to_thread(self._client.purge, instance_id)
+    async def purge(self, instance_id: str, **kwargs: Any) -> None:
+        await asyncio.to_thread(self._client.purge, instance_id, **kwargs)
+
+    async def rewind(
+        self, instance_id: str, reason: str | None = None, *, by: str | None = None
+    ) -> None:
+        """See :meth:`Client.rewind`."""
+        await asyncio.to_thread(self._client.rewind, instance_id, reason, by=by)
+
+    async def restart(self, instance_id: str, new_instance_id: bool = False) -> str:
+        """See :meth:`Client.restart`."""
+        return await asyncio.to_thread(self._client.restart, instance_id, new_instance_id)
 
     async def pause_many(self, **kwargs: Any) -> int:
         return await asyncio.to_thread(self._client.pause_many, **kwargs)
@@ -925,6 +972,8 @@ class AsyncClient:
             interval = min(interval * 1.5, 0.25)
 
 
+#: How many ids :meth:`Client.purge_many` puts in one query.
+_IDS_PER_QUERY = 500
 #: How many awaited instances :meth:`Client.wait_many` reads at once.
 _WAIT_WINDOW = 64
 

@@ -6,7 +6,7 @@ seconds) and a JSON object of fields:
 
 ======================================  ===============================================
 ``ExecutionStarted``                    name, input, generation, parent_instance_id
-``OrchestratorStarted``                 (an episode begins; its time is ``ctx.now()``)
+``OrchestratorStarted``                 (a step begins; its time is ``ctx.now()``)
 ``TaskScheduled``                       task_id, name, input
 ``TaskCompleted``                       task_id, result
 ``TaskFailed``                          task_id, failure, attempts
@@ -22,10 +22,15 @@ seconds) and a JSON object of fields:
 ``ContinuedAsNew``                      input
 ``ExecutionTerminated``                 reason, by
 ``ActivityHeld`` / ``ActivityReleased`` activity, reason, by (a standing activity pause)
+``ExecutionRewound``                    reason, by (a failed instance run again from
+                                        before its failure, see ``Client.rewind``)
+``Rewound``                             event, and that event's fields: an event that
+                                        a rewind forgot, kept in its place (no replay
+                                        sees it)
 ======================================  ===============================================
 
 Messages delivered to an orchestration (activity results, timers, events) travel through
-its inbox with the same types, and become history events when an episode consumes them.
+its inbox with the same types, and become history events when a step consumes them.
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ CONTINUED_AS_NEW: Final = "ContinuedAsNew"
 EXECUTION_TERMINATED: Final = "ExecutionTerminated"
 ACTIVITY_HELD: Final = "ActivityHeld"
 ACTIVITY_RELEASED: Final = "ActivityReleased"
+EXECUTION_REWOUND: Final = "ExecutionRewound"
+REWOUND: Final = "Rewound"
 
 #: Message types that complete a task identified by ``task_id``.
 TASK_RESULTS: Final = frozenset(

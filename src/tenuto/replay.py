@@ -4,9 +4,9 @@ A :class:`Replayer` holds one execution of one instance. Applying history events
 oldest first, re-runs the orchestrator code to the same point every time: results are
 handed to the code only when the event that carries them is applied, and every durable
 call the code makes gets the next task id, which must match the id the history recorded
-for it. The worker keeps live replayers in memory, so an episode applies only the events
+for it. The worker keeps live replayers in memory, so a step applies only the events
 that are new since the last one; a cold worker rebuilds the same state by applying the
-whole history (see ``tenuto._episode``).
+whole history (see ``tenuto._runner``).
 
 Generator orchestrators and ``async def`` orchestrators are driven the same way: both
 are objects with ``send``/``throw``, and both hand over the :class:`~tenuto.tasks.Task`
@@ -21,21 +21,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from . import actions
 from . import history as h
 from ._ids import child_id
 from ._json import dumps
-from .actions import (
-    Action,
-    Completed,
-    ContinuedAsNew,
-    CreateSubOrchestration,
-    CreateTimer,
-    Failed,
-    Outcome,
-    PauseSelf,
-    ScheduleActivity,
-    SendEvent,
-)
 from .app import App, Orchestrator
 from .context import OrchestrationContext
 from .errors import (
@@ -49,14 +38,6 @@ from .status import Failure
 from .tasks import Task, _CompositeTask
 
 _UUID_NAMESPACE = uuid.UUID("6d2f1a8e-0b7c-4a53-9d55-7e0c1a3b9f21")
-
-_DESCRIBE_EVENT: dict[str, Callable[[dict[str, Any]], str]] = {
-    h.TASK_SCHEDULED: lambda d: f"calls activity {d['name']!r}",
-    h.TIMER_CREATED: lambda d: "creates a timer",
-    h.SUB_CREATED: lambda d: f"calls sub-orchestrator {d['name']!r}",
-    h.EXECUTION_SUSPENDED: lambda d: "pauses itself",
-    h.EVENT_SENT: lambda d: f"sends event {d['name']!r}",
-}
 
 
 class _EventWithTimeout(_CompositeTask[Any]):
@@ -92,7 +73,7 @@ class Replayer:
         #: Number of history events applied so far.
         self.history_len = 0
         #: How the execution ended, once it has.
-        self.outcome: Outcome | None = None
+        self.outcome: actions.Outcome | None = None
         #: The custom status, as JSON text (``None`` if never set).
         self.custom_status_json: str | None = None
         self.custom_status_changed = False
@@ -105,7 +86,7 @@ class Replayer:
         self._next_task_id = 0
         self._uuid_counter = 0
         # Actions the code asked for whose history events are not applied yet.
-        self._pending: dict[int, Action] = {}
+        self._pending: dict[int, actions.Action] = {}
         # Tasks awaiting their result event, by task id.
         self._open: dict[int, Task[Any]] = {}
         self._names: dict[int, str] = {}
@@ -125,21 +106,24 @@ class Replayer:
                 handler(self, event)
             self._advance()
         except NonDeterminismError as error:
-            self._finish(Failed(Failure.from_exception(error)))
+            self._finish(actions.Failed(Failure.from_exception(error)))
 
-    def wants(self, event: h.Event) -> bool:
-        """Whether a message event still matters to this execution.
-
-        Results for tasks that are not open (already delivered, or never scheduled by this
-        execution) are duplicates, and are dropped rather than written to history.
-        """
-        if self.outcome is not None:
+    def receive(self, event: h.Event) -> bool:
+        """Apply an event that a step adds to the history (see
+        :func:`tenuto._step.new_events`); ``False`` if it is moot and stays out of the
+        history: a result for a task that is not open (already delivered, or never
+        scheduled by this execution), or a message after the execution ended (an event
+        raised after ``continue_as_new`` joins what it carries over)."""
+        if self.outcome is not None and event.type != h.ORCHESTRATOR_STARTED:
+            if isinstance(self.outcome, actions.ContinuedAsNew) and event.type == h.EVENT_RAISED:
+                self.add_carry_over(event.data["name"], event.data.get("data"))
             return False
-        if event.type in h.TASK_RESULTS:
-            return event.data.get("task_id") in self._open
+        if event.type in h.TASK_RESULTS and event.data.get("task_id") not in self._open:
+            return False
+        self.apply(event, replaying=False)
         return True
 
-    def take_actions(self) -> list[Action]:
+    def take_actions(self) -> list[actions.Action]:
         """The actions the code asked for that history does not hold yet."""
         return list(self._pending.values())
 
@@ -154,7 +138,7 @@ class Replayer:
         try:
             result = self.orchestrator.invoke(self.ctx, event.data.get("input"))
         except BaseException as exc:  # user code: SystemExit too fails only the instance
-            self._finish(Failed(Failure.from_exception(exc)))
+            self._finish(actions.Failed(Failure.from_exception(exc)))
             return
         if inspect.isgenerator(result) or inspect.iscoroutine(result):
             self._gen = result
@@ -170,14 +154,14 @@ class Replayer:
         action = self._pending.pop(task_id, None) if task_id is not None else None
         if task_id is None:
             return  # a pause recorded by a client: nothing for the code to match
-        expected = _ACTION_FOR_EVENT[event.type]
+        expected = actions.BY_EVENT[event.type]
         name = event.data.get("name")
         if (
             action is None
             or not isinstance(action, expected)
             or (name is not None and getattr(action, "name", name) != name)
         ):
-            said = _DESCRIBE_EVENT[event.type](event.data)
+            said = expected.described(event.data)
             does = action.describe() if action is not None else "does not do that there"
             raise NonDeterminismError(
                 f"orchestrator {self.orchestrator.name!r} is not deterministic: at step "
@@ -235,17 +219,15 @@ class Replayer:
     _HANDLERS: dict[str, Callable[[Replayer, h.Event], None]] = {
         h.EXECUTION_STARTED: _on_execution_started,
         h.ORCHESTRATOR_STARTED: _on_orchestrator_started,
-        h.TASK_SCHEDULED: _on_action_event,
-        h.TIMER_CREATED: _on_action_event,
-        h.SUB_CREATED: _on_action_event,
-        h.EVENT_SENT: _on_action_event,
+        # The event of every action the code takes is matched with the action.
+        **dict.fromkeys(actions.BY_EVENT, _on_action_event),
         h.TASK_COMPLETED: _on_task_completed,
         h.TIMER_FIRED: _on_task_completed,
         h.SUB_COMPLETED: _on_task_completed,
         h.TASK_FAILED: _on_task_failed,
         h.SUB_FAILED: _on_sub_failed,
         h.EVENT_RAISED: _on_event_raised,
-        h.EXECUTION_SUSPENDED: _on_suspended,
+        h.EXECUTION_SUSPENDED: _on_suspended,  # a self-pause's, or a client's pause
         h.EXECUTION_RESUMED: _on_resumed,
     }
 
@@ -269,7 +251,7 @@ class Replayer:
                 self._finish_with_value(stop.value)
                 return
             except BaseException as error:  # user code may not stop the worker
-                self._finish(Failed(Failure.from_exception(error)))
+                self._finish(actions.Failed(Failure.from_exception(error)))
                 return
             if self.outcome is not None:  # continue_as_new was called during this step
                 gen.close()
@@ -299,20 +281,25 @@ class Replayer:
         try:
             dumps(value, f"the output of orchestrator {self.orchestrator.name!r}")
         except TypeError as exc:
-            self._finish(Failed(Failure.from_exception(exc)))
+            self._finish(actions.Failed(Failure.from_exception(exc)))
             return
-        self._finish(Completed(value))
+        self._finish(actions.Completed(value))
 
-    def _finish(self, outcome: Outcome) -> None:
+    def _finish(self, outcome: actions.Outcome) -> None:
         if self.outcome is None:
             self.outcome = outcome
-            # Whatever the code asked for after it finished is moot.
-            self._pending.clear()
+            # The tasks it started are moot (nothing will wait for them), as is anything
+            # it asks for from now on; the events it sent are sent.
+            self._pending = {
+                task_id: action
+                for task_id, action in self._pending.items()
+                if isinstance(action, actions.SendEvent)
+            }
             self._awaiting = None
 
     # -- operations for OrchestrationContext ------------------------------------------
 
-    def _new_task(self, action_factory: Callable[[int], Action], label: str) -> Task[Any]:
+    def _new_task(self, action_factory: Callable[[int], actions.Action], label: str) -> Task[Any]:
         task: Task[Any] = Task()
         if self.outcome is not None:
             return task  # finished: the call is moot and never completes
@@ -324,18 +311,18 @@ class Replayer:
         return task
 
     def schedule_activity(self, name: str, input: Any, retry: RetryPolicy | None) -> Task[Any]:
-        return self._new_task(lambda tid: ScheduleActivity(tid, name, input, retry), name)
+        return self._new_task(lambda tid: actions.ScheduleActivity(tid, name, input, retry), name)
 
     def create_timer(self, fire_at: float) -> Task[Any]:
-        return self._new_task(lambda tid: CreateTimer(tid, fire_at), "timer")
+        return self._new_task(lambda tid: actions.CreateTimer(tid, fire_at), "timer")
 
     def schedule_sub_orchestration(
         self, name: str, input: Any, instance_id: str | None
     ) -> Task[Any]:
-        def action(tid: int) -> Action:
+        def action(tid: int) -> actions.Action:
             child = instance_id or self._child_id(tid)
             self._names[tid] = f"{name}\0{child}"
-            return CreateSubOrchestration(tid, name, child, input)
+            return actions.CreateSubOrchestration(tid, name, child, input)
 
         return self._new_task(action, name)
 
@@ -347,10 +334,10 @@ class Replayer:
             return
         task_id = self._next_task_id
         self._next_task_id += 1
-        self._pending[task_id] = SendEvent(task_id, instance_id, name, data)
+        self._pending[task_id] = actions.SendEvent(task_id, instance_id, name, data)
 
     def pause_self(self, reason: str | None) -> Task[Any]:
-        return self._new_task(lambda tid: PauseSelf(tid, reason), "pause")
+        return self._new_task(lambda tid: actions.PauseSelf(tid, reason), "pause")
 
     def wait_for_event(self, name: str, timeout_at: float | None) -> Task[Any]:
         event: Task[Any] = Task()
@@ -373,7 +360,7 @@ class Replayer:
         if preserve_events:
             for name, queue in self._buffered.items():
                 carry.extend((name, data) for data in queue)
-        self._finish(ContinuedAsNew(input, tuple(carry)))
+        self._finish(actions.ContinuedAsNew(input, tuple(carry)))
 
     def set_custom_status(self, value: Any) -> None:
         self.custom_status_json = dumps(
@@ -388,18 +375,9 @@ class Replayer:
 
     def add_carry_over(self, name: str, data: Any) -> None:
         """Append an event received after ``continue_as_new`` to the carry-over."""
-        if isinstance(self.outcome, ContinuedAsNew):
-            self.outcome = ContinuedAsNew(
+        if isinstance(self.outcome, actions.ContinuedAsNew):
+            self.outcome = actions.ContinuedAsNew(
                 self.outcome.input,
                 (*self.outcome.carry_over, (name, data)),
                 self.outcome.version,
             )
-
-
-_ACTION_FOR_EVENT: dict[str, type] = {
-    h.EVENT_SENT: SendEvent,
-    h.TASK_SCHEDULED: ScheduleActivity,
-    h.TIMER_CREATED: CreateTimer,
-    h.SUB_CREATED: CreateSubOrchestration,
-    h.EXECUTION_SUSPENDED: PauseSelf,
-}

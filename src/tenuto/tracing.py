@@ -25,6 +25,7 @@ Disabled (the default), nothing is imported and every hook is one ``None`` check
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -76,15 +77,37 @@ def _parent(traceparent: str | None) -> Any:
     return TraceContextTextMapPropagator().extract({"traceparent": traceparent})
 
 
+#: A trace context that came with a request from another system (a Durable Task SDK
+#: client's ``parentTraceContext``), for :func:`start_span` of the same call.
+_incoming: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "tenuto_incoming_traceparent", default=None
+)
+
+
+@contextlib.contextmanager
+def incoming(traceparent: str | None) -> Iterator[None]:
+    """Start instances, within this block, in the trace of ``traceparent`` (a W3C
+    traceparent another system sent; ignored if it is not one): under it when tracing is
+    on, stored as it is when tracing is off (so that SDK workers still see it)."""
+    token = _incoming.set(valid_traceparent(traceparent))
+    try:
+        yield
+    finally:
+        _incoming.reset(token)
+
+
 def start_span(name: str) -> str | None:
     """The span of a client starting instances of ``name``, under the caller's current
-    span; returns its traceparent, to store with them (``None`` when tracing is off)."""
+    span (or the :func:`incoming` context); returns its traceparent, to store with them
+    (when tracing is off: the incoming traceparent, if any, else ``None``)."""
+    parent = _incoming.get()
     if _tracer is None:
-        return None
+        return parent
     from opentelemetry.trace import SpanKind
 
     with _tracer.start_as_current_span(
         f"create_orchestration:{name}",
+        context=_parent(parent),
         kind=SpanKind.PRODUCER,
         attributes={"tenuto.orchestrator": name},
     ) as span:

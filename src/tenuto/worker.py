@@ -1,8 +1,8 @@
-"""The worker: runs orchestration episodes and activities.
+"""The worker: runs orchestration steps and activities.
 
 A worker loops over *cycles*. One cycle is one transaction that records the outcomes of
 activities that finished since the last cycle, resumes instances whose scheduled resume
-time has come, runs an episode for every instance with work due, and leases as many
+time has come, claims a step of every instance with work due, and leases as many
 ready activities as the worker has room for, starting them before it commits. An
 activity result therefore reaches its orchestration, and the orchestration's next
 activity starts, in a single transaction.
@@ -37,9 +37,9 @@ from ._activities import (
     deliver_outcomes,
     retry_names,
 )
-from ._episode import Claimed, Committed, EpisodeRunner, ReplayCache, lock_step_names
+from ._runner import Claimed, ReplayCache, StepRunner
 from ._signals import WORK
-from ._step import Episode
+from ._step import Committed, Step
 from .app import App
 from .clock import SYSTEM_CLOCK, Clock
 from .retention import Purger, Retention
@@ -125,12 +125,12 @@ class Worker:
         self.step_warning = step_warning
         self.eager_steps_below = eager_steps_below
         #: The step running now: (instance id, orchestrator, monotonic start), for the watchdog.
-        self._step: tuple[str, str, float] | None = None
+        self._running: tuple[str, str, float] | None = None
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._activities = ActivityRunner(app, concurrency, self._activity_done)
-        self._episodes = EpisodeRunner(app, ReplayCache(cache_size), clock)
-        self._ran: list[Episode] = []  # steps run, to commit in the next cycle
+        self._steps = StepRunner(app, ReplayCache(cache_size), clock)
+        self._ran: list[Step] = []  # steps run, to commit in the next cycle
         self._orchestrators = app.orchestrator_names
         self._activity_names = app.activity_names
         self._async_names = [n for n in app.activity_names if app.get_activity(n).is_async]
@@ -338,10 +338,10 @@ class Worker:
                     self._maybe_instances = self._maybe_activities = True
                     self._next_forced_claim = tick + _FORCED_CLAIM
                 # Every name lock of the cycle first: before any instance lock.
-                lock_step_names(tx, ran + [ep for _, ep in eager])
+                _step.lock_names(tx, ran + [ep for _, ep in eager])
                 if queued:
                     tx.lock_names("activity", retry_names(queued), exclusive=False)
-                committed = [self._episodes.commit(tx, ran, now)] if ran else []
+                committed = [self._steps.commit(tx, ran, now)] if ran else []
                 check_eager: Callable[[], None] | None = None
                 if eager:
                     written, check_eager = self._commit_eager(tx, eager, now, lease)
@@ -401,7 +401,7 @@ class Worker:
                     self._maybe_activities = len(leased) >= want
                     took_all = took_all and len(leased) < want
                 if claim and self._orchestrators and self._maybe_instances:
-                    claimed = self._episodes.claim(
+                    claimed = self._steps.claim(
                         tx, now, self.batch_size, lease, now + self.lease_seconds
                     )
                     self._maybe_instances = len(claimed) >= self.batch_size
@@ -439,9 +439,9 @@ class Worker:
             self._isolating = max(self._isolating - len(outcomes) - len(ran), 0)
         # Orchestrator code runs here, outside any transaction; the next cycle commits.
         for c in claimed:
-            self._step = (c.row.instance_id, c.row.name, time.monotonic())
-            self._ran.append(self._episodes.run(c))
-        self._step = None
+            self._running = (c.row.instance_id, c.row.name, time.monotonic())
+            self._ran.append(self._steps.run(c))
+        self._running = None
         busy = bool(outcomes or ran or leased or claimed or resumed)
         if busy:
             self.cycles += 1
@@ -460,8 +460,8 @@ class Worker:
         )
 
     def _one_at_a_time(
-        self, outcomes: list[Outcome], ran: list[Episode]
-    ) -> tuple[list[Outcome], list[Episode]]:
+        self, outcomes: list[Outcome], ran: list[Step]
+    ) -> tuple[list[Outcome], list[Step]]:
         """While isolating: keep one item for this cycle, queue the rest again."""
         if ran:
             self._ran = ran[1:] + self._ran
@@ -472,7 +472,7 @@ class Worker:
             self._outcomes.put(outcome)
         return outcomes[:1], []
 
-    def _quarantine(self, outcomes: list[Outcome], ran: list[Episode], exc: BaseException) -> None:
+    def _quarantine(self, outcomes: list[Outcome], ran: list[Step], exc: BaseException) -> None:
         """The one item of a cycle failed alone: it cannot be written. A step fails its
         instance instead; a result becomes a failure of its activity (retried by its
         policy). If that cannot be written either, it is dropped: the lease runs out, and
@@ -486,7 +486,7 @@ class Worker:
                 ep.instance_id,
                 problem,
             )
-            self._episodes.cache.drop(ep.instance_id)
+            self._steps.cache.drop(ep.instance_id)
             if not ep.quarantined:
                 failure = Failure(
                     "tenuto.StepNotStored", f"the step could not be stored: {problem}"
@@ -509,7 +509,7 @@ class Worker:
         if self._ran or not self._outcomes.empty():
             self._isolating = max(self._isolating, 1)
 
-    def _run_eager(self, outcomes: list[Outcome], lease: str) -> list[tuple[Outcome, Episode]]:
+    def _run_eager(self, outcomes: list[Outcome], lease: str) -> list[tuple[Outcome, Step]]:
         """Run the eager steps: those that results of quick successful activities make
         due, where the replay cache holds their instance as this worker's last step left
         it.
@@ -531,7 +531,7 @@ class Worker:
                 or per_instance[o.row.instance_id] > 1
             ):
                 continue
-            row = self._episodes.cache.row_of(o.row.instance_id)
+            row = self._steps.cache.row_of(o.row.instance_id)
             if row is not None:
                 candidates.append((o, row))
         long = [
@@ -551,16 +551,16 @@ class Worker:
             ]
         steps = []
         for o, row in candidates:
-            self._step = (row.instance_id, row.name, time.monotonic())
+            self._running = (row.instance_id, row.name, time.monotonic())
             result = completed_event(o, self.clock.now())
-            ep = self._episodes.run_on_result(o.row.instance_id, o.row.execution_id, result, lease)
+            ep = self._steps.run_on_result(o.row.instance_id, o.row.execution_id, result, lease)
             if ep is not None:
                 steps.append((o, ep))
-        self._step = None
+        self._running = None
         return steps
 
     def _commit_eager(
-        self, tx: Tx, steps: list[tuple[Outcome, Episode]], now: float, lease: str
+        self, tx: Tx, steps: list[tuple[Outcome, Step]], now: float, lease: str
     ) -> tuple[Committed, Callable[[], None]]:
         """Write the eager steps, each with its result, presuming that every instance is
         still as its step left it and every result's activity still this worker's.
@@ -586,7 +586,7 @@ class Worker:
             lease,
             now + self.lease_seconds,
         )
-        committed = self._episodes.commit(tx, [ep for _, ep in steps], now, leased_here=True)
+        committed = self._steps.commit(tx, [ep for _, ep in steps], now, leased_here=True)
 
         def check() -> None:
             taken = answer()
@@ -627,7 +627,7 @@ class Worker:
                     ", ".join(self._activities.running_async()) or "none",
                 )
             loop_warned = blocked > 1.0
-            step = self._step
+            step = self._running
             if step is None or step is warned:
                 continue
             instance_id, name, since = step
@@ -654,14 +654,14 @@ class Worker:
         after its resume does not replay its whole history first."""
         instance_id = next(iter(self._rewarm))
         del self._rewarm[instance_id]
-        if instance_id in self._episodes.cache:
+        if instance_id in self._steps.cache:
             return
         try:
             row, history = self.store.read(
                 lambda r: (r.get_instance(instance_id), r.load_history(instance_id))
             )
             if row is not None and row.name in self._orchestrators:
-                self._episodes.warm(row, history)
+                self._steps.warm(row, history)
         except Exception:  # the step that needs it replays it then, and reports any fault
             log.debug("worker %s: could not rebuild %s", self.id, instance_id, exc_info=True)
 

@@ -1,7 +1,7 @@
 """An app for tests that run workers as subprocesses and kill them.
 
 Activities and orchestrators append what they do to the file named by ``$CRASH_LOG``.
-If the file named by ``$BLOCK_EPISODE`` exists, the orchestrator blocks inside its step
+If the file named by ``$BLOCK_STEP`` exists, the orchestrator blocks inside its step
 (so a test can kill the worker in the middle of an orchestration step).
 """
 
@@ -36,7 +36,7 @@ def chain(ctx, n):
     results = []
     for i in range(n):
         results.append((yield ctx.call_activity(work, i)))
-        block = os.environ.get("BLOCK_EPISODE")
+        block = os.environ.get("BLOCK_STEP")
         if block and os.path.exists(block) and not ctx.is_replaying:
             _log(f"blocked {ctx.instance_id} {i} {os.getpid()}")
             time.sleep(3600)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from ..actions import BY_EVENT
 from ..status import HistoryEvent
 from .render import (
     PAUSE_STYLE,
@@ -120,12 +121,19 @@ def describe(event: HistoryEvent, tasks: dict[Any, str]) -> str:
         return f"activity {d.get('activity')} released{by}" + _reason(d)
     if kind == "ExecutionTerminated":
         return f"terminated by {d.get('by')}" + _reason(d)
+    if kind == "ExecutionRewound":
+        return f"rewound by {d.get('by')}" + _reason(d)
+    if kind == "Rewound":
+        return f"{d.get('event')} {task}, forgotten by a rewind"
     if kind == "ExecutionCompleted":
         if d.get("status") == "FAILED":
             return f"FAILED: {short(_failure(d.get('failure')), 100)}"
         return f"{d.get('status', 'COMPLETED')} → {value_text(d.get('result'))}"
     if kind == "ContinuedAsNew":
         return f"new input {value_text(d.get('input'))}"
+    action = BY_EVENT.get(kind)  # another action the code takes: as it describes itself
+    if action is not None:
+        return action.described(d)
     return value_text(d) if d else ""
 
 

@@ -21,6 +21,7 @@ import durabletask.internal.orchestrator_service_pb2 as pb
 from google.protobuf import timestamp_pb2, wrappers_pb2
 
 from .. import history as h
+from .._ids import check_instance_id, check_tags, check_version
 from .._json import Raw, dumps, loads, raw, raw_fields
 from ..actions import (
     Action,
@@ -33,7 +34,6 @@ from ..actions import (
     ScheduleActivity,
     SendEvent,
 )
-from ..client import check_instance_id, check_tags, check_version
 from ..errors import InvalidJSON
 from ..status import Failure, Status
 from ..store.base import InstanceRow
@@ -49,9 +49,6 @@ STATUS_TO_PB: dict[Status, Any] = {
 }
 STATUS_FROM_PB: dict[Any, Status] = {v: k for k, v in STATUS_TO_PB.items()}
 
-#: tenuto's history record of a rewind (see :func:`tenuto.grpc.service.rewind`).
-EXECUTION_REWOUND = "ExecutionRewound"
-
 #: History events the SDK's replay does not need: tenuto's pause records. A paused
 #: instance is never dispatched, so its orchestrator code never sees the pause.
 _NOT_REPLAYED = frozenset(
@@ -60,7 +57,8 @@ _NOT_REPLAYED = frozenset(
         h.EXECUTION_RESUMED,
         h.ACTIVITY_HELD,
         h.ACTIVITY_RELEASED,
-        EXECUTION_REWOUND,
+        h.EXECUTION_REWOUND,
+        h.REWOUND,
     }
 )
 

@@ -40,7 +40,7 @@ import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import durabletask.internal.orchestrator_service_pb2 as pb
 from google.protobuf import wrappers_pb2
@@ -48,10 +48,8 @@ from google.protobuf import wrappers_pb2
 from .. import _json, _step
 from .. import history as h
 from .._activities import Outcome, deliver_outcomes
-from .._episode import MAX_CLAIMS, EpisodeRunner, ReplayCache
 from .._json import dumps
 from .._signals import DONE, WORK
-from ..app import App
 from ..clock import SYSTEM_CLOCK, Clock
 from ..status import Failure
 from ..store.base import ActivityRow, InstanceRow, Store, Tx
@@ -90,7 +88,9 @@ class Stream:
 
 
 @dataclass
-class _Step:
+class _Claimed:
+    """A step leased for a stream: the events it adds, and the messages it consumes."""
+
     row: InstanceRow
     new_events: list[h.Event]
     consumed: list[int]
@@ -103,6 +103,9 @@ class _Activity:
     row: ActivityRow
     stream: Stream
     claimed_at: float
+
+
+_L = TypeVar("_L", _Claimed, _Activity)
 
 
 class Dispatcher:
@@ -135,12 +138,11 @@ class Dispatcher:
         self.exclude_orchestrators = list(exclude_orchestrators)
         self.exclude_activities = list(exclude_activities)
         self.id = f"grpc:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self._runner = EpisodeRunner(App(), ReplayCache(0), clock)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._generation = 0
         self._counter = itertools.count(1)
-        self._steps: dict[str, _Step] = {}
+        self._steps: dict[str, _Claimed] = {}
         self._activities: dict[str, _Activity] = {}
         self._streams: set[Stream] = set()
         self._stopping = threading.Event()
@@ -299,7 +301,9 @@ class Dispatcher:
         take_steps = room_steps > 0 and stream.orchestrators != []
         take_activities = room_activities > 0 and stream.activities != []
 
-        def run(tx: Tx) -> tuple[list[tuple[InstanceRow, list[h.Event], _Step]], list[ActivityRow]]:
+        def run(
+            tx: Tx,
+        ) -> tuple[list[tuple[InstanceRow, list[h.Event], _Claimed]], list[ActivityRow]]:
             steps = []
             if take_steps:
                 for row, messages in tx.claim_steps(
@@ -311,12 +315,15 @@ class Dispatcher:
                     self.exclude_orchestrators,
                     stream.versions,
                 ):
-                    if row.claims > MAX_CLAIMS:
-                        self._give_up(tx, row, now)
+                    if row.claims > _step.MAX_CLAIMS:
+                        cause = "the SDK worker crashes on it or never answers"
+                        abandoned = _step.abandoned(row, now, cause)
+                        _step.write(tx, [abandoned], now, self.clock).finish()
                         continue
                     past = tx.load_history(row.instance_id) if row.history_len else []
-                    new_events, consumed = _new_events(row, messages, past, now)
-                    steps.append((row, past, _Step(row, new_events, consumed, stream, now)))
+                    execution = _step.PastHistory(past)
+                    new_events, consumed = _step.new_events(row, messages, now, execution)
+                    steps.append((row, past, _Claimed(row, new_events, consumed, stream, now)))
             activities: list[ActivityRow] = []
             if take_activities:
                 activities = tx.claim_activities(
@@ -367,27 +374,23 @@ class Dispatcher:
         stream.misses = 0
         return min(delay, self.poll_interval)
 
-    def _give_up(self, tx: Tx, row: InstanceRow, now: float) -> None:
-        failure = Failure(
-            "tenuto.StepAbandoned",
-            f"the orchestration step was claimed {row.claims - 1} times without completing: "
-            "the SDK worker crashes on it or never answers",
-        )
-        self._runner.commit(tx, [_step.failed(row, failure, now, [])], now).finish()
-
     # -- results -----------------------------------------------------------------------
+
+    def _take(self, leased: dict[str, _L], token: str) -> _L | None:
+        """The step or activity leased under ``token`` (from ``leased``), no longer
+        held by its stream."""
+        with self._lock:
+            item = leased.pop(token, None)
+            if item is not None:
+                item.stream.steps.discard(token)
+                item.stream.activity_tokens.discard(token)
+        return item
 
     def complete_orchestration(self, request: pb.OrchestratorResponse) -> bool:
         """Commit an SDK worker's step; ``False`` if it no longer counts."""
-        with self._lock:
-            step = self._steps.pop(request.completionToken, None)
-            if step is not None:
-                step.stream.steps.discard(request.completionToken)
+        step = self._take(self._steps, request.completionToken)
         if step is None:
-            log.info(
-                "ignoring a stale orchestration result for %s (unknown completion token)",
-                request.instanceId,
-            )
+            _stale("orchestration", request.instanceId)
             return False
         row = step.row
         if request.instanceId and request.instanceId != row.instance_id:
@@ -403,15 +406,15 @@ class Dispatcher:
             if request.HasField("customStatus"):
                 what = f"the custom status of orchestrator {row.name!r}"
                 custom = _json_text(request.customStatus.value, what)
-            episode = _step.build(
+            written = _step.build(
                 _step.Decision(row, now, step.new_events, step.consumed, actions, outcome, custom)
             )
         except Exception as exc:  # e.g. a result that is not JSON-encodable
             log.exception("step of instance %s could not be recorded", row.instance_id)
-            episode = _step.failed(row, Failure.from_exception(exc), now, step.new_events)
+            written = _step.failed(row, Failure.from_exception(exc), now, step.new_events)
 
         def commit(tx: Tx) -> int:
-            committed = self._runner.commit(tx, [episode], now)
+            committed = _step.write(tx, [written], now, self.clock)
             committed.finish()
             return committed.count
 
@@ -422,28 +425,19 @@ class Dispatcher:
         return done
 
     def abandon_orchestration(self, token: str) -> None:
-        with self._lock:
-            step = self._steps.pop(token, None)
-            if step is not None:
-                step.stream.steps.discard(token)
+        step = self._take(self._steps, token)
         if step is not None:
             self._release([(token, step)])
 
-    def _release(self, steps: list[tuple[str, _Step]]) -> None:
+    def _release(self, steps: list[tuple[str, _Claimed]]) -> None:
         self.store.run(lambda tx: _release(tx, steps))
         self.changed()
 
     def complete_activity(self, request: pb.ActivityResponse) -> bool:
         """Record an activity's result; ``False`` if it no longer counts."""
-        with self._lock:
-            act = self._activities.pop(request.completionToken, None)
-            if act is not None:
-                act.stream.activity_tokens.discard(request.completionToken)
+        act = self._take(self._activities, request.completionToken)
         if act is None:
-            log.info(
-                "ignoring a stale activity result for %s (unknown completion token)",
-                request.instanceId,
-            )
+            _stale("activity", request.instanceId)
             return False
         failed = request.HasField("failureDetails") and bool(
             request.failureDetails.errorType or request.failureDetails.errorMessage
@@ -464,10 +458,7 @@ class Dispatcher:
         return True
 
     def abandon_activity(self, token: str) -> None:
-        with self._lock:
-            act = self._activities.pop(token, None)
-            if act is not None:
-                act.stream.activity_tokens.discard(token)
+        act = self._take(self._activities, token)
         if act is None or act.row.lease is None:
             return
         row, lease = act.row, act.row.lease
@@ -479,6 +470,10 @@ class Dispatcher:
 
         self.store.run(release)
         self.changed()
+
+
+def _stale(kind: str, instance_id: str) -> None:
+    log.info("ignoring a stale %s result for %s (unknown completion token)", kind, instance_id)
 
 
 def _versions(filters: Sequence[pb.OrchestrationFilter]) -> dict[str, list[str]]:
@@ -494,7 +489,7 @@ def _versions(filters: Sequence[pb.OrchestrationFilter]) -> dict[str, list[str]]
     return {name: sorted(v) for name, v in pinned.items() if name not in free}
 
 
-def _release(tx: Tx, steps: list[tuple[str, _Step]]) -> None:
+def _release(tx: Tx, steps: list[tuple[str, _Claimed]]) -> None:
     for _token, step in steps:
         assert step.row.lease is not None
         tx.release_instances([step.row.instance_id], step.row.lease)
@@ -511,34 +506,6 @@ def _json_text(raw: str, what: str) -> str | None:
         return raw
     except json.JSONDecodeError:
         return dumps(raw)
-
-
-def _new_events(
-    row: InstanceRow, messages: list[h.Message], past: list[h.Event], now: float
-) -> tuple[list[h.Event], list[int]]:
-    """The events a step delivers (as tenuto's own steps do: see ``EpisodeRunner``) and
-    the inbox messages it consumes."""
-    events = [h.Event(h.ORCHESTRATOR_STARTED, now)]
-    if not any(e.type == h.EXECUTION_STARTED for e in past):
-        events.append(_step.execution_started(row, now))
-    # Tasks still waiting for a result: a duplicate result is dropped, as replay would.
-    waiting: set[int] = set()
-    for e in past:
-        if e.type in (h.TASK_SCHEDULED, h.TIMER_CREATED, h.SUB_CREATED):
-            waiting.add(e.data.get("task_id", -1))
-        elif e.type in h.TASK_RESULTS:
-            waiting.discard(e.data.get("task_id", -1))
-    delivered, consumed = _step.due_messages(row, messages, now)
-    for msg in delivered:
-        event = msg.event
-        if event.type in h.TASK_RESULTS:
-            task_id = event.data.get("task_id", -1)
-            if task_id not in waiting:
-                log.debug("dropping duplicate %s for %s", event.type, row.instance_id)
-                continue
-            waiting.discard(task_id)
-        events.append(event)
-    return events, consumed
 
 
 def _orchestrator_item(

@@ -1,10 +1,11 @@
 """The ``TaskHubSidecarService`` of the Durable Task protocol, on tenuto's store.
 
-Client calls are tenuto's own operations (:mod:`tenuto._control`), run in one
-transaction each: an instance started here is an ordinary tenuto instance, and
-``SuspendInstance`` is tenuto's pause (a ``PAUSED`` status with reason and actor).
-Worker calls (``GetWorkItems``, ``Complete*``, ``Abandon*``) go to the
-:class:`~tenuto.grpc.dispatch.Dispatcher`.
+Client calls that change something are :class:`~tenuto.Client` calls, as the REST API's
+are: an instance started here is an ordinary tenuto instance, ``SuspendInstance`` is
+tenuto's pause (a ``PAUSED`` status with reason and actor), ``RewindInstance`` is
+:meth:`~tenuto.Client.rewind`. Reads answer from the store directly: the protocol wants
+the stored JSON text byte for byte, and the execution id. Worker calls (``GetWorkItems``,
+``Complete*``, ``Abandon*``) go to the :class:`~tenuto.grpc.dispatch.Dispatcher`.
 
 Errors: an unknown instance is ``NOT_FOUND``, a bad request ``INVALID_ARGUMENT``, an
 operation the instance's state forbids ``FAILED_PRECONDITION``, a taken id
@@ -17,7 +18,6 @@ from __future__ import annotations
 import functools
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -26,18 +26,11 @@ import durabletask.internal.orchestrator_service_pb2_grpc as stubs
 import grpc
 from google.protobuf import empty_pb2, wrappers_pb2
 
-from .. import _control, tracing
 from .. import history as h
-from .._json import dumps, loads
-from ..app import check_name
-from ..client import (
-    MAX_PAGE,
-    check_instance_id,
-    check_tags,
-    check_version,
-    decode_cursor,
-    encode_cursor,
-)
+from .. import tracing
+from .._ids import check_instance_id
+from .._json import is_text, loads
+from ..client import MAX_PAGE, MAX_REASON, Client, decode_cursor, encode_cursor
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import (
     InstanceExists,
@@ -46,11 +39,10 @@ from ..errors import (
     InstanceNotFound,
     InvalidCursor,
 )
-from ..status import Status
-from ..store.base import Filter, HistoryRow, InstanceRow, Reader, Store, Tx
+from ..status import Status, from_timestamp
+from ..store.base import Filter, InstanceRow, Reader, Store
 from . import convert
 from .auth import ACTOR, TokenAuth
-from .convert import EXECUTION_REWOUND
 from .dispatch import Dispatcher
 
 log = logging.getLogger("tenuto.grpc")
@@ -113,17 +105,13 @@ def _rpc(fn: F) -> F:
     return call  # type: ignore[return-value]
 
 
-def _instance_id(value: str) -> str:
-    if not value:
-        raise ValueError("instanceId is required")
-    return check_instance_id(value)
-
-
-def _known_id(value: str) -> str:
+def _get(r: Reader, instance_id: str) -> InstanceRow | None:
+    """The stored instance; ``None`` if unknown (an id that is not valid never is)."""
     try:
-        return check_instance_id(value)
+        check_instance_id(instance_id)
     except (TypeError, ValueError):
-        raise InstanceNotFound(value) from None
+        return None
+    return r.get_instance(instance_id)
 
 
 def _optional_text(message: Any, field: str) -> str | None:
@@ -132,20 +120,24 @@ def _optional_text(message: Any, field: str) -> str | None:
 
 
 def _reason_text(message: Any, field: str) -> str | None:
-    """A plain-text reason from an optional ``StringValue`` (JSON strings unwrapped)."""
+    """A plain-text reason from an optional ``StringValue`` (JSON strings unwrapped), or
+    ``None`` if the text could not be a reason (it is kept as the output anyway)."""
     if not message.HasField(field):
         return None
     raw = str(getattr(message, field).value)
     try:
         value = loads(raw)
     except ValueError:
-        return raw or None
-    if value is None:
+        value = raw
+    text = value if isinstance(value, str) or value is None else raw
+    if not text or len(text) > MAX_REASON or "\x00" in text or not is_text(text):
         return None
-    return value if isinstance(value, str) else raw
+    return text
 
 
-def _statuses(values: Sequence[int]) -> tuple[Status, ...]:
+def _statuses(values: Sequence[int]) -> tuple[Status, ...] | None:
+    """The tenuto statuses a filter's runtime statuses name: ``()`` for none (any
+    status), ``None`` when it names only statuses tenuto never has (nothing matches)."""
     out = []
     for v in values:
         if v == pb.ORCHESTRATION_STATUS_CONTINUED_AS_NEW:
@@ -156,7 +148,19 @@ def _statuses(values: Sequence[int]) -> tuple[Status, ...]:
             continue  # tenuto has no canceled state: nothing matches it
         else:
             raise ValueError(f"unknown runtime status {v}")
+    if values and not out:
+        return None
     return tuple(dict.fromkeys(out))
+
+
+def _finished(values: Sequence[int]) -> tuple[Status, ...] | None:
+    """The final statuses a filter's runtime statuses name (every one if it names none;
+    ``None`` if it names only others: nothing matches)."""
+    statuses = _statuses(values)
+    if statuses == ():
+        return _TERMINAL
+    finished = tuple(s for s in statuses or () if s.is_terminal)
+    return finished or None
 
 
 def _instance_key(row: InstanceRow) -> str:
@@ -225,6 +229,9 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
         self.clock = clock
         #: Who makes a call (pauses, resumes and terminations record it as ``by``).
         self.auth = auth or TokenAuth()
+        # Any orchestrator name may be started: an SDK worker that serves it may connect
+        # later, as Durable Task clients expect.
+        self.client = Client(store=store, clock=clock, actor=ACTOR, check_names=False)
 
     # -- client calls ------------------------------------------------------------------
 
@@ -235,52 +242,32 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
     def StartInstance(
         self, request: pb.CreateInstanceRequest, context: grpc.ServicerContext
     ) -> pb.CreateInstanceResponse:
-        name = check_name(request.name, "orchestrator name")
-        iid = _instance_id(request.instanceId) if request.instanceId else uuid.uuid4().hex
-        value = convert.parse(request, "input", "the orchestration input")
-        start_at = (
-            convert.epoch(request.scheduledStartTimestamp)
-            if request.HasField("scheduledStartTimestamp")
-            else None
-        )
-        replaceable = _statuses(request.orchestrationIdReusePolicy.replaceableStatus)
-        text = None if value is None else dumps(value)
-        version = check_version(convert.optional_text(request, "version"))
-        tags = check_tags(dict(request.tags))
-        actor = self.auth.actor(context)
-
-        def start(tx: Tx) -> None:
-            now = self.clock.now()
-            if replaceable:
-                existing = tx.lock_instances([iid])
-                if existing and existing[0].status in replaceable:
-                    if not existing[0].status.is_terminal:
-                        _control.terminate(
-                            tx, [iid], reason="replaced by a new start", by=actor, now=now
-                        )
-                    _control.purge(tx, [iid])
-            _control.start(
-                tx,
-                name=name,
-                inputs=[(iid, text)],  # type: ignore[list-item]
-                start_at=start_at,
-                now=now,
-                version=version,
-                tags=tags,
-                # The SDK client's span: the instance's spans join its trace.
-                trace_parent=tracing.valid_traceparent(request.parentTraceContext.traceParent),
-            )
-
-        self.store.run(start)
+        start_at = convert.optional_time(request, "scheduledStartTimestamp")
+        # The SDK client's span: the instance's spans join its trace.
+        with tracing.incoming(request.parentTraceContext.traceParent):
+            iid = self._start(request, start_at, context)
         self.dispatcher.changed()
         return pb.CreateInstanceResponse(instanceId=iid)
 
+    def _start(
+        self,
+        request: pb.CreateInstanceRequest,
+        start_at: float | None,
+        context: grpc.ServicerContext,
+    ) -> str:
+        return self.client.start(
+            request.name,
+            convert.parse(request, "input", "the orchestration input"),
+            instance_id=request.instanceId or None,
+            start_at=None if start_at is None else from_timestamp(start_at),
+            version=convert.optional_text(request, "version"),
+            tags=dict(request.tags),
+            reuse=_statuses(request.orchestrationIdReusePolicy.replaceableStatus) or (),
+            by=self.auth.actor(context),
+        )
+
     def _row(self, instance_id: str) -> InstanceRow | None:
-        try:
-            iid = check_instance_id(instance_id)
-        except (TypeError, ValueError):
-            return None
-        return self.store.read(lambda r: r.get_instance(iid))
+        return self.store.read(lambda r: _get(r, instance_id))
 
     @_rpc
     def GetInstance(
@@ -335,10 +322,8 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
     def RaiseEvent(
         self, request: pb.RaiseEventRequest, context: grpc.ServicerContext
     ) -> pb.RaiseEventResponse:
-        iid = _known_id(request.instanceId)
-        name = check_name(request.name, "event name")
         data = convert.parse(request, "input", "the event data")
-        self.store.run(lambda tx: _control.raise_event(tx, iid, name, data, self.clock.now()))
+        self.client.raise_event(request.instanceId, request.name, data)
         self.dispatcher.changed()
         return pb.RaiseEventResponse()
 
@@ -346,21 +331,12 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
     def TerminateInstance(
         self, request: pb.TerminateRequest, context: grpc.ServicerContext
     ) -> pb.TerminateResponse:
-        iid = _known_id(request.instanceId)
-        reason = _reason_text(request, "output")
-        output = convert.lenient(request, "output")
-        actor = self.auth.actor(context)
-        self.store.run(
-            lambda tx: _control.terminate(
-                tx,
-                [iid],
-                reason=reason,
-                by=actor,
-                now=self.clock.now(),
-                strict=True,
-                recursive=request.recursive,
-                output=None if output is None else output.text,
-            )
+        self.client.terminate(
+            request.instanceId,
+            _reason_text(request, "output"),
+            by=self.auth.actor(context),
+            recursive=request.recursive,
+            output=convert.lenient(request, "output"),
         )
         self.dispatcher.changed()
         return pb.TerminateResponse()
@@ -369,34 +345,16 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
     def SuspendInstance(
         self, request: pb.SuspendRequest, context: grpc.ServicerContext
     ) -> pb.SuspendResponse:
-        iid = _known_id(request.instanceId)
         reason = _optional_text(request, "reason")
-        actor = self.auth.actor(context)
-        self.store.run(
-            lambda tx: _control.pause(
-                tx,
-                [iid],
-                reason=reason,
-                by=actor,
-                resume_at=None,
-                now=self.clock.now(),
-                strict=True,
-            )
-        )
+        self.client.pause(request.instanceId, reason, by=self.auth.actor(context))
         return pb.SuspendResponse()
 
     @_rpc
     def ResumeInstance(
         self, request: pb.ResumeRequest, context: grpc.ServicerContext
     ) -> pb.ResumeResponse:
-        iid = _known_id(request.instanceId)
         reason = _optional_text(request, "reason")
-        actor = self.auth.actor(context)
-        self.store.run(
-            lambda tx: _control.resume(
-                tx, [iid], reason=reason, by=actor, now=self.clock.now(), strict=True
-            )
-        )
+        self.client.resume(request.instanceId, reason, by=self.auth.actor(context))
         self.dispatcher.changed()
         return pb.ResumeResponse()
 
@@ -404,34 +362,33 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
     def PurgeInstances(
         self, request: pb.PurgeInstancesRequest, context: grpc.ServicerContext
     ) -> pb.PurgeInstancesResponse:
-        recursive = request.recursive
-        flt: Filter | None = None
-        ids: list[str] = []
         if request.instanceId:
-            ids = [_known_id(request.instanceId)]
+            count = self.client.purge_many(
+                instance_ids=[request.instanceId], recursive=request.recursive
+            )
         elif request.HasField("instanceBatch"):
-            ids = [_known_id(i) for i in request.instanceBatch.instanceIds]
+            count = self.client.purge_many(
+                instance_ids=request.instanceBatch.instanceIds, recursive=request.recursive
+            )
         elif request.HasField("purgeInstanceFilter"):
             pf = request.purgeInstanceFilter
-            flt = Filter(
-                statuses=tuple(s for s in _statuses(pf.runtimeStatus) if s.is_terminal)
-                or _TERMINAL,
-                created_from=convert.optional_time(pf, "createdTimeFrom"),
-                created_to=convert.optional_time(pf, "createdTimeTo"),
+            statuses = _finished(pf.runtimeStatus)
+            start, end = (
+                convert.optional_time(pf, "createdTimeFrom"),
+                convert.optional_time(pf, "createdTimeTo"),
+            )
+            count = (
+                0
+                if statuses is None
+                else self.client.purge_many(
+                    status=statuses,
+                    created_from=None if start is None else from_timestamp(start),
+                    created_to=None if end is None else from_timestamp(end),
+                    recursive=request.recursive,
+                )
             )
         else:
             raise ValueError("give an instanceId, an instanceBatch or a purgeInstanceFilter")
-
-        def purge(tx: Tx) -> int:
-            targets = list(ids) if flt is None else tx.select_ids(flt)
-            if recursive and targets:
-                level = targets
-                while level:
-                    level = [c for c in tx.children(level, _TERMINAL) if c not in targets]
-                    targets.extend(level)
-            return _control.purge(tx, targets) if targets else 0
-
-        count = self.store.run(purge)
         return pb.PurgeInstancesResponse(
             deletedInstanceCount=count, isComplete=wrappers_pb2.BoolValue(value=True)
         )
@@ -440,40 +397,16 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
     def RestartInstance(
         self, request: pb.RestartInstanceRequest, context: grpc.ServicerContext
     ) -> pb.RestartInstanceResponse:
-        iid = _known_id(request.instanceId)
-        new_id = uuid.uuid4().hex if request.restartWithNewInstanceId else iid
-
-        def restart(tx: Tx) -> None:
-            rows = tx.lock_instances([iid])
-            if not rows:
-                raise InstanceNotFound(iid)
-            row = rows[0]
-            if not row.status.is_terminal:
-                raise InstanceNotFinished(iid, row.status)
-            if new_id == iid:
-                _control.purge(tx, [iid])
-            _control.start(
-                tx,
-                name=row.name,
-                inputs=[(new_id, row.input)],  # type: ignore[list-item]
-                start_at=None,
-                now=self.clock.now(),
-                version=row.version,
-                tags=None if row.tags is None else loads(row.tags),
-            )
-
-        self.store.run(restart)
+        iid = self.client.restart(request.instanceId, request.restartWithNewInstanceId)
         self.dispatcher.changed()
-        return pb.RestartInstanceResponse(instanceId=new_id)
+        return pb.RestartInstanceResponse(instanceId=iid)
 
     @_rpc
     def RewindInstance(
         self, request: pb.RewindInstanceRequest, context: grpc.ServicerContext
     ) -> pb.RewindInstanceResponse:
-        iid = _known_id(request.instanceId)
         reason = _optional_text(request, "reason")
-        actor = self.auth.actor(context)
-        self.store.run(lambda tx: rewind(tx, iid, reason, self.clock.now(), top=True, by=actor))
+        self.client.rewind(request.instanceId, reason, by=self.auth.actor(context))
         self.dispatcher.changed()
         return pb.RewindInstanceResponse()
 
@@ -482,8 +415,11 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
         self, request: pb.QueryInstancesRequest, context: grpc.ServicerContext
     ) -> pb.QueryInstancesResponse:
         q = request.query
+        statuses = _statuses(q.runtimeStatus)
+        if statuses is None:
+            return pb.QueryInstancesResponse()
         flt = Filter(
-            statuses=_statuses(q.runtimeStatus),
+            statuses=statuses,
             created_from=convert.optional_time(q, "createdTimeFrom"),
             created_to=convert.optional_time(q, "createdTimeTo"),
             id_prefix=q.instanceIdPrefix.value or None,
@@ -506,8 +442,10 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
     def ListInstanceIds(
         self, request: pb.ListInstanceIdsRequest, context: grpc.ServicerContext
     ) -> pb.ListInstanceIdsResponse:
-        statuses = tuple(s for s in _statuses(request.runtimeStatus) if s.is_terminal)
-        flt = Filter(statuses=statuses or _TERMINAL)
+        statuses = _finished(request.runtimeStatus)
+        if statuses is None:
+            return pb.ListInstanceIdsResponse()
+        flt = Filter(statuses=statuses)
         lo = (
             convert.epoch(request.completedTimeFrom)
             if request.HasField("completedTimeFrom")
@@ -550,10 +488,10 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
     def StreamInstanceHistory(
         self, request: pb.StreamInstanceHistoryRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.HistoryChunk]:
-        iid = _known_id(request.instanceId)
+        iid = request.instanceId
 
         def read(r: Reader) -> tuple[InstanceRow | None, list[h.Event]]:
-            row = r.get_instance(iid)
+            row = _get(r, iid)
             return row, ([] if row is None else r.load_history(iid))
 
         row, events = self.store.read(read)
@@ -653,61 +591,3 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
     CleanEntityStorage = _no_entities
     CompleteEntityTask = _no_entities
     AbandonTaskEntityWorkItem = _no_entities
-
-
-def rewind(
-    tx: Tx, instance_id: str, reason: str | None, now: float, *, top: bool, by: str = ACTOR
-) -> None:
-    """Rewind a FAILED instance: forget its failure, the failed activity calls and the
-    failed sub-orchestration results, and run it again from there (failed
-    sub-orchestrations are rewound too; activities that succeeded do not run again).
-
-    The rules are those of the Durable Task SDKs' rewind (an activity called with a
-    retry policy cannot be rewound: its retry timers stay in the history)."""
-    rows = tx.lock_instances([instance_id])
-    if not rows:
-        raise InstanceNotFound(instance_id)
-    row = rows[0]
-    if row.status is not Status.FAILED:
-        if not top:
-            return
-        if row.status.is_terminal:
-            raise InstanceFinished(instance_id, row.status, "rewind (it did not fail)")
-        raise InstanceNotFinished(instance_id, row.status)
-    events = tx.load_history(instance_id)
-    failed_tasks = {e.data.get("task_id") for e in events if e.type == h.TASK_FAILED}
-    failed_subs = {e.data.get("task_id") for e in events if e.type == h.SUB_FAILED}
-    kept: list[h.Event] = []
-    for e in events:
-        if e.type in (h.TASK_FAILED, h.SUB_FAILED, h.EXECUTION_COMPLETED):
-            continue
-        if e.type == h.TASK_SCHEDULED and e.data.get("task_id") in failed_tasks:
-            continue
-        if e.type == h.SUB_CREATED and e.data.get("task_id") in failed_subs:
-            child = str(e.data.get("instance_id"))
-            found = tx.lock_instances([child])
-            if not found:
-                continue  # purged: created anew when the replay calls it again
-            if found[0].status is Status.FAILED:
-                rewind(tx, child, reason, now, top=False, by=by)
-        kept.append(e)
-    kept.append(h.Event(EXECUTION_REWOUND, now, {"reason": reason, "by": by}))
-    tx.delete_history(instance_id)
-    tx.append_history(HistoryRow(instance_id, i, e) for i, e in enumerate(kept))
-    tx.update_instance(
-        instance_id,
-        {
-            "status": Status.RUNNING,
-            "failure": None,
-            "output": None,
-            "completed_at": None,
-            "history_len": len(kept),
-            "updated_at": now,
-            "next_due": now,
-            "lease": None,
-            "lease_until": None,
-            "claims": 0,
-        },
-    )
-    tx.wake()
-    _control.track_each(tx, "rewound", [instance_id], reason=reason, by=by)

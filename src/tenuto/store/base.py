@@ -1,6 +1,6 @@
 """The seam between the engine and storage.
 
-Engine code (client operations, episodes, activity outcomes) is written once against
+Engine code (client operations, orchestration steps, activity outcomes) is written once against
 :class:`Tx`, a transaction that offers the primitive reads and writes the engine needs,
 in batches. Each backend implements it with its own SQL; nothing above this package
 knows which database it talks to.
