@@ -103,9 +103,6 @@ class ReplayCache:
     def drop(self, instance_id: str) -> None:
         self._items.pop(instance_id, None)
 
-    def clear(self) -> None:
-        self._items.clear()
-
     def __contains__(self, instance_id: object) -> bool:
         return instance_id in self._items
 

@@ -23,13 +23,12 @@ list, terminate, raise, history, purge), :mod:`.pausing` (pause, resume, pauses)
 from __future__ import annotations
 
 import os
-import sqlite3
-import sys
 from typing import Any
 
 import click
 
 from ..errors import TenutoError
+from ..store import is_database_error
 from . import instances, pausing, serving
 from .params import parse_duration, parse_when
 from .serving import load_app
@@ -41,14 +40,13 @@ def _one_line(text: str) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-def _failures() -> tuple[type[BaseException], ...]:
-    """Exceptions reported as a one-line error with exit code 1."""
-    kinds: list[type[BaseException]] = [TenutoError, ValueError, TypeError, ImportError, OSError]
-    kinds.append(sqlite3.Error)
-    for module, name in (("psycopg", "Error"), ("psycopg_pool", "PoolTimeout")):
-        if module in sys.modules:  # only if the PostgreSQL store was used
-            kinds.append(getattr(sys.modules[module], name))
-    return tuple(kinds)
+#: Exceptions reported as a one-line error with exit code 1, with database errors.
+_FAILURES = (TenutoError, ValueError, TypeError, ImportError, OSError)
+
+
+def _failed(exc: Exception) -> bool:
+    """Whether ``exc`` is a failure of the operation (exit code 1)."""
+    return isinstance(exc, _FAILURES) or is_database_error(exc)
 
 
 def _debug(on: bool) -> None:
@@ -77,11 +75,11 @@ class _Cli(click.Group):
             raise _UsageError(exc.format_message(), exc.ctx or ctx) from None
         except click.ClickException:
             raise
-        except _failures() as exc:
-            if os.environ.get("TENUTO_DEBUG"):
+        except Exception as exc:
+            if os.environ.get("TENUTO_DEBUG") or not _failed(exc):
                 raise
             message = str(exc) or type(exc).__name__
-            if isinstance(exc, sqlite3.Error) or type(exc).__module__.startswith("psycopg"):
+            if is_database_error(exc):
                 message = f"database error: {message}"
             raise click.ClickException(_one_line(message)) from None
 

@@ -92,10 +92,6 @@ class Dialect(abc.ABC):
     skip_locked: str = ""
     #: Appended to reads that precede an update of the same rows.
     for_update: str = ""
-    #: Statements sent together are answered together (PostgreSQL's pipeline mode): send
-    #: a batch, then read its answers. Otherwise read each answer at once (SQLite reuses a
-    #: prepared statement only once its answer was read).
-    pipelined: bool = False
 
     @abc.abstractmethod
     def sql(self, text: str) -> str:
@@ -143,16 +139,13 @@ class SqlCursor(abc.ABC):
 
     @abc.abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """Run one statement; returns an object with ``fetchall``/``fetchone``."""
+        """Run one statement; returns a cursor (its rows are read with ``fetchall``)."""
 
     @abc.abstractmethod
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return list(self.execute(sql, params).fetchall())
-
-    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.execute(sql, params).fetchone()
 
 
 def filter_sql(dialect: Dialect, flt: Filter) -> tuple[str, list[Any]]:
@@ -205,10 +198,6 @@ class SqlReader(Reader):
             (instance_id, after),
         )
         return [_event(*r) for r in rows]
-
-    def history_timestamps(self, instance_id: str) -> list[float]:
-        rows = self._q("SELECT ts FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,))
-        return [r[0] for r in rows]
 
     def query(self, flt: Filter, limit: int, after: tuple[float, str] | None) -> list[InstanceRow]:
         where, params = filter_sql(self.d, flt)
@@ -357,11 +346,10 @@ class SqlTx(SqlReader, Tx):
         return self.cur.execute(self.d.sql(text), params)
 
     def _batch(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
-        """Run statements, and return their rows: all sent first where that is faster."""
-        if not self.d.pipelined:
-            return [self._q(text, params) for text, params in statements]
-        cursors = [self._x(text, params) for text, params in statements]
-        return [list(c.fetchall()) for c in cursors]
+        """Run statements and return their rows, each read before the next is sent (SQLite
+        reuses a prepared statement only once its answer was read; PostgreSQL's store
+        sends its batches as single statements instead)."""
+        return [self._q(text, params) for text, params in statements]
 
     def _many(self, text: str, rows: Iterable[Sequence[Any]]) -> None:
         self.cur.executemany(self.d.sql(text), rows)
@@ -416,28 +404,6 @@ class SqlTx(SqlReader, Tx):
             cond, more = self.d.in_list("instance_id", part)
             self._x(f"UPDATE instances SET {sets} WHERE {cond}", [*params, *more])
 
-    def claim_instances(
-        self,
-        names: Sequence[str] | None,
-        now: float,
-        limit: int,
-        lease: str,
-        lease_until: float,
-        exclude: Sequence[str] = (),
-        versions: Versions = None,
-    ) -> list[InstanceRow]:
-        cond, params = self.d.names(names, exclude, versions)
-        rows = self._q(
-            "UPDATE instances SET lease = ?, lease_until = ?, claims = claims + 1 "
-            "WHERE instance_id IN ("
-            "  SELECT instance_id FROM instances WHERE next_due IS NOT NULL AND next_due <= ?"
-            f"  AND (lease_until IS NULL OR lease_until < ?) AND {cond}"
-            f"  ORDER BY next_due LIMIT ? {self.d.skip_locked}"
-            f") RETURNING {INSTANCE_COLUMNS}",
-            [lease, lease_until, now, now, *params, limit],
-        )
-        return sorted((instance_row(r) for r in rows), key=lambda r: r.next_due or 0.0)
-
     def claim_steps(
         self,
         names: Sequence[str] | None,
@@ -448,8 +414,18 @@ class SqlTx(SqlReader, Tx):
         exclude: Sequence[str] = (),
         versions: Versions = None,
     ) -> list[tuple[InstanceRow, list[Message]]]:
-        rows = self.claim_instances(names, now, limit, lease, lease_until, exclude, versions)
-        inbox = self.load_messages([r.instance_id for r in rows]) if rows else {}
+        cond, params = self.d.names(names, exclude, versions)
+        claimed = self._q(
+            "UPDATE instances SET lease = ?, lease_until = ?, claims = claims + 1 "
+            "WHERE instance_id IN ("
+            "  SELECT instance_id FROM instances WHERE next_due IS NOT NULL AND next_due <= ?"
+            f"  AND (lease_until IS NULL OR lease_until < ?) AND {cond}"
+            f"  ORDER BY next_due LIMIT ? {self.d.skip_locked}"
+            f") RETURNING {INSTANCE_COLUMNS}",
+            [lease, lease_until, now, now, *params, limit],
+        )
+        rows = sorted((instance_row(r) for r in claimed), key=lambda r: r.next_due or 0.0)
+        inbox = self._load_messages([r.instance_id for r in rows]) if rows else {}
         return [(r, inbox[r.instance_id]) for r in rows]
 
     def claim_for_results(
@@ -588,9 +564,6 @@ class SqlTx(SqlReader, Tx):
                 rows,
             )
 
-    def lock_names(self, kind: str, names: Sequence[str], exclusive: bool) -> None:
-        pass  # SQLite: the write lock already serializes every write transaction
-
     def insert_standing_pause(self, row: StandingPauseRow) -> bool:
         return bool(
             self._q(
@@ -665,7 +638,8 @@ class SqlTx(SqlReader, Tx):
             ],
         )
 
-    def load_messages(self, instance_ids: Sequence[str]) -> dict[str, list[Message]]:
+    def _load_messages(self, instance_ids: Sequence[str]) -> dict[str, list[Message]]:
+        """Every pending message of each instance, in arrival order."""
         found: dict[str, list[Message]] = {iid: [] for iid in instance_ids}
         for part in chunks(list(instance_ids), BATCH):
             cond, params = self.d.in_list("instance_id", part)

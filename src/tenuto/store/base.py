@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, ClassVar, TypeAlias, TypeVar
 
 from .._signals import TOPICS, WORK
 from ..history import Event, Message
@@ -177,9 +177,6 @@ class Reader(abc.ABC):
     def load_history(self, instance_id: str, after: int = 0) -> list[Event]: ...
 
     @abc.abstractmethod
-    def history_timestamps(self, instance_id: str) -> list[float]: ...
-
-    @abc.abstractmethod
     def query(self, flt: Filter, limit: int, after: tuple[float, str] | None) -> list[InstanceRow]:
         """Instances matching ``flt``, newest first, after the cursor key ``after``."""
 
@@ -197,7 +194,7 @@ class Reader(abc.ABC):
     ) -> float | None:
         """The earliest time any work these names cover is due, scheduled resumes
         included (``None``: nothing is queued). Names and ``versions`` as in
-        :meth:`claim_instances`."""
+        :meth:`claim_steps`."""
 
     @abc.abstractmethod
     def statuses(self, ids: Sequence[str]) -> dict[str, Status]: ...
@@ -265,9 +262,6 @@ class Tx(Reader):
         """Insert new instances; for each, ``False`` (and nothing written) if its id is
         taken."""
 
-    def insert_instance(self, row: InstanceRow) -> bool:
-        return self.insert_instances([row])[0]
-
     @abc.abstractmethod
     def lock_instances(self, ids: Sequence[str]) -> list[InstanceRow]:
         """Read instances for update (blocking concurrent writers of those rows)."""
@@ -281,23 +275,6 @@ class Tx(Reader):
         """Set the same columns of several instances."""
 
     @abc.abstractmethod
-    def claim_instances(
-        self,
-        names: Sequence[str] | None,
-        now: float,
-        limit: int,
-        lease: str,
-        lease_until: float,
-        exclude: Sequence[str] = (),
-        versions: Versions = None,
-    ) -> list[InstanceRow]:
-        """Lease up to ``limit`` live, unleased instances with work due (``next_due <= now``)
-        for one orchestration step each; counts the claim in ``claims``. ``names`` selects
-        the orchestrator names (``None``: any), ``exclude`` names never to claim;
-        ``versions`` restricts names it lists to instances of those versions (an
-        instance without a version matches none)."""
-
-    @abc.abstractmethod
     def claim_steps(
         self,
         names: Sequence[str] | None,
@@ -308,7 +285,12 @@ class Tx(Reader):
         exclude: Sequence[str] = (),
         versions: Versions = None,
     ) -> list[tuple[InstanceRow, list[Message]]]:
-        """:meth:`claim_instances`, with each instance's pending messages (oldest first)."""
+        """Lease up to ``limit`` live, unleased instances with work due (``next_due <= now``)
+        for one orchestration step each, with each one's pending messages (oldest first);
+        counts the claim in ``claims``. ``names`` selects the orchestrator names
+        (``None``: any), ``exclude`` names never to claim; ``versions`` restricts names it
+        lists to instances of those versions (an instance without a version matches
+        none)."""
 
     @abc.abstractmethod
     def claim_for_results(
@@ -390,10 +372,6 @@ class Tx(Reader):
         """Queue messages for orchestrations (does not touch ``next_due``)."""
 
     @abc.abstractmethod
-    def load_messages(self, instance_ids: Sequence[str]) -> dict[str, list[Message]]:
-        """Every pending message of each instance, in arrival order."""
-
-    @abc.abstractmethod
     def delete_messages(self, message_ids: Sequence[int]) -> None:
         """Delete consumed messages."""
 
@@ -425,7 +403,7 @@ class Tx(Reader):
         exclude: Sequence[str] = (),
     ) -> list[ActivityRow]:
         """Lease up to ``limit`` ready activities, oldest first (``names`` and
-        ``exclude`` as in :meth:`claim_instances`)."""
+        ``exclude`` as in :meth:`claim_steps`)."""
 
     @abc.abstractmethod
     def deliver_results(
@@ -530,6 +508,8 @@ class Store(abc.ABC):
     """A database holding tenuto's state."""
 
     url: str
+    #: The exceptions the backend's database driver raises: see :func:`is_database_error`.
+    driver_errors: ClassVar[tuple[type[BaseException], ...]] = ()
 
     @abc.abstractmethod
     def transaction(
@@ -604,6 +584,20 @@ class Store(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def is_database_error(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from the database driver of a backend loaded in this process
+    (a database that refused or failed an operation), rather than from tenuto or the
+    request. Entry points report such errors as database errors without naming the
+    driver, so that nothing outside this package depends on one."""
+    backends: list[type[Store]] = []
+    pending = [Store]
+    while pending:
+        subclasses = pending.pop().__subclasses__()
+        backends += subclasses
+        pending += subclasses
+    return any(isinstance(exc, backend.driver_errors) for backend in backends)
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

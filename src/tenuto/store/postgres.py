@@ -24,9 +24,12 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import psycopg
-from psycopg import errors, sql
-from psycopg_pool import ConnectionPool, PoolTimeout
+try:
+    import psycopg
+    from psycopg import errors, sql
+    from psycopg_pool import ConnectionPool, PoolTimeout
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ImportError("PostgreSQL support needs psycopg 3: pip install 'tenuto[postgres]'") from exc
 
 from .. import _json
 from .._signals import TOPICS, hub_for
@@ -68,7 +71,6 @@ _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 class _PgDialect(Dialect):
     skip_locked = "FOR UPDATE SKIP LOCKED"
     for_update = "FOR UPDATE"
-    pipelined = True
 
     def sql(self, text: str) -> str:
         return text.replace("?", "%s")
@@ -460,6 +462,8 @@ def parse_url(url: str) -> tuple[str, str]:
 
 class PostgresStore(Store):
     """tenuto's state in a PostgreSQL schema."""
+
+    driver_errors = (psycopg.Error,)  # PoolTimeout included
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url

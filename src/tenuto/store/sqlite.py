@@ -46,6 +46,13 @@ class _SqliteDialect(Dialect):
 _DIALECT = _SqliteDialect()
 
 
+class _SqliteTx(SqlTx):
+    """The shared SQL, in a transaction that holds SQLite's write lock."""
+
+    def lock_names(self, kind: str, names: Sequence[str], exclusive: bool) -> None:
+        pass  # the write lock already serializes every write transaction
+
+
 class _Cursor(SqlCursor):
     dialect = _DIALECT
 
@@ -100,6 +107,8 @@ def _busy_timeout(text: str) -> float:
 
 class SqliteStore(Store):
     """tenuto's state in one SQLite file."""
+
+    driver_errors = (sqlite3.Error,)
 
     def __init__(self, url: str) -> None:
         path, options = parse_url(url)
@@ -201,7 +210,7 @@ class SqliteStore(Store):
     @contextmanager
     def transaction(self, origin: Listener | None = None, durable: bool = True) -> Iterator[Tx]:
         conn = self._conn()
-        tx = SqlTx(_Cursor(conn))
+        tx = _SqliteTx(_Cursor(conn))
         # In WAL mode NORMAL never waits for the disk; with FULL, a commit that may be
         # lost (``durable=False``) skips the fsync: the next FULL commit syncs the log,
         # this one's frames included.
