@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, assert_never
 
 from . import _control
 from . import history as h
@@ -268,17 +268,21 @@ def _action(ep: Episode, action: Action, now: float) -> h.Event:
                 "data": action.data,
             },
         )
-    return h.Event(
-        h.EXECUTION_SUSPENDED,
-        now,
-        {
-            "task_id": action.task_id,
-            "reason": action.reason,
-            "by": "orchestration",
-            "source": "orchestration",
-            "resume_at": None,
-        },
-    )
+    if isinstance(action, PauseSelf):
+        return h.Event(
+            h.EXECUTION_SUSPENDED,
+            now,
+            {
+                "task_id": action.task_id,
+                "reason": action.reason,
+                "by": "orchestration",
+                "source": "orchestration",
+                "resume_at": None,
+            },
+        )
+    # Every action is handled above (mypy checks it); one that is not is a bug, never a
+    # pause nobody asked for.
+    assert_never(action)
 
 
 def base_changes(row: InstanceRow, now: float, new_events: int) -> dict[str, Any]:
