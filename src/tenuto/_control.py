@@ -22,20 +22,18 @@ from typing import Any
 
 from . import history as h
 from ._json import dumps
-from ._signals import DONE
+from ._wakeups import DONE
 from .errors import InstanceExists, InstanceFinished, InstanceNotFinished, InstanceNotFound
-from .status import PAUSABLE, Failure, Status
+from .status import LIVE, PAUSABLE, Failure, Status
 from .store.base import Filter, InstanceRow, NewMessage, StandingPauseRow, Tx
 from .tracking import track
 
-_LIVE = (Status.PENDING, Status.RUNNING, Status.PAUSED)
 #: Kinds of standing pauses (and, for an instance, ``pause.source`` of a standing pause).
 ORCHESTRATOR = "orchestrator"
 ACTIVITY = "activity"
 #: ``pause.source`` of an explicit pause, and of a pause that came from the parent.
 CLIENT = "client"
 PARENT = "parent"
-TERMINAL = (Status.COMPLETED, Status.FAILED, Status.TERMINATED)
 
 
 def new_execution_id() -> str:
@@ -223,7 +221,7 @@ def pause(
     tx.annotate(targets, _suspended(reason, by, source, resume_at, now))
     # Every live child: which of them to pause is decided once each is locked (a child
     # whose status a concurrent transaction is changing is read as that one left it).
-    children = tx.children(targets, _LIVE)
+    children = tx.children(targets, LIVE)
     if children:
         pause(tx, children, reason=reason, by=by, resume_at=None, now=now, source=PARENT)
 
@@ -310,7 +308,7 @@ def resume(
     self_paused = [r.instance_id for r in rows if r.pause_source == "orchestration"]
     if self_paused:
         tx.set_due(self_paused, now)
-    children = tx.children(targets, _LIVE)  # decided once locked, as in pause()
+    children = tx.children(targets, LIVE)  # decided once locked, as in pause()
     if children:
         resume(tx, children, reason=reason, by=by, now=now, only_source=PARENT, hand_over=True)
 
@@ -443,7 +441,7 @@ def terminate(
     tx.delete_pending_work(targets)
     gone = set(targets)
     if recursive:
-        children = tx.children(targets, _LIVE)
+        children = tx.children(targets, LIVE)
         if children:
             gone.update(terminate(tx, children, reason="parent terminated", by=by, now=now))
     notify_parents(

@@ -43,8 +43,8 @@ from dataclasses import dataclass, field
 
 from . import _control, _step, metrics
 from . import history as h
-from ._signals import DONE, WORK
 from ._step import Episode
+from ._wakeups import DONE, WORK
 from .actions import (
     ContinuedAsNew,
 )

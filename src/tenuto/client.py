@@ -20,12 +20,15 @@ from typing import Any
 from . import _control
 from ._ids import check_instance_id as check_instance_id  # re-exported: the id rules
 from ._json import dumps, is_text, loads, loads_shown, shown
-from ._signals import DONE
+from ._wakeups import DONE
 from .app import App, check_name, name_of
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import InstanceNotFound, InvalidCursor, UnknownOrchestrator, WaitTimeout
 from .history import Event
 from .status import (
+    LIVE,
+    PAUSABLE,
+    TERMINAL,
     Failure,
     HistoryEvent,
     InstanceStatus,
@@ -589,9 +592,7 @@ class Client:
     ) -> int:
         """Pause every PENDING or RUNNING instance matching the filters; returns how many
         changed."""
-        flt = self._filter(
-            status, name, created_from, created_to, id_prefix, (Status.PENDING, Status.RUNNING)
-        )
+        flt = self._filter(status, name, created_from, created_to, id_prefix, PAUSABLE)
         at, why, actor = _epoch(resume_at, "resume_at"), _reason(reason), self._by(by)
         return self.store.run(
             lambda tx: len(
@@ -645,7 +646,7 @@ class Client:
             created_from,
             created_to,
             id_prefix,
-            (Status.PENDING, Status.RUNNING, Status.PAUSED),
+            LIVE,
         )
         why, actor = _reason(reason), self._by(by)
         return self.store.run(
@@ -677,7 +678,7 @@ class Client:
             created_from,
             created_to,
             id_prefix,
-            (Status.COMPLETED, Status.FAILED, Status.TERMINATED),
+            TERMINAL,
         )
         return self.store.run(lambda tx: _control.purge(tx, tx.select_ids(flt)))
 

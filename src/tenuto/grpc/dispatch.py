@@ -47,10 +47,10 @@ from google.protobuf import wrappers_pb2
 
 from .. import _json, _step
 from .. import history as h
-from .._activities import Outcome, deliver_outcomes
+from .._activities import ActivityOutcome, deliver_outcomes
 from .._episode import MAX_CLAIMS, EpisodeRunner, ReplayCache
 from .._json import dumps
-from .._signals import DONE, WORK
+from .._wakeups import DONE, WORK
 from ..app import App
 from ..clock import SYSTEM_CLOCK, Clock
 from ..status import Failure
@@ -449,15 +449,15 @@ class Dispatcher:
             request.failureDetails.errorType or request.failureDetails.errorMessage
         )
         if failed:
-            outcome = Outcome(act.row, None, convert.failure_of(request.failureDetails))
+            outcome = ActivityOutcome(act.row, None, convert.failure_of(request.failureDetails))
         else:
             try:
                 what = f"the output of activity {act.row.name!r}"
                 result = convert.lenient(request, "result", what)
                 dumps(result, what)
-                outcome = Outcome(act.row, result)
+                outcome = ActivityOutcome(act.row, result)
             except TypeError as exc:  # InvalidJSON too: the activity fails with it
-                outcome = Outcome(act.row, None, Failure.from_exception(exc))
+                outcome = ActivityOutcome(act.row, None, Failure.from_exception(exc))
         now = self.clock.now()
         self.store.run(lambda tx: deliver_outcomes(tx, [outcome], now)())
         self.changed()

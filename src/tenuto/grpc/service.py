@@ -46,7 +46,7 @@ from ..errors import (
     InstanceNotFound,
     InvalidCursor,
 )
-from ..status import Status
+from ..status import TERMINAL, Status
 from ..store.base import Filter, HistoryRow, InstanceRow, Reader, Store, Tx
 from . import convert
 from .auth import ACTOR, TokenAuth
@@ -57,7 +57,6 @@ log = logging.getLogger("tenuto.grpc")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_TERMINAL = (Status.COMPLETED, Status.FAILED, Status.TERMINATED)
 _ENTITIES = (
     "durable entities are not supported by tenuto yet; run orchestrations and activities "
     "only (see docs/durable-task-sdks.md)"
@@ -412,8 +411,7 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
         elif request.HasField("purgeInstanceFilter"):
             pf = request.purgeInstanceFilter
             flt = Filter(
-                statuses=tuple(s for s in _statuses(pf.runtimeStatus) if s.is_terminal)
-                or _TERMINAL,
+                statuses=tuple(s for s in _statuses(pf.runtimeStatus) if s.is_terminal) or TERMINAL,
                 created_from=convert.optional_time(pf, "createdTimeFrom"),
                 created_to=convert.optional_time(pf, "createdTimeTo"),
             )
@@ -425,7 +423,7 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
             if recursive and targets:
                 level = targets
                 while level:
-                    level = [c for c in tx.children(level, _TERMINAL) if c not in targets]
+                    level = [c for c in tx.children(level, TERMINAL) if c not in targets]
                     targets.extend(level)
             return _control.purge(tx, targets) if targets else 0
 
@@ -505,7 +503,7 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
         self, request: pb.ListInstanceIdsRequest, context: grpc.ServicerContext
     ) -> pb.ListInstanceIdsResponse:
         statuses = tuple(s for s in _statuses(request.runtimeStatus) if s.is_terminal)
-        flt = Filter(statuses=statuses or _TERMINAL)
+        flt = Filter(statuses=statuses or TERMINAL)
         lo = (
             convert.epoch(request.completedTimeFrom)
             if request.HasField("completedTimeFrom")

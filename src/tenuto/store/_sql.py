@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import _json
 from ..history import Event, Message
-from ..status import Status
+from ..status import PAUSABLE, TERMINAL, Status
 from .base import (
     INSTANCE_FIELDS,
     ActivityRow,
@@ -42,7 +42,10 @@ INSTANCE_NAMES = [name.strip() for name in INSTANCE_COLUMNS.split(",")]
 _ACTIVITY_COLUMNS = (
     "id, instance_id, execution_id, task_id, name, input, retry, attempt, created_at, lease"
 )
-_LIVE = (Status.PENDING.value, Status.RUNNING.value)
+#: Live and not paused, as stored (see :data:`tenuto.status.PAUSABLE`).
+_PAUSABLE = tuple(s.value for s in PAUSABLE)
+#: The final statuses, as stored.
+_TERMINAL = tuple(s.value for s in TERMINAL)
 #: An activity type under a standing pause (a condition on the activities table).
 _TYPE_HELD = (
     "EXISTS (SELECT 1 FROM standing_pauses sp WHERE sp.kind = 'activity'"
@@ -277,17 +280,16 @@ class SqlReader(Reader):
         return found
 
     def finished_instances(self, ids: Sequence[str]) -> list[InstanceRow]:
-        final = [s.value for s in Status if s.is_terminal]
         rows: list[InstanceRow] = []
         for part in chunks(list(ids), BATCH):
             cond, params = self.d.in_list("instance_id", part)
-            marks = ", ".join("?" for _ in final)
+            marks = ", ".join("?" for _ in _TERMINAL)
             rows += map(
                 instance_row,
                 self._q(
                     f"SELECT {INSTANCE_COLUMNS} FROM instances "
                     f"WHERE {cond} AND status IN ({marks})",
-                    [*params, *final],
+                    [*params, *_TERMINAL],
                 ),
             )
         return rows
@@ -459,7 +461,7 @@ class SqlTx(SqlReader, Tx):
                 (
                     f"UPDATE instances SET {sets} WHERE instance_id = ? AND lease = ? "
                     "AND history_len = ? AND status IN (?, ?) RETURNING instance_id",
-                    [*params, instance_id, lease, history_len, *_LIVE],
+                    [*params, instance_id, lease, history_len, *_PAUSABLE],
                 )
             )
         return [bool(r) for r in self._batch(statements)]
@@ -529,7 +531,7 @@ class SqlTx(SqlReader, Tx):
                 "ELSE (SELECT MIN(m.visible_at) FROM inbox m "
                 "      WHERE m.instance_id = instances.instance_id) END "
                 f"WHERE {cond} AND status IN (?, ?)",
-                [Status.PENDING.value, *params, *_LIVE],
+                [Status.PENDING.value, *params, *_PAUSABLE],
             )
 
     def delete_instances(self, ids: Sequence[str]) -> int:

@@ -23,7 +23,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeAlias, TypeVar
 
-from .._signals import TOPICS, WORK
+from .._wakeups import TOPICS, WORK
 from ..history import Event, Message
 from ..status import Status
 

@@ -32,7 +32,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError("PostgreSQL support needs psycopg 3: pip install 'tenuto[postgres]'") from exc
 
 from .. import _json
-from .._signals import TOPICS, hub_for
+from .._wakeups import TOPICS, hub_for
 from ..history import Event, Message
 from ..status import Status
 from . import migrations

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .._signals import TOPICS, hub_for
+from .._wakeups import TOPICS, hub_for
 from . import migrations
 from ._sql import Dialect, SqlCursor, SqlReader, SqlTx
 from .base import Listener, Reader, Store, Tx
