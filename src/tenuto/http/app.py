@@ -342,7 +342,12 @@ def _install_error_handlers(app: FastAPI, client: Client) -> None:
             response.headers["Retry-After"] = "1"
             return response
         log.exception("unexpected error serving %s %s", request.method, request.url.path)
-        return error_response(500, "internal", "internal error; see the server log")
+        response = error_response(500, "internal", "internal error; see the server log")
+        # Starlette raises the exception again once this response is sent, and the server
+        # then drops the connection: say so, or a client that keeps connections alive
+        # sends its next request on a dead one.
+        response.headers["Connection"] = "close"
+        return response
 
 
 def _map(app: FastAPI, kind: type[Exception], status: int, code: str) -> None:
