@@ -21,14 +21,17 @@ from .errors import (
     InstanceNotFound,
     InvalidCursor,
     InvalidJSON,
+    InvalidType,
     NonDeterminismError,
     SubOrchestrationFailed,
     TaskFailed,
     TenutoError,
     UnknownActivity,
     UnknownOrchestrator,
+    ValidationError,
     WaitTimeout,
 )
+from .filters import Filter
 from .retry import RetryPolicy
 from .status import (
     Failure,
@@ -53,6 +56,7 @@ __all__ = [
     "Clock",
     "EventTimeout",
     "Failure",
+    "Filter",
     "HistoryEvent",
     "InstanceExists",
     "InstanceFinished",
@@ -61,6 +65,7 @@ __all__ = [
     "InstanceStatus",
     "InvalidCursor",
     "InvalidJSON",
+    "InvalidType",
     "NonDeterminismError",
     "OrchestrationContext",
     "Page",
@@ -75,6 +80,7 @@ __all__ = [
     "TenutoError",
     "UnknownActivity",
     "UnknownOrchestrator",
+    "ValidationError",
     "WaitTimeout",
     "Worker",
     "activity_info",

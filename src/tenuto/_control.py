@@ -25,7 +25,7 @@ from ._json import dumps
 from ._wakeups import DONE
 from .errors import InstanceExists, InstanceFinished, InstanceNotFinished, InstanceNotFound
 from .status import LIVE, PAUSABLE, Failure, Status
-from .store.base import Filter, InstanceRow, NewMessage, StandingPauseRow, Tx
+from .store.base import InstanceRow, NewMessage, Selection, StandingPauseRow, Tx
 from .tracking import track
 
 #: Kinds of standing pauses (and, for an instance, ``pause.source`` of a standing pause).
@@ -350,7 +350,7 @@ def _hand_over(tx: Tx, rows: Sequence[InstanceRow], now: float) -> list[Instance
     parents = sorted({r.parent_instance_id for r in rows if r.parent_instance_id})
     paused_parents = {
         p.instance_id: p
-        for p in (tx.query(Filter(ids=tuple(parents)), len(parents), None) if parents else [])
+        for p in (tx.query(Selection(ids=tuple(parents)), len(parents), None) if parents else [])
         if p.status is Status.PAUSED
     }
     standing = {
@@ -512,7 +512,7 @@ def pause_type(
     if not tx.insert_standing_pause(StandingPauseRow(kind, name, reason, by, now, resume_at)):
         return False
     if kind == ORCHESTRATOR:
-        live = tx.select_ids(Filter(statuses=PAUSABLE, name=name))
+        live = tx.select_ids(Selection(statuses=PAUSABLE, name=name))
         pause(tx, live, reason=reason, by=by, resume_at=None, now=now, source=ORCHESTRATOR)
     else:
         waiting = tx.hold_activity_type(name)
@@ -535,7 +535,7 @@ def resume_type(
     if tx.delete_standing_pause(kind, name) is None:
         return False
     if kind == ORCHESTRATOR:
-        paused = tx.select_ids(Filter(statuses=(Status.PAUSED,), name=name))
+        paused = tx.select_ids(Selection(statuses=(Status.PAUSED,), name=name))
         resume(tx, paused, reason=reason, by=by, now=now, only_source=ORCHESTRATOR, hand_over=True)
     else:
         released = tx.release_activity_type(name)

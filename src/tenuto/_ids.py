@@ -13,7 +13,7 @@ import hashlib
 import re
 from typing import Any
 
-from .errors import shown
+from .errors import InvalidType, ValidationError, shown
 
 #: The longest instance id.
 MAX_ID = 256
@@ -27,9 +27,9 @@ def check_instance_id(instance_id: Any, what: str = "instance id") -> str:
     """Validate an instance id (see the module); returns it. ``what`` names it in the
     error (``"sub-orchestration instance id"``)."""
     if not isinstance(instance_id, str):
-        raise TypeError(f"the {what} must be a string, not {type(instance_id).__name__}")
+        raise InvalidType(f"the {what} must be a string, not {type(instance_id).__name__}")
     if not _ID_RE.match(instance_id) or instance_id != instance_id.strip():
-        raise ValueError(
+        raise ValidationError(
             f"invalid {what} {shown(instance_id)}: use 1-{MAX_ID} characters without '/', "
             "'\\', '#', '?', control characters, lone surrogates, or leading/trailing "
             "whitespace"

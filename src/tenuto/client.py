@@ -7,7 +7,6 @@ import base64
 import binascii
 import getpass
 import json
-import re
 import socket
 import threading
 import time
@@ -15,15 +14,30 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, Unpack
 
 from . import _control
+from ._checks import MAX_REASON as MAX_REASON  # re-exported, as are the checks below
+from ._checks import MAX_TAG_KEY as MAX_TAG_KEY
+from ._checks import MAX_TAG_VALUE as MAX_TAG_VALUE
+from ._checks import MAX_TAGS as MAX_TAGS
+from ._checks import MAX_VERSION as MAX_VERSION
+from ._checks import check_tags as check_tags
+from ._checks import check_text, check_time
+from ._checks import check_version as check_version
 from ._ids import check_instance_id as check_instance_id  # re-exported: the id rules
-from ._json import dumps, is_text, loads, loads_shown, shown
+from ._json import dumps, loads, loads_shown, shown
 from ._wakeups import DONE
 from .app import App, check_name, name_of
 from .clock import SYSTEM_CLOCK, Clock
-from .errors import InstanceNotFound, InvalidCursor, UnknownOrchestrator, WaitTimeout
+from .errors import (
+    InstanceNotFound,
+    InvalidCursor,
+    UnknownOrchestrator,
+    ValidationError,
+    WaitTimeout,
+)
+from .filters import Filter, FilterArgs, selection
 from .history import Event
 from .status import (
     LIVE,
@@ -37,20 +51,12 @@ from .status import (
     StandingPause,
     Status,
     from_timestamp,
-    to_timestamp,
 )
 from .store import open_store
-from .store.base import Filter, InstanceRow, Listener, Reader, StandingPauseRow, Store
+from .store.base import InstanceRow, Listener, Reader, StandingPauseRow, Store
 
 _TIME_FIELDS = ("fire_at", "resume_at")
-MAX_REASON = 4096
 MAX_PAGE = 1000
-#: Bounds of an instance's version and tags.
-MAX_VERSION = 256
-MAX_TAGS = 64
-MAX_TAG_KEY = 256
-MAX_TAG_VALUE = 1024
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _default_actor() -> str:
@@ -61,101 +67,12 @@ def _default_actor() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def check_version(version: Any) -> str | None:
-    """Validate an instance's version: ``None``, or 1-256 characters without control
-    characters."""
-    if version is None:
-        return None
-    if not isinstance(version, str):
-        raise TypeError(f"a version must be a string, not {type(version).__name__}")
-    if not version or len(version) > MAX_VERSION or _bad_text(version):
-        raise ValueError(
-            f"invalid version {version[:80]!r}: use 1-{MAX_VERSION} characters and no "
-            "control characters or lone surrogates"
-        )
-    return version
-
-
-def check_tags(tags: Any) -> dict[str, str] | None:
-    """Validate an instance's tags: a mapping of at most 64 string keys (1-256
-    characters) to string values (at most 1024 characters), none with control
-    characters. Returns them as a dict, or ``None`` for no tags (``None`` or empty)."""
-    if tags is None:
-        return None
-    if not isinstance(tags, Mapping):
-        raise TypeError(f"tags must be a mapping of strings to strings, not {type(tags).__name__}")
-    if len(tags) > MAX_TAGS:
-        raise ValueError(f"too many tags ({len(tags)}): at most {MAX_TAGS} are allowed")
-    out: dict[str, str] = {}
-    for key, value in tags.items():
-        if not isinstance(key, str):
-            raise TypeError(f"a tag key must be a string, not {type(key).__name__}")
-        if not isinstance(value, str):
-            raise TypeError(
-                f"the value of tag {key[:80]!r} must be a string, not {type(value).__name__}"
-            )
-        if not key or len(key) > MAX_TAG_KEY or _bad_text(key):
-            raise ValueError(
-                f"invalid tag key {key[:80]!r}: use 1-{MAX_TAG_KEY} characters and no "
-                "control characters or lone surrogates"
-            )
-        if len(value) > MAX_TAG_VALUE or _bad_text(value):
-            raise ValueError(
-                f"invalid value of tag {key[:80]!r}: use at most {MAX_TAG_VALUE} characters "
-                "and no control characters or lone surrogates"
-            )
-        out[key] = value
-    return out or None
-
-
-def _bad_text(text: str) -> bool:
-    """Whether ``text`` holds a control character or a lone surrogate."""
-    return _CONTROL_RE.search(text) is not None or not is_text(text)
-
-
-def _epoch(value: datetime | None, what: str) -> float | None:
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        raise TypeError(f"{what} must be a datetime, not {type(value).__name__}")
-    return to_timestamp(value)
-
-
-def _reason(reason: Any, what: str = "a reason") -> str | None:
-    if reason is None:
-        return None
-    if not isinstance(reason, str):
-        raise TypeError(f"{what} must be a string, not {type(reason).__name__}")
-    if len(reason) > MAX_REASON:
-        raise ValueError(f"{what} must be at most {MAX_REASON} characters")
-    if "\x00" in reason:
-        raise ValueError(f"{what} must not contain NUL characters")
-    if not is_text(reason):
-        raise ValueError(f"{what} must not contain lone surrogates (text that is not Unicode)")
-    return reason
-
-
 def _known_id(instance_id: Any) -> str:
     """An id to look up: one that could never have been created cannot be found."""
     try:
         return check_instance_id(instance_id)
-    except (TypeError, ValueError):
+    except ValidationError:
         raise InstanceNotFound(str(instance_id)) from None
-
-
-def _statuses(status: Status | str | Iterable[Status | str] | None) -> tuple[Status, ...]:
-    if status is None:
-        return ()
-    items = [status] if isinstance(status, Status | str) else list(status)
-    out = []
-    for item in items:
-        try:
-            out.append(Status(item.upper() if isinstance(item, str) else item))
-        except ValueError:
-            raise ValueError(
-                f"unknown status {item!r}; use one of {', '.join(s.value for s in Status)}"
-            ) from None
-    return tuple(out)
 
 
 def encode_cursor(row: InstanceRow) -> str:
@@ -243,7 +160,7 @@ class Client:
         self._listeners: list[Listener] = []
 
     def _by(self, by: str | None) -> str:
-        return _reason(by, "an actor") or self.actor
+        return check_text(by, "an actor") or self.actor
 
     def close(self) -> None:
         """Close the database connections this client opened."""
@@ -309,10 +226,10 @@ class Client:
         else:
             ids = [check_instance_id(i) for i in instance_ids]
             if len(ids) != len(texts):
-                raise ValueError(f"{len(ids)} instance ids for {len(texts)} inputs")
+                raise ValidationError(f"{len(ids)} instance ids for {len(texts)} inputs")
             if len(set(ids)) != len(ids):
-                raise ValueError("the instance ids must be distinct")
-        at = _epoch(start_at, "start_at")
+                raise ValidationError("the instance ids must be distinct")
+        at = check_time(start_at, "start_at")
         if ids:
             self.store.run(
                 lambda tx: _control.start(
@@ -364,26 +281,25 @@ class Client:
 
     def query(
         self,
+        filter: Filter | None = None,
         *,
-        status: Status | str | Iterable[Status | str] | None = None,
-        name: str | None = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        id_prefix: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        **where: Unpack[FilterArgs],
     ) -> Page[InstanceStatus]:
-        """Instances matching every given filter, newest first, one page at a time.
+        """Instances matching ``filter`` (or the same conditions given as keyword
+        arguments: ``status``, ``name``, ``created_from``, ``created_to``,
+        ``id_prefix``), newest first, one page at a time.
 
         Pass ``next_cursor`` of a page as ``cursor`` to get the next one.
         """
         if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-            raise ValueError(f"limit must be an int from 1 to {MAX_PAGE}")
-        flt = self._filter(status, name, created_from, created_to, id_prefix)
+            raise ValidationError(f"limit must be an int from 1 to {MAX_PAGE}")
+        chosen = selection(filter, where)
         after = None if cursor is None else decode_cursor(cursor)
 
         def read(r: Reader) -> tuple[list[InstanceRow], dict[str, list[str]]]:
-            rows = r.query(flt, limit + 1, after)
+            rows = r.query(chosen, limit + 1, after)
             return rows, r.held_activities([row.instance_id for row in rows[:limit]])
 
         rows, held = self.store.read(read)
@@ -392,35 +308,10 @@ class Client:
         items = [to_status(r, held.get(r.instance_id, ())) for r in rows]
         return Page(items, encode_cursor(rows[-1]) if more else None)
 
-    @staticmethod
-    def _filter(
-        status: Status | str | Iterable[Status | str] | None,
-        name: str | None,
-        created_from: datetime | None,
-        created_to: datetime | None,
-        id_prefix: str | None,
-        default_status: Sequence[Status] = (),
-    ) -> Filter:
-        return Filter(
-            statuses=_statuses(status) or tuple(default_status),
-            name=None if name is None else check_name(name, "orchestrator name"),
-            created_from=_epoch(created_from, "created_from"),
-            created_to=_epoch(created_to, "created_to"),
-            id_prefix=_reason(id_prefix, "an id prefix") or None,
-        )
-
-    def count(
-        self,
-        *,
-        status: Status | str | Iterable[Status | str] | None = None,
-        name: str | None = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        id_prefix: str | None = None,
-    ) -> dict[Status, int]:
-        """How many instances matching the filters there are, per status."""
-        flt = self._filter(status, name, created_from, created_to, id_prefix)
-        return self.store.read(lambda r: r.count_by_status(flt))
+    def count(self, filter: Filter | None = None, **where: Unpack[FilterArgs]) -> dict[Status, int]:
+        """How many instances matching the filter there are, per status."""
+        chosen = selection(filter, where)
+        return self.store.read(lambda r: r.count_by_status(chosen))
 
     def wait(self, instance_id: str, timeout: float | None = None) -> InstanceStatus:
         """Block until the instance has finished (a PAUSED instance has not); returns its
@@ -524,7 +415,7 @@ class Client:
         keeps its reason and actor, and the change is recorded in the history (an
         ``ExecutionSuspended`` event with ``rescheduled: true``)."""
         instance_id = _known_id(instance_id)
-        at, why, actor = _epoch(resume_at, "resume_at"), _reason(reason), self._by(by)
+        at, why, actor = check_time(resume_at, "resume_at"), check_text(reason), self._by(by)
         changed = self.store.run(
             lambda tx: _control.pause(
                 tx,
@@ -541,7 +432,7 @@ class Client:
     def resume(self, instance_id: str, reason: str | None = None, *, by: str | None = None) -> bool:
         """Resume a PAUSED instance; ``True`` if it changed, ``False`` if it was not paused."""
         instance_id = _known_id(instance_id)
-        why, actor = _reason(reason), self._by(by)
+        why, actor = check_text(reason), self._by(by)
         changed = self.store.run(
             lambda tx: _control.resume(
                 tx, [instance_id], reason=why, by=actor, now=self.clock.now(), strict=True
@@ -560,7 +451,7 @@ class Client:
         """End a live instance (paused ones included) as TERMINATED, with its
         sub-orchestrations unless ``recursive=False``."""
         instance_id = _known_id(instance_id)
-        why, actor = _reason(reason), self._by(by)
+        why, actor = check_text(reason), self._by(by)
         self.store.run(
             lambda tx: _control.terminate(
                 tx,
@@ -580,25 +471,23 @@ class Client:
 
     def pause_many(
         self,
+        filter: Filter | None = None,
         *,
-        status: Status | str | Iterable[Status | str] | None = None,
-        name: str | None = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        id_prefix: str | None = None,
         reason: str | None = None,
         resume_at: datetime | None = None,
         by: str | None = None,
+        **where: Unpack[FilterArgs],
     ) -> int:
-        """Pause every PENDING or RUNNING instance matching the filters; returns how many
+        """Pause every PENDING or RUNNING instance matching the filter (given as
+        ``filter`` or as keyword arguments, as in :meth:`query`); returns how many
         changed."""
-        flt = self._filter(status, name, created_from, created_to, id_prefix, PAUSABLE)
-        at, why, actor = _epoch(resume_at, "resume_at"), _reason(reason), self._by(by)
+        chosen = selection(filter, where, PAUSABLE)
+        at, why, actor = check_time(resume_at, "resume_at"), check_text(reason), self._by(by)
         return self.store.run(
             lambda tx: len(
                 _control.pause(
                     tx,
-                    tx.select_ids(flt),
+                    tx.select_ids(chosen),
                     reason=why,
                     by=actor,
                     resume_at=at,
@@ -609,51 +498,40 @@ class Client:
 
     def resume_many(
         self,
+        filter: Filter | None = None,
         *,
-        status: Status | str | Iterable[Status | str] | None = None,
-        name: str | None = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        id_prefix: str | None = None,
         reason: str | None = None,
         by: str | None = None,
+        **where: Unpack[FilterArgs],
     ) -> int:
-        """Resume every PAUSED instance matching the filters; returns how many changed."""
-        flt = self._filter(status, name, created_from, created_to, id_prefix, (Status.PAUSED,))
-        why, actor = _reason(reason), self._by(by)
+        """Resume every PAUSED instance matching the filter; returns how many changed."""
+        chosen = selection(filter, where, (Status.PAUSED,))
+        why, actor = check_text(reason), self._by(by)
         return self.store.run(
             lambda tx: len(
-                _control.resume(tx, tx.select_ids(flt), reason=why, by=actor, now=self.clock.now())
+                _control.resume(
+                    tx, tx.select_ids(chosen), reason=why, by=actor, now=self.clock.now()
+                )
             )
         )
 
     def terminate_many(
         self,
+        filter: Filter | None = None,
         *,
-        status: Status | str | Iterable[Status | str] | None = None,
-        name: str | None = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        id_prefix: str | None = None,
         reason: str | None = None,
         by: str | None = None,
         recursive: bool = True,
+        **where: Unpack[FilterArgs],
     ) -> int:
-        """Terminate every live instance matching the filters; returns how many."""
-        flt = self._filter(
-            status,
-            name,
-            created_from,
-            created_to,
-            id_prefix,
-            LIVE,
-        )
-        why, actor = _reason(reason), self._by(by)
+        """Terminate every live instance matching the filter; returns how many."""
+        chosen = selection(filter, where, LIVE)
+        why, actor = check_text(reason), self._by(by)
         return self.store.run(
             lambda tx: len(
                 _control.terminate(
                     tx,
-                    tx.select_ids(flt),
+                    tx.select_ids(chosen),
                     reason=why,
                     by=actor,
                     now=self.clock.now(),
@@ -662,25 +540,10 @@ class Client:
             )
         )
 
-    def purge_many(
-        self,
-        *,
-        status: Status | str | Iterable[Status | str] | None = None,
-        name: str | None = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        id_prefix: str | None = None,
-    ) -> int:
-        """Delete every finished instance matching the filters; returns how many."""
-        flt = self._filter(
-            status,
-            name,
-            created_from,
-            created_to,
-            id_prefix,
-            TERMINAL,
-        )
-        return self.store.run(lambda tx: _control.purge(tx, tx.select_ids(flt)))
+    def purge_many(self, filter: Filter | None = None, **where: Unpack[FilterArgs]) -> int:
+        """Delete every finished instance matching the filter; returns how many."""
+        chosen = selection(filter, where, TERMINAL)
+        return self.store.run(lambda tx: _control.purge(tx, tx.select_ids(chosen)))
 
     # -- standing pauses ---------------------------------------------------------------
 
@@ -740,7 +603,7 @@ class Client:
     def _pause_type(
         self, kind: str, name: str, reason: str | None, resume_at: datetime | None, by: str | None
     ) -> bool:
-        at, why, actor = _epoch(resume_at, "resume_at"), _reason(reason), self._by(by)
+        at, why, actor = check_time(resume_at, "resume_at"), check_text(reason), self._by(by)
         return self.store.run(
             lambda tx: _control.pause_type(
                 tx, kind, name, reason=why, by=actor, resume_at=at, now=self.clock.now()
@@ -748,7 +611,7 @@ class Client:
         )
 
     def _resume_type(self, kind: str, name: str, reason: str | None, by: str | None) -> bool:
-        why, actor = _reason(reason), self._by(by)
+        why, actor = check_text(reason), self._by(by)
         return self.store.run(
             lambda tx: _control.resume_type(
                 tx, kind, name, reason=why, by=actor, now=self.clock.now()

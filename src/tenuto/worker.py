@@ -41,6 +41,7 @@ from ._step import Episode
 from ._wakeups import WORK
 from .app import App
 from .clock import SYSTEM_CLOCK, Clock
+from .errors import ValidationError
 from .status import Failure, storable_text, type_name
 from .store import open_store
 from .store.base import ActivityRow, InstanceRow, Store, Tx
@@ -98,11 +99,11 @@ class Worker:
         eager_steps_below: float = 0.1,
     ) -> None:
         if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
+            raise ValidationError("concurrency must be at least 1")
         if lease_seconds <= 0:
-            raise ValueError("lease_seconds must be positive")
+            raise ValidationError("lease_seconds must be positive")
         if eager_steps_below < 0:
-            raise ValueError("eager_steps_below must be 0 (off) or a number of seconds")
+            raise ValidationError("eager_steps_below must be 0 (off) or a number of seconds")
         self.app = app
         self._own_store = store is None
         self.store = store if store is not None else open_store(db)

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from ..app import App
+from ..errors import ValidationError
 from .params import DB_OPTION
 
 
@@ -269,7 +270,7 @@ def serve(
             raise click.UsageError(str(exc)) from None
     try:
         parsed = http.parse_tokens(list(tokens))
-    except ValueError as exc:
+    except ValidationError as exc:
         raise click.BadParameter(str(exc), param_hint="'--token'") from None
     _setup_logging(log_level, log_format)
     app = load_app(app_spec) if app_spec is not None else None

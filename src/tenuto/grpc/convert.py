@@ -34,7 +34,7 @@ from ..actions import (
     SendEvent,
 )
 from ..client import check_instance_id, check_tags, check_version
-from ..errors import InvalidJSON
+from ..errors import InvalidJSON, ValidationError
 from ..status import Failure, Status
 from ..store.base import InstanceRow
 
@@ -65,7 +65,7 @@ _NOT_REPLAYED = frozenset(
 )
 
 
-class BadPayload(ValueError):
+class BadPayload(ValidationError):
     """A payload that is not JSON text."""
 
 

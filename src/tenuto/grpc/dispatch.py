@@ -53,6 +53,7 @@ from .._json import dumps
 from .._wakeups import DONE, WORK
 from ..app import App
 from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import ValidationError
 from ..status import Failure
 from ..store.base import ActivityRow, InstanceRow, Store, Tx
 from . import convert
@@ -124,9 +125,9 @@ class Dispatcher:
         activities_per_worker: int = ACTIVITIES_PER_WORKER,
     ) -> None:
         if lease_seconds <= 0:
-            raise ValueError("lease_seconds must be positive")
+            raise ValidationError("lease_seconds must be positive")
         if activities_per_worker < 1:
-            raise ValueError("activities_per_worker must be at least 1")
+            raise ValidationError("activities_per_worker must be at least 1")
         self.activities_per_worker = activities_per_worker
         self.store = store
         self.clock = clock
@@ -392,7 +393,7 @@ class Dispatcher:
         row = step.row
         if request.instanceId and request.instanceId != row.instance_id:
             self._release([(request.completionToken, step)])
-            raise ValueError(
+            raise ValidationError(
                 f"the completion token belongs to instance {row.instance_id!r}, "
                 f"not {request.instanceId!r}"
             )

@@ -45,9 +45,10 @@ from ..errors import (
     InstanceNotFinished,
     InstanceNotFound,
     InvalidCursor,
+    ValidationError,
 )
 from ..status import TERMINAL, Status
-from ..store.base import Filter, HistoryRow, InstanceRow, Reader, Store, Tx
+from ..store.base import HistoryRow, InstanceRow, Reader, Selection, Store, Tx
 from . import convert
 from .auth import ACTOR, TokenAuth
 from .convert import EXECUTION_REWOUND
@@ -86,12 +87,16 @@ def _status_of(exc: BaseException, store: Store) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.ALREADY_EXISTS, str(exc)
     if isinstance(exc, InstanceFinished | InstanceNotFinished):
         return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
-    if isinstance(exc, InvalidCursor | ValueError | TypeError):
+    if isinstance(exc, ValidationError):  # other exceptions are bugs: INTERNAL
         return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
     outage = store.outage(exc)
     if outage is not None:
         return grpc.StatusCode.UNAVAILABLE, outage
-    return grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}"
+    return (
+        grpc.StatusCode.INTERNAL,
+        f"internal error (a bug in tenuto, not in the request): {type(exc).__name__}; "
+        "see the server log",
+    )
 
 
 def _rpc(fn: F) -> F:
@@ -114,7 +119,7 @@ def _rpc(fn: F) -> F:
 
 def _instance_id(value: str) -> str:
     if not value:
-        raise ValueError("instanceId is required")
+        raise ValidationError("instanceId is required")
     return check_instance_id(value)
 
 
@@ -154,7 +159,7 @@ def _statuses(values: Sequence[int]) -> tuple[Status, ...]:
         elif v == pb.ORCHESTRATION_STATUS_CANCELED:
             continue  # tenuto has no canceled state: nothing matches it
         else:
-            raise ValueError(f"unknown runtime status {v}")
+            raise ValidationError(f"unknown runtime status {v}")
     return tuple(dict.fromkeys(out))
 
 
@@ -402,7 +407,7 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
         self, request: pb.PurgeInstancesRequest, context: grpc.ServicerContext
     ) -> pb.PurgeInstancesResponse:
         recursive = request.recursive
-        flt: Filter | None = None
+        flt: Selection | None = None
         ids: list[str] = []
         if request.instanceId:
             ids = [_known_id(request.instanceId)]
@@ -410,13 +415,13 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
             ids = [_known_id(i) for i in request.instanceBatch.instanceIds]
         elif request.HasField("purgeInstanceFilter"):
             pf = request.purgeInstanceFilter
-            flt = Filter(
+            flt = Selection(
                 statuses=tuple(s for s in _statuses(pf.runtimeStatus) if s.is_terminal) or TERMINAL,
                 created_from=convert.optional_time(pf, "createdTimeFrom"),
                 created_to=convert.optional_time(pf, "createdTimeTo"),
             )
         else:
-            raise ValueError("give an instanceId, an instanceBatch or a purgeInstanceFilter")
+            raise ValidationError("give an instanceId, an instanceBatch or a purgeInstanceFilter")
 
         def purge(tx: Tx) -> int:
             targets = list(ids) if flt is None else tx.select_ids(flt)
@@ -478,7 +483,7 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
         self, request: pb.QueryInstancesRequest, context: grpc.ServicerContext
     ) -> pb.QueryInstancesResponse:
         q = request.query
-        flt = Filter(
+        flt = Selection(
             statuses=_statuses(q.runtimeStatus),
             created_from=convert.optional_time(q, "createdTimeFrom"),
             created_to=convert.optional_time(q, "createdTimeTo"),
@@ -503,7 +508,7 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
         self, request: pb.ListInstanceIdsRequest, context: grpc.ServicerContext
     ) -> pb.ListInstanceIdsResponse:
         statuses = tuple(s for s in _statuses(request.runtimeStatus) if s.is_terminal)
-        flt = Filter(statuses=statuses or TERMINAL)
+        flt = Selection(statuses=statuses or TERMINAL)
         lo = (
             convert.epoch(request.completedTimeFrom)
             if request.HasField("completedTimeFrom")
@@ -602,7 +607,7 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
         self, request: pb.OrchestratorResponse, context: grpc.ServicerContext
     ) -> pb.CompleteTaskResponse:
         if request.isPartial:
-            raise ValueError("chunked orchestrator responses are not supported")
+            raise ValidationError("chunked orchestrator responses are not supported")
         self.dispatcher.complete_orchestration(request)
         return pb.CompleteTaskResponse()
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..app import App
 from ..client import Client
+from ..errors import ValidationError
 from ..worker import Worker
 from .app import DEFAULT_MAX_BODY, create_app
 
@@ -42,7 +43,7 @@ def serve(
     import uvicorn
 
     if worker and app is None and grpc_port is None:
-        raise ValueError(
+        raise ValidationError(
             "a worker needs an app (MODULE:APP); use --no-worker to serve the API alone"
         )
     client = Client(db, app=app, actor="http")

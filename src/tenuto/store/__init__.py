@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 
+from ..errors import ValidationError
 from .base import Store, is_database_error
 
 DEFAULT_URL = "sqlite:///tenuto.db"
@@ -28,7 +29,7 @@ def resolve_url(url: str | None) -> str:
     An empty ``url`` is refused rather than read as "the default" (an unset variable in
     ``--db "$DB"`` would otherwise write to ``./tenuto.db`` unnoticed)."""
     if url is not None and not url.strip():
-        raise ValueError(
+        raise ValidationError(
             "the database URL is empty: give one, such as sqlite:///tenuto.db or "
             "postgresql://user@host/dbname, or leave --db out to use $TENUTO_DB or "
             f"{DEFAULT_URL}"
@@ -42,7 +43,7 @@ def open_store(url: str | None = None) -> Store:
     backend = _BACKENDS.get(url.split(":", 1)[0].lower())
     if backend is None:
         examples = " or ".join(dict.fromkeys(example for _, _, example in _BACKENDS.values()))
-        raise ValueError(f"unsupported database URL {url!r}: use {examples}")
+        raise ValidationError(f"unsupported database URL {url!r}: use {examples}")
     module, cls, _ = backend
     store: Store = getattr(importlib.import_module(f"{__name__}.{module}"), cls)(url)
     return store

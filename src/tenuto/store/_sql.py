@@ -18,12 +18,12 @@ from ..status import PAUSABLE, TERMINAL, Status
 from .base import (
     INSTANCE_FIELDS,
     ActivityRow,
-    Filter,
     HistoryRow,
     InstanceRow,
     NewActivity,
     NewMessage,
     Reader,
+    Selection,
     StandingPauseRow,
     Tx,
     Versions,
@@ -151,8 +151,8 @@ class SqlCursor(abc.ABC):
         return list(self.execute(sql, params).fetchall())
 
 
-def filter_sql(dialect: Dialect, flt: Filter) -> tuple[str, list[Any]]:
-    """A WHERE condition (never empty) and parameters for a :class:`Filter`."""
+def filter_sql(dialect: Dialect, flt: Selection) -> tuple[str, list[Any]]:
+    """A WHERE condition (never empty) and parameters for a :class:`Selection`."""
     conds: list[str] = []
     params: list[Any] = []
     if flt.statuses:
@@ -202,7 +202,9 @@ class SqlReader(Reader):
         )
         return [_event(*r) for r in rows]
 
-    def query(self, flt: Filter, limit: int, after: tuple[float, str] | None) -> list[InstanceRow]:
+    def query(
+        self, flt: Selection, limit: int, after: tuple[float, str] | None
+    ) -> list[InstanceRow]:
         where, params = filter_sql(self.d, flt)
         if after is not None:
             where += " AND (created_at < ? OR (created_at = ? AND instance_id < ?))"
@@ -214,8 +216,8 @@ class SqlReader(Reader):
         )
         return [instance_row(r) for r in rows]
 
-    def count_by_status(self, flt: Filter | None = None) -> dict[Status, int]:
-        where, params = filter_sql(self.d, flt or Filter())
+    def count_by_status(self, flt: Selection | None = None) -> dict[Status, int]:
+        where, params = filter_sql(self.d, flt or Selection())
         rows = self._q(
             f"SELECT status, COUNT(*) FROM instances WHERE {where} GROUP BY status", params
         )
@@ -474,7 +476,7 @@ class SqlTx(SqlReader, Tx):
                 [*params, lease],
             )
 
-    def select_ids(self, flt: Filter, limit: int | None = None) -> list[str]:
+    def select_ids(self, flt: Selection, limit: int | None = None) -> list[str]:
         where, params = filter_sql(self.d, flt)
         tail = "" if limit is None else " LIMIT ?"
         if limit is not None:

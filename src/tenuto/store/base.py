@@ -22,8 +22,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeAlias, TypeVar
+from urllib.parse import SplitResult, urlsplit
 
 from .._wakeups import TOPICS, WORK
+from ..errors import ValidationError
 from ..history import Event, Message
 from ..status import Status
 
@@ -156,8 +158,10 @@ class HistoryRow:
 
 
 @dataclass(slots=True)
-class Filter:
-    """Which instances a query or a bulk operation applies to. Empty means all."""
+class Selection:
+    """Which instances a read or a bulk change applies to, as the store takes it (times
+    as epoch seconds; ``ids`` for the engine's own reads). Empty means all. Callers give
+    a :class:`tenuto.Filter`, which checks its values and makes one."""
 
     statuses: tuple[Status, ...] = ()
     name: str | None = None
@@ -177,11 +181,13 @@ class Reader(abc.ABC):
     def load_history(self, instance_id: str, after: int = 0) -> list[Event]: ...
 
     @abc.abstractmethod
-    def query(self, flt: Filter, limit: int, after: tuple[float, str] | None) -> list[InstanceRow]:
+    def query(
+        self, flt: Selection, limit: int, after: tuple[float, str] | None
+    ) -> list[InstanceRow]:
         """Instances matching ``flt``, newest first, after the cursor key ``after``."""
 
     @abc.abstractmethod
-    def count_by_status(self, flt: Filter | None = None) -> dict[Status, int]:
+    def count_by_status(self, flt: Selection | None = None) -> dict[Status, int]:
         """How many instances (matching ``flt``) there are in each status."""
 
     @abc.abstractmethod
@@ -326,7 +332,7 @@ class Tx(Reader):
         """Give up the lease ``lease`` on instances that still hold it."""
 
     @abc.abstractmethod
-    def select_ids(self, flt: Filter, limit: int | None = None) -> list[str]:
+    def select_ids(self, flt: Selection, limit: int | None = None) -> list[str]:
         """Ids of instances matching ``flt``, locked for update where the backend can."""
 
     @abc.abstractmethod
@@ -598,6 +604,15 @@ def is_database_error(exc: BaseException) -> bool:
         backends += subclasses
         pending += subclasses
     return any(isinstance(exc, backend.driver_errors) for backend in backends)
+
+
+def split_url(url: str) -> SplitResult:
+    """``urlsplit(url)``, refusing a URL it cannot read (an unclosed ``[`` host) with a
+    :class:`~tenuto.ValidationError`."""
+    try:
+        return urlsplit(url)
+    except ValueError as exc:
+        raise ValidationError(f"invalid database URL {url[:80]!r}: {exc}") from None
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

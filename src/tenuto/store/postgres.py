@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlunsplit
 
 try:
     import psycopg
@@ -33,6 +33,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
 
 from .. import _json
 from .._wakeups import TOPICS, hub_for
+from ..errors import ValidationError
 from ..history import Event, Message
 from ..status import Status
 from . import migrations
@@ -57,6 +58,7 @@ from .base import (
     Store,
     Tx,
     Versions,
+    split_url,
 )
 
 log = logging.getLogger("tenuto.store")
@@ -443,7 +445,7 @@ def _json_rows(rows: list[dict[str, Any]]) -> str:
 
 def parse_url(url: str) -> tuple[str, str]:
     """Split a tenuto PostgreSQL URL into a libpq conninfo URL and the schema name."""
-    parts = urlsplit(url)
+    parts = split_url(url)
     query = parse_qsl(parts.query)
     schema = "tenuto"
     kept = []
@@ -453,7 +455,7 @@ def parse_url(url: str) -> tuple[str, str]:
         else:
             kept.append((key, value))
     if not _SCHEMA_RE.match(schema):
-        raise ValueError(
+        raise ValidationError(
             f"invalid schema name {schema!r}: use lowercase letters, digits and underscores"
         )
     scheme = "postgresql"
