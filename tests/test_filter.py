@@ -60,3 +60,16 @@ def test_time_conditions_select_by_creation_time(client):
     assert client.query(Filter(created_to=before)).items == []
     naive = before.replace(tzinfo=None)  # naive times are UTC
     assert client.query(Filter(created_from=naive)).items[0].instance_id == iid
+
+
+def test_async_client_takes_a_filter(db_url):
+    import asyncio
+
+    async def main() -> tuple[int, int]:
+        async with tenuto.AsyncClient(db_url) as c:
+            await c.start("backup", None, instance_id="x-1")
+            return await c.pause_many(Filter(name="backup")), len(
+                (await c.query(Filter(status="PAUSED"))).items
+            )
+
+    assert asyncio.run(main()) == (1, 1)

@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import getpass
 import json
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
-from typing import Any, Unpack
+from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack
 
 from . import _control
 from ._checks import MAX_REASON as MAX_REASON  # re-exported, as are the checks below
@@ -630,15 +631,42 @@ def _standing(row: StandingPauseRow) -> StandingPause:
     )
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _in_thread(
+    method: Callable[Concatenate[Client, P], R],
+) -> Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, R]]:
+    """``method`` of :class:`Client` as a coroutine method of :class:`AsyncClient`, run in
+    a thread (``asyncio.to_thread``) so that the event loop never blocks. It keeps the
+    method's signature for type checkers (a ``ParamSpec``), for ``inspect.signature``
+    and ``help()`` (``__wrapped__``), and its docstring."""
+
+    @functools.wraps(method)
+    async def call(self: AsyncClient, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await asyncio.to_thread(method, self._client, *args, **kwargs)
+
+    return call
+
+
 class AsyncClient:
-    """The same operations as :class:`Client`, as coroutines.
+    """The same operations as :class:`Client`, as coroutines, with the same signatures.
 
     Database calls run in a thread (``asyncio.to_thread``) so the event loop never
-    blocks; :meth:`wait` polls without holding a thread.
+    blocks; :meth:`wait` and :meth:`wait_many` poll without holding a thread.
     """
 
-    def __init__(self, db: str | None = None, **kwargs: Any) -> None:
-        self._client = Client(db, **kwargs)
+    def __init__(
+        self,
+        db: str | None = None,
+        *,
+        app: App | None = None,
+        store: Store | None = None,
+        actor: str | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._client = Client(db, app=app, store=store, actor=actor, clock=clock)
 
     @property
     def store(self) -> Store:
@@ -650,86 +678,27 @@ class AsyncClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def close(self) -> None:
-        await asyncio.to_thread(self._client.close)
-
-    async def start(
-        self, orchestrator: str | Callable[..., Any], input: Any = None, **kwargs: Any
-    ) -> str:
-        return await asyncio.to_thread(self._client.start, orchestrator, input, **kwargs)
-
-    async def start_many(
-        self, orchestrator: str | Callable[..., Any], inputs: Iterable[Any], **kwargs: Any
-    ) -> list[str]:
-        return await asyncio.to_thread(
-            self._client.start_many, orchestrator, list(inputs), **kwargs
-        )
-
-    async def status(self, instance_id: str) -> InstanceStatus:
-        return await asyncio.to_thread(self._client.status, instance_id)
-
-    async def history(self, instance_id: str) -> list[HistoryEvent]:
-        return await asyncio.to_thread(self._client.history, instance_id)
-
-    async def query(self, **kwargs: Any) -> Page[InstanceStatus]:
-        return await asyncio.to_thread(self._client.query, **kwargs)
-
-    async def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
-        await asyncio.to_thread(self._client.raise_event, instance_id, name, data)
-
-    async def pause(self, instance_id: str, reason: str | None = None, **kwargs: Any) -> bool:
-        return await asyncio.to_thread(self._client.pause, instance_id, reason, **kwargs)
-
-    async def resume(self, instance_id: str, reason: str | None = None, **kwargs: Any) -> bool:
-        return await asyncio.to_thread(self._client.resume, instance_id, reason, **kwargs)
-
-    async def terminate(self, instance_id: str, reason: str | None = None, **kwargs: Any) -> None:
-        await asyncio.to_thread(self._client.terminate, instance_id, reason, **kwargs)
-
-    async def purge(self, instance_id: str) -> None:
-        await asyncio.to_thread(self._client.purge, instance_id)
-
-    async def pause_many(self, **kwargs: Any) -> int:
-        return await asyncio.to_thread(self._client.pause_many, **kwargs)
-
-    async def resume_many(self, **kwargs: Any) -> int:
-        return await asyncio.to_thread(self._client.resume_many, **kwargs)
-
-    async def terminate_many(self, **kwargs: Any) -> int:
-        return await asyncio.to_thread(self._client.terminate_many, **kwargs)
-
-    async def count(self, **kwargs: Any) -> dict[Status, int]:
-        return await asyncio.to_thread(self._client.count, **kwargs)
-
-    async def purge_many(self, **kwargs: Any) -> int:
-        return await asyncio.to_thread(self._client.purge_many, **kwargs)
-
-    async def pause_orchestrator(
-        self, orchestrator: str | Callable[..., Any], reason: str | None = None, **kwargs: Any
-    ) -> bool:
-        return await asyncio.to_thread(
-            self._client.pause_orchestrator, orchestrator, reason, **kwargs
-        )
-
-    async def resume_orchestrator(
-        self, orchestrator: str | Callable[..., Any], reason: str | None = None, **kwargs: Any
-    ) -> bool:
-        return await asyncio.to_thread(
-            self._client.resume_orchestrator, orchestrator, reason, **kwargs
-        )
-
-    async def pause_activity(
-        self, activity: str | Callable[..., Any], reason: str | None = None, **kwargs: Any
-    ) -> bool:
-        return await asyncio.to_thread(self._client.pause_activity, activity, reason, **kwargs)
-
-    async def resume_activity(
-        self, activity: str | Callable[..., Any], reason: str | None = None, **kwargs: Any
-    ) -> bool:
-        return await asyncio.to_thread(self._client.resume_activity, activity, reason, **kwargs)
-
-    async def standing_pauses(self) -> list[StandingPause]:
-        return await asyncio.to_thread(self._client.standing_pauses)
+    close = _in_thread(Client.close)
+    start = _in_thread(Client.start)
+    start_many = _in_thread(Client.start_many)
+    status = _in_thread(Client.status)
+    history = _in_thread(Client.history)
+    query = _in_thread(Client.query)
+    count = _in_thread(Client.count)
+    raise_event = _in_thread(Client.raise_event)
+    pause = _in_thread(Client.pause)
+    resume = _in_thread(Client.resume)
+    terminate = _in_thread(Client.terminate)
+    purge = _in_thread(Client.purge)
+    pause_many = _in_thread(Client.pause_many)
+    resume_many = _in_thread(Client.resume_many)
+    terminate_many = _in_thread(Client.terminate_many)
+    purge_many = _in_thread(Client.purge_many)
+    pause_orchestrator = _in_thread(Client.pause_orchestrator)
+    resume_orchestrator = _in_thread(Client.resume_orchestrator)
+    pause_activity = _in_thread(Client.pause_activity)
+    resume_activity = _in_thread(Client.resume_activity)
+    standing_pauses = _in_thread(Client.standing_pauses)
 
     async def wait_many(
         self, instance_ids: Iterable[str], timeout: float | None = None
