@@ -18,12 +18,7 @@ from functools import partial
 from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack
 
 from . import _control
-from ._checks import MAX_REASON as MAX_REASON  # re-exported, as are the checks below
-from ._checks import MAX_TAG_KEY as MAX_TAG_KEY
-from ._checks import MAX_TAG_VALUE as MAX_TAG_VALUE
-from ._checks import MAX_TAGS as MAX_TAGS
-from ._checks import MAX_VERSION as MAX_VERSION
-from ._checks import check_tags as check_tags
+from ._checks import check_tags as check_tags  # re-exported (the gRPC service uses them)
 from ._checks import check_text, check_time
 from ._checks import check_version as check_version
 from ._ids import check_instance_id as check_instance_id  # re-exported: the id rules

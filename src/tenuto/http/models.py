@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..client import MAX_REASON, MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, MAX_VERSION
+from .._checks import MAX_REASON, MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, MAX_VERSION
 from ..filters import Filter
 from ..status import HistoryEvent, InstanceStatus, StandingPause
 

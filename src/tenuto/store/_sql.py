@@ -449,7 +449,7 @@ class SqlTx(SqlReader, Tx):
         ]
         leased = {r[0][0] for r in self._batch(statements) if r}
         mine = [(aid, alease) for iid, _, _, aid, alease in items if iid in leased]
-        taken = self.take_activities(mine) if mine else set()
+        taken = self._take_activities(mine) if mine else set()
         answer = {iid: aid in taken for iid, _, _, aid, _ in items if iid in leased}
         return lambda: answer
 
@@ -721,14 +721,16 @@ class SqlTx(SqlReader, Tx):
     ) -> Callable[[], set[int]]:
         if self.d.for_update:  # with row locks: instances first, as every transaction does
             self.lock_instances(sorted({m.instance_id for _, _, m in items}))
-        taken = self.take_activities([(aid, lease) for aid, lease, _ in items])
+        taken = self._take_activities([(aid, lease) for aid, lease, _ in items])
         messages = [m for aid, _, m in items if aid in taken]
         if messages:
             self.add_messages(messages)
             self.set_due([m.instance_id for m in messages], now)
         return lambda: taken
 
-    def take_activities(self, items: Sequence[tuple[int, str]]) -> set[int]:
+    def _take_activities(self, items: Sequence[tuple[int, str]]) -> set[int]:
+        """Delete leased activities given as ``(id, lease)``; returns the ids deleted
+        (an activity whose lease was lost is not)."""
         taken: set[int] = set()
         for part in chunks(list(items), BATCH // 2):
             pairs = ", ".join("(?, ?)" for _ in part)

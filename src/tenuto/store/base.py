@@ -422,11 +422,6 @@ class Tx(Reader):
         defer reading them until then (call it before the transaction ends)."""
 
     @abc.abstractmethod
-    def take_activities(self, items: Sequence[tuple[int, str]]) -> set[int]:
-        """Delete leased activities given as ``(id, lease)``; returns the ids deleted
-        (an activity whose lease was lost is not)."""
-
-    @abc.abstractmethod
     def retry_activity(self, activity_id: int, lease: str, attempt: int, visible_at: float) -> bool:
         """Release a leased activity for another attempt at ``visible_at``."""
 
