@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import typing
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -258,6 +261,31 @@ def test_async_client_has_the_same_operations(db_url, start_worker):
             assert await c.purge_many() == 1
 
     asyncio.run(main())
+
+
+def test_async_client_methods_have_the_client_signatures():
+    """Every public method of Client is a coroutine method of AsyncClient with the same
+    parameters, annotations and documentation, so that type checkers and editors see
+    them, and the two cannot drift apart."""
+    methods = [
+        name
+        for name, _ in inspect.getmembers(tenuto.Client, inspect.isfunction)
+        if not name.startswith("_")
+    ]
+    assert {"start", "query", "pause_many", "wait", "wait_many", "close"} <= set(methods)
+    for name in methods:
+        sync, coro = getattr(tenuto.Client, name), getattr(tenuto.AsyncClient, name)
+        assert inspect.iscoroutinefunction(coro), name
+        assert inspect.signature(coro) == inspect.signature(sync), name
+        assert typing.get_type_hints(coro) == typing.get_type_hints(sync), name
+        assert not any(
+            p.kind is p.VAR_KEYWORD and p.annotation in ("Any", Any)
+            for p in inspect.signature(coro).parameters.values()
+        ), name
+    for name in ("query", "pause_many", "start"):
+        assert getattr(tenuto.AsyncClient, name).__doc__ == getattr(tenuto.Client, name).__doc__
+    init = inspect.signature(tenuto.AsyncClient.__init__)
+    assert init == inspect.signature(tenuto.Client.__init__)
 
 
 def test_start_many_creates_all_or_none(client, start_worker):

@@ -266,7 +266,9 @@ def test_claim_for_results_leaves_an_instance_that_changed(db_url, instance, ite
     store = open_store(db_url)
     try:
         # Its activity is untouched, for the usual delivery.
-        assert store.run(lambda tx: tx.take_activities([(aid, lease)])) == {aid}
+        done = h.Event(h.TASK_COMPLETED, time.time(), {"task_id": 1, "result": 2})
+        result = (aid, lease, NewMessage("i", "e1", done, time.time()))
+        assert store.run(lambda tx: tx.deliver_results([result], time.time())()) == {aid}
     finally:
         store.close()
 

@@ -341,3 +341,22 @@ def test_dashboard_scripts_are_served_as_javascript(http_server, monkeypatch):
             assert r.status_code == 200, name
             assert r.headers["content-type"] == "text/javascript; charset=utf-8", name
         assert http.get("/static/style.css").headers["content-type"].startswith("text/css")
+
+
+def test_a_500_closes_its_connection_and_the_next_request_succeeds(api, monkeypatch):
+    """An unexpected exception is answered 500, after which the server drops the
+    connection: the answer says so (``Connection: close``), so that a client that keeps
+    connections alive opens a new one for its next request instead of sending it on the
+    dead one (and getting "connection reset by peer")."""
+    from tenuto import _control
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a fault inside tenuto")
+
+    iid = _start(api)
+    monkeypatch.setattr(_control, "pause", broken)
+    for _ in range(2):
+        r = api.post(f"/api/instances/{iid}/pause", json={})
+        assert r.status_code == 500 and r.json()["error"] == "internal"
+        assert api.get(f"/api/instances/{iid}").status_code == 200
+        assert r.headers["connection"] == "close"

@@ -21,14 +21,17 @@ from .errors import (
     InstanceNotFound,
     InvalidCursor,
     InvalidJSON,
+    InvalidType,
     NonDeterminismError,
     SubOrchestrationFailed,
     TaskFailed,
     TenutoError,
     UnknownActivity,
     UnknownOrchestrator,
+    ValidationError,
     WaitTimeout,
 )
+from .filters import Filter
 from .retention import Retention, RetentionRule
 from .retry import RetryPolicy
 from .status import (
@@ -54,6 +57,7 @@ __all__ = [
     "Clock",
     "EventTimeout",
     "Failure",
+    "Filter",
     "HistoryEvent",
     "InstanceExists",
     "InstanceFinished",
@@ -62,6 +66,7 @@ __all__ = [
     "InstanceStatus",
     "InvalidCursor",
     "InvalidJSON",
+    "InvalidType",
     "NonDeterminismError",
     "OrchestrationContext",
     "Page",
@@ -78,6 +83,7 @@ __all__ = [
     "TenutoError",
     "UnknownActivity",
     "UnknownOrchestrator",
+    "ValidationError",
     "WaitTimeout",
     "Worker",
     "activity_info",

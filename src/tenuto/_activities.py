@@ -64,7 +64,7 @@ def activity_info() -> ActivityInfo:
 
 
 @dataclass(slots=True)
-class Outcome:
+class ActivityOutcome:
     """How one activity attempt ended: ``result`` if ``failure`` is ``None``."""
 
     row: ActivityRow
@@ -111,7 +111,9 @@ class ActivityRunner:
     :meth:`loop_blocked_for`), and activities that cannot enter in time are given back.
     """
 
-    def __init__(self, app: App, concurrency: int, on_done: Callable[[Outcome], None]) -> None:
+    def __init__(
+        self, app: App, concurrency: int, on_done: Callable[[ActivityOutcome], None]
+    ) -> None:
         self.app = app
         self.concurrency = concurrency
         self._on_done = on_done
@@ -236,7 +238,7 @@ class ActivityRunner:
         (metrics.activities_failed if failure else metrics.activities_completed).labels(
             row.name
         ).inc()
-        self._on_done(Outcome(row, None if failure else value, failure, seconds))
+        self._on_done(ActivityOutcome(row, None if failure else value, failure, seconds))
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -279,12 +281,12 @@ def _failure_of(row: ActivityRow, value: Any, exc: BaseException | None) -> Fail
     return None
 
 
-def completed_event(outcome: Outcome, at: float) -> h.Event:
+def completed_event(outcome: ActivityOutcome, at: float) -> h.Event:
     """The ``TaskCompleted`` history event of a successful outcome."""
     return h.Event(h.TASK_COMPLETED, at, {"task_id": outcome.row.task_id, "result": outcome.result})
 
 
-def deliver_outcomes(tx: Tx, outcomes: list[Outcome], now: float) -> Callable[[], None]:
+def deliver_outcomes(tx: Tx, outcomes: list[ActivityOutcome], now: float) -> Callable[[], None]:
     """Settle activity outcomes, exactly once each: retry a failure the policy retries;
     otherwise delete the activity and queue its result for its orchestration.
 
@@ -292,7 +294,7 @@ def deliver_outcomes(tx: Tx, outcomes: list[Outcome], now: float) -> Callable[[]
     queued, so a result delivered late by a worker that lost its lease is discarded.
     Returns a function to call before the transaction ends, to log what happened.
     """
-    delivered: list[Outcome] = []
+    delivered: list[ActivityOutcome] = []
     items: list[tuple[int, str, NewMessage]] = []
     retried = retry_names(outcomes)
     if retried:
@@ -344,7 +346,7 @@ def _policy(row: ActivityRow) -> RetryPolicy | None:
     return RetryPolicy.from_json(loads(row.retry)) if row.retry else None
 
 
-def retry_names(outcomes: Sequence[Outcome]) -> list[str]:
+def retry_names(outcomes: Sequence[ActivityOutcome]) -> list[str]:
     """The names of the activities among ``outcomes`` that are to be retried."""
     return sorted(
         {

@@ -22,20 +22,18 @@ from typing import Any
 
 from . import history as h
 from ._json import Raw, dumps, loads
-from ._signals import DONE
+from ._wakeups import DONE
 from .errors import InstanceExists, InstanceFinished, InstanceNotFinished, InstanceNotFound
-from .status import PAUSABLE, Failure, Status
-from .store.base import Filter, HistoryRow, InstanceRow, NewMessage, StandingPauseRow, Tx
+from .status import LIVE, PAUSABLE, TERMINAL, Failure, Status
+from .store.base import HistoryRow, InstanceRow, NewMessage, Selection, StandingPauseRow, Tx
 from .tracking import track
 
-_LIVE = (Status.PENDING, Status.RUNNING, Status.PAUSED)
 #: Kinds of standing pauses (and, for an instance, ``pause.source`` of a standing pause).
 ORCHESTRATOR = "orchestrator"
 ACTIVITY = "activity"
 #: ``pause.source`` of an explicit pause, and of a pause that came from the parent.
 CLIENT = "client"
 PARENT = "parent"
-TERMINAL = (Status.COMPLETED, Status.FAILED, Status.TERMINATED)
 
 
 def new_execution_id() -> str:
@@ -226,7 +224,7 @@ def pause(
     tx.annotate(targets, _suspended(reason, by, source, resume_at, now))
     # Every live child: which of them to pause is decided once each is locked (a child
     # whose status a concurrent transaction is changing is read as that one left it).
-    children = tx.children(targets, _LIVE)
+    children = tx.children(targets, LIVE)
     if children:
         pause(tx, children, reason=reason, by=by, resume_at=None, now=now, source=PARENT)
 
@@ -313,7 +311,7 @@ def resume(
     self_paused = [r.instance_id for r in rows if r.pause_source == "orchestration"]
     if self_paused:
         tx.set_due(self_paused, now)
-    children = tx.children(targets, _LIVE)  # decided once locked, as in pause()
+    children = tx.children(targets, LIVE)  # decided once locked, as in pause()
     if children:
         resume(tx, children, reason=reason, by=by, now=now, only_source=PARENT, hand_over=True)
 
@@ -355,7 +353,7 @@ def _hand_over(tx: Tx, rows: Sequence[InstanceRow], now: float) -> list[Instance
     parents = sorted({r.parent_instance_id for r in rows if r.parent_instance_id})
     paused_parents = {
         p.instance_id: p
-        for p in (tx.query(Filter(ids=tuple(parents)), len(parents), None) if parents else [])
+        for p in (tx.query(Selection(ids=tuple(parents)), len(parents), None) if parents else [])
         if p.status is Status.PAUSED
     }
     standing = {
@@ -446,7 +444,7 @@ def terminate(
     tx.delete_pending_work(targets)
     gone = set(targets)
     if recursive:
-        children = tx.children(targets, _LIVE)
+        children = tx.children(targets, LIVE)
         if children:
             gone.update(terminate(tx, children, reason="parent terminated", by=by, now=now))
     notify_parents(
@@ -687,7 +685,7 @@ def pause_type(
     if not tx.insert_standing_pause(StandingPauseRow(kind, name, reason, by, now, resume_at)):
         return False
     if kind == ORCHESTRATOR:
-        live = tx.select_ids(Filter(statuses=PAUSABLE, name=name))
+        live = tx.select_ids(Selection(statuses=PAUSABLE, name=name))
         pause(tx, live, reason=reason, by=by, resume_at=None, now=now, source=ORCHESTRATOR)
     else:
         waiting = tx.hold_activity_type(name)
@@ -710,7 +708,7 @@ def resume_type(
     if tx.delete_standing_pause(kind, name) is None:
         return False
     if kind == ORCHESTRATOR:
-        paused = tx.select_ids(Filter(statuses=(Status.PAUSED,), name=name))
+        paused = tx.select_ids(Selection(statuses=(Status.PAUSED,), name=name))
         resume(tx, paused, reason=reason, by=by, now=now, only_source=ORCHESTRATOR, hand_over=True)
     else:
         released = tx.release_activity_type(name)

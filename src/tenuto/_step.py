@@ -20,7 +20,7 @@ from typing import Any, Final, Protocol
 from . import _control, actions, metrics
 from . import history as h
 from ._json import dumps, loads
-from ._signals import DONE, WORK
+from ._wakeups import DONE, WORK
 from .actions import Action, Outcome
 from .clock import Clock
 from .errors import InstanceExists

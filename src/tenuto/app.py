@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._json import is_text
-from .errors import UnknownActivity, UnknownOrchestrator
+from .errors import InvalidType, UnknownActivity, UnknownOrchestrator, ValidationError
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -65,14 +65,14 @@ def check_name(name: str, what: str = "a name") -> str:
     """Validate an orchestrator, activity or event name: 1-256 characters, no control
     characters (names go into URLs, logs and every database)."""
     if not isinstance(name, str):
-        raise TypeError(f"{what} must be a string, not {type(name).__name__}")
+        raise InvalidType(f"{what} must be a string, not {type(name).__name__}")
     if (
         not name
         or len(name) > 256
         or any(ord(c) < 32 or ord(c) == 127 for c in name)
         or not is_text(name)
     ):
-        raise ValueError(
+        raise ValidationError(
             f"invalid {what} {name[:80]!r}: use 1-256 characters and no control characters "
             "or lone surrogates"
         )
@@ -85,7 +85,7 @@ def name_of(ref: str | Callable[..., Any]) -> str:
         return check_name(ref)
     name = getattr(ref, _NAME_ATTR, None)
     if name is None:
-        raise TypeError(
+        raise InvalidType(
             f"{getattr(ref, '__qualname__', ref)!r} is not a registered orchestrator or "
             "activity; decorate it with @app.orchestrator or @app.activity, or pass its name"
         )

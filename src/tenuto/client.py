@@ -5,37 +5,43 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import getpass
 import json
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack
 
 from . import _control, tracing
 from . import retention as _retention
-
-# Re-exported: the rules of ids, versions and tags (the HTTP models use their bounds).
-from ._ids import MAX_TAG_KEY as MAX_TAG_KEY
-from ._ids import MAX_TAG_VALUE as MAX_TAG_VALUE
-from ._ids import MAX_TAGS as MAX_TAGS
-from ._ids import MAX_VERSION as MAX_VERSION
-from ._ids import check_instance_id as check_instance_id
-from ._ids import check_tags as check_tags
-from ._ids import check_version as check_version
-from ._json import dumps, is_text, loads, loads_shown, shown
-from ._signals import DONE
+from ._checks import check_statuses, check_text, check_time
+from ._checks import check_tags as check_tags  # re-exported (the gRPC service uses them)
+from ._checks import check_version as check_version
+from ._ids import check_instance_id as check_instance_id  # re-exported: the id rules
+from ._json import dumps, loads, loads_shown, shown
+from ._wakeups import DONE
 from .app import App, check_name, name_of
 from .clock import SYSTEM_CLOCK, Clock
-from .errors import InstanceNotFound, InvalidCursor, UnknownOrchestrator, WaitTimeout
+from .errors import (
+    InstanceNotFound,
+    InvalidCursor,
+    UnknownOrchestrator,
+    ValidationError,
+    WaitTimeout,
+)
+from .filters import Filter, FilterArgs, selection
 from .history import Event
 from .retention import Retention
 from .status import (
+    LIVE,
+    PAUSABLE,
+    TERMINAL,
     Failure,
     HistoryEvent,
     InstanceStatus,
@@ -44,13 +50,11 @@ from .status import (
     StandingPause,
     Status,
     from_timestamp,
-    to_timestamp,
 )
 from .store import open_store
-from .store.base import Filter, InstanceRow, Listener, Reader, StandingPauseRow, Store, Tx
+from .store.base import InstanceRow, Listener, Reader, StandingPauseRow, Store, Tx
 
 _TIME_FIELDS = ("fire_at", "resume_at")
-MAX_REASON = 4096
 MAX_PAGE = 1000
 
 
@@ -62,32 +66,10 @@ def _default_actor() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def _epoch(value: datetime | None, what: str) -> float | None:
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        raise TypeError(f"{what} must be a datetime, not {type(value).__name__}")
-    return to_timestamp(value)
-
-
-def _reason(reason: Any, what: str = "a reason") -> str | None:
-    if reason is None:
-        return None
-    if not isinstance(reason, str):
-        raise TypeError(f"{what} must be a string, not {type(reason).__name__}")
-    if len(reason) > MAX_REASON:
-        raise ValueError(f"{what} must be at most {MAX_REASON} characters")
-    if "\x00" in reason:
-        raise ValueError(f"{what} must not contain NUL characters")
-    if not is_text(reason):
-        raise ValueError(f"{what} must not contain lone surrogates (text that is not Unicode)")
-    return reason
-
-
 def _is_valid_id(instance_id: Any) -> bool:
     try:
         check_instance_id(instance_id)
-    except (TypeError, ValueError):
+    except ValidationError:
         return False
     return True
 
@@ -96,23 +78,8 @@ def _known_id(instance_id: Any) -> str:
     """An id to look up: one that could never have been created cannot be found."""
     try:
         return check_instance_id(instance_id)
-    except (TypeError, ValueError):
+    except ValidationError:
         raise InstanceNotFound(str(instance_id)) from None
-
-
-def _statuses(status: Status | str | Iterable[Status | str] | None) -> tuple[Status, ...]:
-    if status is None:
-        return ()
-    items = [status] if isinstance(status, Status | str) else list(status)
-    out = []
-    for item in items:
-        try:
-            out.append(Status(item.upper() if isinstance(item, str) else item))
-        except ValueError:
-            raise ValueError(
-                f"unknown status {item!r}; use one of {', '.join(s.value for s in Status)}"
-            ) from None
-    return tuple(out)
 
 
 def encode_cursor(row: InstanceRow) -> str:
@@ -205,7 +172,7 @@ class Client:
         self.check_names = check_names
 
     def _by(self, by: str | None) -> str:
-        return _reason(by, "an actor") or self.actor
+        return check_text(by, "an actor") or self.actor
 
     def close(self) -> None:
         """Close the database connections this client opened."""
@@ -269,7 +236,7 @@ class Client:
         gets ``version`` and ``tags``. ``reuse`` and ``by`` as in :meth:`start`.
         """
         checked_version, checked_tags = check_version(version), check_tags(tags)
-        replaceable, actor = _statuses(reuse), self._by(by)
+        replaceable, actor = check_statuses(reuse), self._by(by)
         name = self._orchestrator_name(orchestrator)
         texts = [dumps(i, f"the input of orchestrator {name!r}") for i in inputs]
         if instance_ids is None:
@@ -277,10 +244,10 @@ class Client:
         else:
             ids = [check_instance_id(i) for i in instance_ids]
             if len(ids) != len(texts):
-                raise ValueError(f"{len(ids)} instance ids for {len(texts)} inputs")
+                raise ValidationError(f"{len(ids)} instance ids for {len(texts)} inputs")
             if len(set(ids)) != len(ids):
-                raise ValueError("the instance ids must be distinct")
-        at = _epoch(start_at, "start_at")
+                raise ValidationError("the instance ids must be distinct")
+        at = check_time(start_at, "start_at")
         if not ids:
             return ids
         trace_parent = tracing.start_span(name)
@@ -344,26 +311,25 @@ class Client:
 
     def query(
         self,
+        filter: Filter | None = None,
         *,
-        status: Status | str | Iterable[Status | str] | None = None,
-        name: str | None = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        id_prefix: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        **where: Unpack[FilterArgs],
     ) -> Page[InstanceStatus]:
-        """Instances matching every given filter, newest first, one page at a time.
+        """Instances matching ``filter`` (or the same conditions given as keyword
+        arguments: ``status``, ``name``, ``created_from``, ``created_to``,
+        ``id_prefix``), newest first, one page at a time.
 
         Pass ``next_cursor`` of a page as ``cursor`` to get the next one.
         """
         if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-            raise ValueError(f"limit must be an int from 1 to {MAX_PAGE}")
-        flt = self._filter(status, name, created_from, created_to, id_prefix)
+            raise ValidationError(f"limit must be an int from 1 to {MAX_PAGE}")
+        chosen = selection(filter, where)
         after = None if cursor is None else decode_cursor(cursor)
 
         def read(r: Reader) -> tuple[list[InstanceRow], dict[str, list[str]]]:
-            rows = r.query(flt, limit + 1, after)
+            rows = r.query(chosen, limit + 1, after)
             return rows, r.held_activities([row.instance_id for row in rows[:limit]])
 
         rows, held = self.store.read(read)
@@ -372,35 +338,10 @@ class Client:
         items = [to_status(r, held.get(r.instance_id, ())) for r in rows]
         return Page(items, encode_cursor(rows[-1]) if more else None)
 
-    @staticmethod
-    def _filter(
-        status: Status | str | Iterable[Status | str] | None,
-        name: str | None,
-        created_from: datetime | None,
-        created_to: datetime | None,
-        id_prefix: str | None,
-        default_status: Sequence[Status] = (),
-    ) -> Filter:
-        return Filter(
-            statuses=_statuses(status) or tuple(default_status),
-            name=None if name is None else check_name(name, "orchestrator name"),
-            created_from=_epoch(created_from, "created_from"),
-            created_to=_epoch(created_to, "created_to"),
-            id_prefix=_reason(id_prefix, "an id prefix") or None,
-        )
-
-    def count(
-        self,
-        *,
-        status: Status | str | Iterable[Status | str] | None = None,
-        name: str | None = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        id_prefix: str | None = None,
-    ) -> dict[Status, int]:
-        """How many instances matching the filters there are, per status."""
-        flt = self._filter(status, name, created_from, created_to, id_prefix)
-        return self.store.read(lambda r: r.count_by_status(flt))
+    def count(self, filter: Filter | None = None, **where: Unpack[FilterArgs]) -> dict[Status, int]:
+        """How many instances matching the filter there are, per status."""
+        chosen = selection(filter, where)
+        return self.store.read(lambda r: r.count_by_status(chosen))
 
     def wait(self, instance_id: str, timeout: float | None = None) -> InstanceStatus:
         """Block until the instance has finished (a PAUSED instance has not); returns its
@@ -504,7 +445,7 @@ class Client:
         keeps its reason and actor, and the change is recorded in the history (an
         ``ExecutionSuspended`` event with ``rescheduled: true``)."""
         instance_id = _known_id(instance_id)
-        at, why, actor = _epoch(resume_at, "resume_at"), _reason(reason), self._by(by)
+        at, why, actor = check_time(resume_at, "resume_at"), check_text(reason), self._by(by)
         changed = self.store.run(
             lambda tx: _control.pause(
                 tx,
@@ -521,7 +462,7 @@ class Client:
     def resume(self, instance_id: str, reason: str | None = None, *, by: str | None = None) -> bool:
         """Resume a PAUSED instance; ``True`` if it changed, ``False`` if it was not paused."""
         instance_id = _known_id(instance_id)
-        why, actor = _reason(reason), self._by(by)
+        why, actor = check_text(reason), self._by(by)
         changed = self.store.run(
             lambda tx: _control.resume(
                 tx, [instance_id], reason=why, by=actor, now=self.clock.now(), strict=True
@@ -542,7 +483,7 @@ class Client:
         sub-orchestrations unless ``recursive=False``. ``output``, a JSON value, is
         stored as the instance's output (its sub-orchestrations end without one)."""
         instance_id = _known_id(instance_id)
-        why, actor = _reason(reason), self._by(by)
+        why, actor = check_text(reason), self._by(by)
         text = None if output is None else dumps(output, "the output of a terminated instance")
         self.store.run(
             lambda tx: _control.terminate(
@@ -571,7 +512,7 @@ class Client:
         :class:`~tenuto.InstanceNotFound` if it is unknown.
         """
         instance_id = _known_id(instance_id)
-        why, actor = _reason(reason), self._by(by)
+        why, actor = check_text(reason), self._by(by)
         self.store.run(
             lambda tx: _control.rewind(tx, instance_id, reason=why, by=actor, now=self.clock.now())
         )
@@ -600,27 +541,23 @@ class Client:
 
     def pause_many(
         self,
+        filter: Filter | None = None,
         *,
-        status: Status | str | Iterable[Status | str] | None = None,
-        name: str | None = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        id_prefix: str | None = None,
         reason: str | None = None,
         resume_at: datetime | None = None,
         by: str | None = None,
+        **where: Unpack[FilterArgs],
     ) -> int:
-        """Pause every PENDING or RUNNING instance matching the filters; returns how many
+        """Pause every PENDING or RUNNING instance matching the filter (given as
+        ``filter`` or as keyword arguments, as in :meth:`query`); returns how many
         changed."""
-        flt = self._filter(
-            status, name, created_from, created_to, id_prefix, (Status.PENDING, Status.RUNNING)
-        )
-        at, why, actor = _epoch(resume_at, "resume_at"), _reason(reason), self._by(by)
+        chosen = selection(filter, where, PAUSABLE)
+        at, why, actor = check_time(resume_at, "resume_at"), check_text(reason), self._by(by)
         return self.store.run(
             lambda tx: len(
                 _control.pause(
                     tx,
-                    tx.select_ids(flt),
+                    tx.select_ids(chosen),
                     reason=why,
                     by=actor,
                     resume_at=at,
@@ -631,51 +568,40 @@ class Client:
 
     def resume_many(
         self,
+        filter: Filter | None = None,
         *,
-        status: Status | str | Iterable[Status | str] | None = None,
-        name: str | None = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        id_prefix: str | None = None,
         reason: str | None = None,
         by: str | None = None,
+        **where: Unpack[FilterArgs],
     ) -> int:
-        """Resume every PAUSED instance matching the filters; returns how many changed."""
-        flt = self._filter(status, name, created_from, created_to, id_prefix, (Status.PAUSED,))
-        why, actor = _reason(reason), self._by(by)
+        """Resume every PAUSED instance matching the filter; returns how many changed."""
+        chosen = selection(filter, where, (Status.PAUSED,))
+        why, actor = check_text(reason), self._by(by)
         return self.store.run(
             lambda tx: len(
-                _control.resume(tx, tx.select_ids(flt), reason=why, by=actor, now=self.clock.now())
+                _control.resume(
+                    tx, tx.select_ids(chosen), reason=why, by=actor, now=self.clock.now()
+                )
             )
         )
 
     def terminate_many(
         self,
+        filter: Filter | None = None,
         *,
-        status: Status | str | Iterable[Status | str] | None = None,
-        name: str | None = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        id_prefix: str | None = None,
         reason: str | None = None,
         by: str | None = None,
         recursive: bool = True,
+        **where: Unpack[FilterArgs],
     ) -> int:
-        """Terminate every live instance matching the filters; returns how many."""
-        flt = self._filter(
-            status,
-            name,
-            created_from,
-            created_to,
-            id_prefix,
-            (Status.PENDING, Status.RUNNING, Status.PAUSED),
-        )
-        why, actor = _reason(reason), self._by(by)
+        """Terminate every live instance matching the filter; returns how many."""
+        chosen = selection(filter, where, LIVE)
+        why, actor = check_text(reason), self._by(by)
         return self.store.run(
             lambda tx: len(
                 _control.terminate(
                     tx,
-                    tx.select_ids(flt),
+                    tx.select_ids(chosen),
                     reason=why,
                     by=actor,
                     now=self.clock.now(),
@@ -686,38 +612,28 @@ class Client:
 
     def purge_many(
         self,
+        filter: Filter | None = None,
         *,
-        status: Status | str | Iterable[Status | str] | None = None,
-        name: str | None = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        id_prefix: str | None = None,
         instance_ids: Iterable[str] | None = None,
         recursive: bool = False,
+        **where: Unpack[FilterArgs],
     ) -> int:
-        """Delete every finished instance matching the filters; returns how many.
+        """Delete every finished instance matching the filter; returns how many.
 
         ``instance_ids`` limits them to those instances (unknown and live ones are
         passed over); ``recursive=True`` deletes their finished sub-orchestrations too,
         at every depth (counted)."""
-        flt = self._filter(
-            status,
-            name,
-            created_from,
-            created_to,
-            id_prefix,
-            (Status.COMPLETED, Status.FAILED, Status.TERMINATED),
-        )
+        chosen = selection(filter, where, TERMINAL)
         if instance_ids is None:
             return self.store.run(
-                lambda tx: _control.purge(tx, tx.select_ids(flt), recursive=recursive)
+                lambda tx: _control.purge(tx, tx.select_ids(chosen), recursive=recursive)
             )
         known = list(dict.fromkeys(i for i in instance_ids if _is_valid_id(i)))
 
         def purge(tx: Tx) -> int:
             # A few hundred ids per query: a query's parameters are bounded.
             parts = [known[i : i + _IDS_PER_QUERY] for i in range(0, len(known), _IDS_PER_QUERY)]
-            ids = [i for part in parts for i in tx.select_ids(replace(flt, ids=tuple(part)))]
+            ids = [i for part in parts for i in tx.select_ids(replace(chosen, ids=tuple(part)))]
             return _control.purge(tx, ids, recursive=recursive) if ids else 0
 
         return self.store.run(purge)
@@ -795,7 +711,7 @@ class Client:
     def _pause_type(
         self, kind: str, name: str, reason: str | None, resume_at: datetime | None, by: str | None
     ) -> bool:
-        at, why, actor = _epoch(resume_at, "resume_at"), _reason(reason), self._by(by)
+        at, why, actor = check_time(resume_at, "resume_at"), check_text(reason), self._by(by)
         return self.store.run(
             lambda tx: _control.pause_type(
                 tx, kind, name, reason=why, by=actor, resume_at=at, now=self.clock.now()
@@ -803,7 +719,7 @@ class Client:
         )
 
     def _resume_type(self, kind: str, name: str, reason: str | None, by: str | None) -> bool:
-        why, actor = _reason(reason), self._by(by)
+        why, actor = check_text(reason), self._by(by)
         return self.store.run(
             lambda tx: _control.resume_type(
                 tx, kind, name, reason=why, by=actor, now=self.clock.now()
@@ -822,15 +738,42 @@ def _standing(row: StandingPauseRow) -> StandingPause:
     )
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _in_thread(
+    method: Callable[Concatenate[Client, P], R],
+) -> Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, R]]:
+    """``method`` of :class:`Client` as a coroutine method of :class:`AsyncClient`, run in
+    a thread (``asyncio.to_thread``) so that the event loop never blocks. It keeps the
+    method's signature for type checkers (a ``ParamSpec``), for ``inspect.signature``
+    and ``help()`` (``__wrapped__``), and its docstring."""
+
+    @functools.wraps(method)
+    async def call(self: AsyncClient, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await asyncio.to_thread(method, self._client, *args, **kwargs)
+
+    return call
+
+
 class AsyncClient:
-    """The same operations as :class:`Client`, as coroutines.
+    """The same operations as :class:`Client`, as coroutines, with the same signatures.
 
     Database calls run in a thread (``asyncio.to_thread``) so the event loop never
-    blocks; :meth:`wait` polls without holding a thread.
+    blocks; :meth:`wait` and :meth:`wait_many` poll without holding a thread.
     """
 
-    def __init__(self, db: str | None = None, **kwargs: Any) -> None:
-        self._client = Client(db, **kwargs)
+    def __init__(
+        self,
+        db: str | None = None,
+        *,
+        app: App | None = None,
+        store: Store | None = None,
+        actor: str | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._client = Client(db, app=app, store=store, actor=actor, clock=clock)
 
     @property
     def store(self) -> Store:
@@ -842,102 +785,31 @@ class AsyncClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def close(self) -> None:
-        await asyncio.to_thread(self._client.close)
-
-    async def start(
-        self, orchestrator: str | Callable[..., Any], input: Any = None, **kwargs: Any
-    ) -> str:
-        return await asyncio.to_thread(self._client.start, orchestrator, input, **kwargs)
-
-    async def start_many(
-        self, orchestrator: str | Callable[..., Any], inputs: Iterable[Any], **kwargs: Any
-    ) -> list[str]:
-        return await asyncio.to_thread(
-            self._client.start_many, orchestrator, list(inputs), **kwargs
-        )
-
-    async def status(self, instance_id: str) -> InstanceStatus:
-        return await asyncio.to_thread(self._client.status, instance_id)
-
-    async def history(self, instance_id: str) -> list[HistoryEvent]:
-        return await asyncio.to_thread(self._client.history, instance_id)
-
-    async def query(self, **kwargs: Any) -> Page[InstanceStatus]:
-        return await asyncio.to_thread(self._client.query, **kwargs)
-
-    async def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
-        await asyncio.to_thread(self._client.raise_event, instance_id, name, data)
-
-    async def pause(self, instance_id: str, reason: str | None = None, **kwargs: Any) -> bool:
-        return await asyncio.to_thread(self._client.pause, instance_id, reason, **kwargs)
-
-    async def resume(self, instance_id: str, reason: str | None = None, **kwargs: Any) -> bool:
-        return await asyncio.to_thread(self._client.resume, instance_id, reason, **kwargs)
-
-    async def terminate(self, instance_id: str, reason: str | None = None, **kwargs: Any) -> None:
-        await asyncio.to_thread(self._client.terminate, instance_id, reason, **kwargs)
-
-    async def purge(self, instance_id: str, **kwargs: Any) -> None:
-        await asyncio.to_thread(self._client.purge, instance_id, **kwargs)
-
-    async def rewind(
-        self, instance_id: str, reason: str | None = None, *, by: str | None = None
-    ) -> None:
-        """See :meth:`Client.rewind`."""
-        await asyncio.to_thread(self._client.rewind, instance_id, reason, by=by)
-
-    async def restart(self, instance_id: str, new_instance_id: bool = False) -> str:
-        """See :meth:`Client.restart`."""
-        return await asyncio.to_thread(self._client.restart, instance_id, new_instance_id)
-
-    async def pause_many(self, **kwargs: Any) -> int:
-        return await asyncio.to_thread(self._client.pause_many, **kwargs)
-
-    async def resume_many(self, **kwargs: Any) -> int:
-        return await asyncio.to_thread(self._client.resume_many, **kwargs)
-
-    async def terminate_many(self, **kwargs: Any) -> int:
-        return await asyncio.to_thread(self._client.terminate_many, **kwargs)
-
-    async def count(self, **kwargs: Any) -> dict[Status, int]:
-        return await asyncio.to_thread(self._client.count, **kwargs)
-
-    async def purge_many(self, **kwargs: Any) -> int:
-        return await asyncio.to_thread(self._client.purge_many, **kwargs)
-
-    async def pause_orchestrator(
-        self, orchestrator: str | Callable[..., Any], reason: str | None = None, **kwargs: Any
-    ) -> bool:
-        return await asyncio.to_thread(
-            self._client.pause_orchestrator, orchestrator, reason, **kwargs
-        )
-
-    async def resume_orchestrator(
-        self, orchestrator: str | Callable[..., Any], reason: str | None = None, **kwargs: Any
-    ) -> bool:
-        return await asyncio.to_thread(
-            self._client.resume_orchestrator, orchestrator, reason, **kwargs
-        )
-
-    async def pause_activity(
-        self, activity: str | Callable[..., Any], reason: str | None = None, **kwargs: Any
-    ) -> bool:
-        return await asyncio.to_thread(self._client.pause_activity, activity, reason, **kwargs)
-
-    async def resume_activity(
-        self, activity: str | Callable[..., Any], reason: str | None = None, **kwargs: Any
-    ) -> bool:
-        return await asyncio.to_thread(self._client.resume_activity, activity, reason, **kwargs)
-
-    async def standing_pauses(self) -> list[StandingPause]:
-        return await asyncio.to_thread(self._client.standing_pauses)
-
-    async def set_retention(self, policy: Retention | str | Mapping[str, Any] | None) -> None:
-        await asyncio.to_thread(self._client.set_retention, policy)
-
-    async def retention(self) -> Retention | None:
-        return await asyncio.to_thread(self._client.retention)
+    close = _in_thread(Client.close)
+    start = _in_thread(Client.start)
+    start_many = _in_thread(Client.start_many)
+    status = _in_thread(Client.status)
+    history = _in_thread(Client.history)
+    query = _in_thread(Client.query)
+    count = _in_thread(Client.count)
+    raise_event = _in_thread(Client.raise_event)
+    pause = _in_thread(Client.pause)
+    resume = _in_thread(Client.resume)
+    terminate = _in_thread(Client.terminate)
+    purge = _in_thread(Client.purge)
+    rewind = _in_thread(Client.rewind)
+    restart = _in_thread(Client.restart)
+    pause_many = _in_thread(Client.pause_many)
+    resume_many = _in_thread(Client.resume_many)
+    terminate_many = _in_thread(Client.terminate_many)
+    purge_many = _in_thread(Client.purge_many)
+    pause_orchestrator = _in_thread(Client.pause_orchestrator)
+    resume_orchestrator = _in_thread(Client.resume_orchestrator)
+    pause_activity = _in_thread(Client.pause_activity)
+    resume_activity = _in_thread(Client.resume_activity)
+    standing_pauses = _in_thread(Client.standing_pauses)
+    set_retention = _in_thread(Client.set_retention)
+    retention = _in_thread(Client.retention)
 
     async def wait_many(
         self, instance_ids: Iterable[str], timeout: float | None = None

@@ -10,13 +10,15 @@ makes identifiers with ``ctx.new_uuid()``. Each durable call returns a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ._ids import check_instance_id
 from ._json import dumps, is_text
 from .app import check_name, name_of
+from .errors import InvalidType, ValidationError
 from .retry import RetryPolicy
 from .status import to_timestamp
 from .tasks import Task, WhenAll, WhenAny
@@ -63,7 +65,8 @@ class OrchestrationContext:
         If the activity raises on its last attempt, waiting on the task raises
         :class:`~tenuto.ActivityFailed`. ``retry`` overrides the activity's default policy.
         """
-        registered = self._r.app.get_activity(name_of(activity))
+        with _plain_refusals():
+            registered = self._r.app.get_activity(name_of(activity))
         dumps(input, f"the input of activity {registered.name!r}")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a tenuto.RetryPolicy, not {type(retry).__name__}")
@@ -85,10 +88,12 @@ class OrchestrationContext:
         terminated, waiting raises :class:`~tenuto.SubOrchestrationFailed`. Pausing this
         instance pauses the child.
         """
-        registered = self._r.app.get_orchestrator(name_of(orchestrator))
+        with _plain_refusals():
+            registered = self._r.app.get_orchestrator(name_of(orchestrator))
         dumps(input, f"the input of sub-orchestrator {registered.name!r}")
         if instance_id is not None:
-            check_instance_id(instance_id, "sub-orchestration instance id")
+            with _plain_refusals():
+                check_instance_id(instance_id, "sub-orchestration instance id")
         return self._r.schedule_sub_orchestration(registered.name, input, instance_id)
 
     def create_timer(self, fire_at: datetime | timedelta) -> Task[None]:
@@ -123,8 +128,9 @@ class OrchestrationContext:
         otherwise). An event for an instance that does not exist or has finished is
         dropped.
         """
-        check_instance_id(instance_id)
-        check_name(name, "event name")
+        with _plain_refusals():
+            check_instance_id(instance_id)
+            check_name(name, "event name")
         dumps(data, f"the data of event {name!r}")
         self._r.send_event(instance_id, name, data)
 
@@ -168,3 +174,18 @@ class OrchestrationContext:
         if isinstance(when, datetime):
             return to_timestamp(when)  # naive datetimes are UTC, as everywhere in tenuto
         raise TypeError(f"expected a datetime or a timedelta, not {type(when).__name__}")
+
+
+@contextmanager
+def _plain_refusals() -> Iterator[None]:
+    """Refusals of the id and name checks as orchestrator code has always seen them: a
+    plain ``ValueError`` or ``TypeError`` (not a :class:`~tenuto.ValidationError`, which
+    says a caller of a client or a server gave a bad value). An uncaught one fails the
+    instance with its type recorded by name, which retry policies and Durable Task
+    clients match on."""
+    try:
+        yield
+    except InvalidType as exc:
+        raise TypeError(str(exc)) from None
+    except ValidationError as exc:
+        raise ValueError(str(exc)) from None

@@ -20,6 +20,24 @@ class TenutoError(Exception):
     """Base class of every error tenuto raises on purpose."""
 
 
+class ValidationError(TenutoError, ValueError):
+    """A value given to tenuto is invalid: an instance id, a name, a reason, a time, a
+    filter, a page size, a version or tags, a database URL, an option. The message says
+    what was wrong and what to give instead; nothing is written.
+
+    This is how tenuto tells the caller's mistakes from its own: every entry point reports
+    a ``ValidationError`` as the caller's fault (HTTP 422, 400 on the Durable Functions
+    routes, gRPC ``INVALID_ARGUMENT``, exit code 1 on the command line), and any other
+    unexpected exception, a plain ``ValueError`` or ``TypeError`` included, as an internal
+    error (HTTP 500, gRPC ``INTERNAL``, exit code 70). A ``ValueError``, as tenuto's
+    refusals have always been."""
+
+
+class InvalidType(ValidationError, TypeError):
+    """A value of the wrong type (a number where a string is needed, say): a
+    :class:`ValidationError`, and a ``TypeError`` as such refusals have always been."""
+
+
 class InstanceNotFound(TenutoError, LookupError):
     """No instance has this id (it never existed, or it was purged). HTTP 404."""
 
@@ -139,11 +157,11 @@ class WaitTimeout(TenutoError, TimeoutError):
     """``client.wait(..., timeout=...)`` gave up before the instance finished."""
 
 
-class InvalidCursor(TenutoError, ValueError):
+class InvalidCursor(ValidationError):
     """A query cursor was not one this engine produced."""
 
 
-class InvalidJSON(TenutoError, ValueError, TypeError):
+class InvalidJSON(ValidationError, TypeError):
     """A value that cannot be stored as JSON text: NaN or Infinity, a string with a lone
     surrogate, an integer of more than 4300 digits, a circular reference, or lists and
     objects nested more than 100 levels deep. The message names the value and where in
@@ -152,6 +170,7 @@ class InvalidJSON(TenutoError, ValueError, TypeError):
     Raised before anything is written (HTTP 422, 400 on the Durable Functions routes;
     gRPC ``INVALID_ARGUMENT``). An activity that returns such a value fails with it (and
     is retried per its policy); an orchestration that returns one, or sets one as its
-    custom status, fails with it. A ``ValueError``, and a ``TypeError`` as well, as
-    tenuto's refusals of values that are not JSON have always been.
+    custom status, fails with it. A :class:`ValidationError` (so a ``ValueError``), and a
+    ``TypeError`` as well, as tenuto's refusals of values that are not JSON have always
+    been.
     """

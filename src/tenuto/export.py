@@ -37,12 +37,12 @@ from .history import Event
 from .status import Status
 from .store.base import (
     ActivityRow,
-    Filter,
     HistoryRow,
     InstanceRow,
     NewActivity,
     NewMessage,
     Reader,
+    Selection,
     Store,
     Tx,
 )
@@ -67,8 +67,8 @@ class ExportFilter:
     since: float | None = None
     until: float | None = None
 
-    def store_filter(self) -> Filter:
-        return Filter(
+    def store_filter(self) -> Selection:
+        return Selection(
             statuses=self.statuses,
             name=self.name,
             created_from=self.since,
@@ -142,7 +142,7 @@ def line_of(
 
 def lines(reader: Reader, ids: Sequence[str]) -> list[str]:
     """The export lines of the instances ``ids`` (those that exist), in the order given."""
-    rows = {r.instance_id: r for r in reader.query(Filter(ids=tuple(ids)), len(ids), None)}
+    rows = {r.instance_id: r for r in reader.query(Selection(ids=tuple(ids)), len(ids), None)}
     present = [i for i in ids if i in rows]
     if not present:
         return []
@@ -170,7 +170,7 @@ def export_lines(store: Store, flt: ExportFilter, page: int = PAGE) -> Iterator[
         after = ids[-1]
 
 
-def _page(query: Filter, after: str | None, page: int, reader: Reader) -> list[str]:
+def _page(query: Selection, after: str | None, page: int, reader: Reader) -> list[str]:
     return reader.page_ids(query, after, page)
 
 

@@ -29,12 +29,15 @@ class Status(enum.StrEnum):
     @property
     def is_terminal(self) -> bool:
         """True for the final statuses: COMPLETED, FAILED, TERMINATED."""
-        return self in _TERMINAL
+        return self in TERMINAL
 
 
-_TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.TERMINATED})
-
-#: Statuses a pause applies to.
+#: The final statuses: an instance in one of them never changes again (purge deletes it).
+TERMINAL = (Status.COMPLETED, Status.FAILED, Status.TERMINATED)
+#: The statuses of an instance that has not finished: what terminate applies to.
+LIVE = (Status.PENDING, Status.RUNNING, Status.PAUSED)
+#: Live and not paused: the statuses a pause applies to, and those in which a step of the
+#: instance may commit.
 PAUSABLE = (Status.PENDING, Status.RUNNING)
 
 

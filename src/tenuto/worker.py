@@ -31,17 +31,18 @@ from typing import Any
 
 from . import _control, _step
 from ._activities import (
+    ActivityOutcome,
     ActivityRunner,
-    Outcome,
     completed_event,
     deliver_outcomes,
     retry_names,
 )
 from ._runner import Claimed, ReplayCache, StepRunner
-from ._signals import WORK
 from ._step import Committed, Step
+from ._wakeups import WORK
 from .app import App
 from .clock import SYSTEM_CLOCK, Clock
+from .errors import ValidationError
 from .retention import Purger, Retention
 from .status import Failure, storable_text, type_name
 from .store import open_store
@@ -109,11 +110,11 @@ class Worker:
         retention_interval: float = 60.0,
     ) -> None:
         if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
+            raise ValidationError("concurrency must be at least 1")
         if lease_seconds <= 0:
-            raise ValueError("lease_seconds must be positive")
+            raise ValidationError("lease_seconds must be positive")
         if eager_steps_below < 0:
-            raise ValueError("eager_steps_below must be 0 (off) or a number of seconds")
+            raise ValidationError("eager_steps_below must be 0 (off) or a number of seconds")
         self.app = app
         self._own_store = store is None
         self.store = store if store is not None else open_store(db)
@@ -127,7 +128,7 @@ class Worker:
         #: The step running now: (instance id, orchestrator, monotonic start), for the watchdog.
         self._running: tuple[str, str, float] | None = None
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self._outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+        self._outcomes: queue.SimpleQueue[ActivityOutcome] = queue.SimpleQueue()
         self._activities = ActivityRunner(app, concurrency, self._activity_done)
         self._steps = StepRunner(app, ReplayCache(cache_size), clock)
         self._ran: list[Step] = []  # steps run, to commit in the next cycle
@@ -237,7 +238,7 @@ class Worker:
 
     # -- the loop ----------------------------------------------------------------------
 
-    def _activity_done(self, outcome: Outcome) -> None:
+    def _activity_done(self, outcome: ActivityOutcome) -> None:
         self._outcomes.put(outcome)
         self._kicked = True
         self._listener.kick()
@@ -294,7 +295,7 @@ class Worker:
         finally:
             self._stopped.set()
 
-    def _drain(self) -> list[Outcome]:
+    def _drain(self) -> list[ActivityOutcome]:
         outcomes = []
         while True:
             try:
@@ -460,8 +461,8 @@ class Worker:
         )
 
     def _one_at_a_time(
-        self, outcomes: list[Outcome], ran: list[Step]
-    ) -> tuple[list[Outcome], list[Step]]:
+        self, outcomes: list[ActivityOutcome], ran: list[Step]
+    ) -> tuple[list[ActivityOutcome], list[Step]]:
         """While isolating: keep one item for this cycle, queue the rest again."""
         if ran:
             self._ran = ran[1:] + self._ran
@@ -472,7 +473,9 @@ class Worker:
             self._outcomes.put(outcome)
         return outcomes[:1], []
 
-    def _quarantine(self, outcomes: list[Outcome], ran: list[Step], exc: BaseException) -> None:
+    def _quarantine(
+        self, outcomes: list[ActivityOutcome], ran: list[Step], exc: BaseException
+    ) -> None:
         """The one item of a cycle failed alone: it cannot be written. A step fails its
         instance instead; a result becomes a failure of its activity (retried by its
         policy). If that cannot be written either, it is dropped: the lease runs out, and
@@ -505,11 +508,15 @@ class Worker:
             if not o.quarantined:
                 message = f"the result of activity {o.row.name!r} could not be stored: {problem}"
                 failure = Failure("tenuto.ResultNotStored", message)
-                self._outcomes.put(Outcome(o.row, None, failure, o.seconds, quarantined=True))
+                self._outcomes.put(
+                    ActivityOutcome(o.row, None, failure, o.seconds, quarantined=True)
+                )
         if self._ran or not self._outcomes.empty():
             self._isolating = max(self._isolating, 1)
 
-    def _run_eager(self, outcomes: list[Outcome], lease: str) -> list[tuple[Outcome, Step]]:
+    def _run_eager(
+        self, outcomes: list[ActivityOutcome], lease: str
+    ) -> list[tuple[ActivityOutcome, Step]]:
         """Run the eager steps: those that results of quick successful activities make
         due, where the replay cache holds their instance as this worker's last step left
         it.
@@ -523,7 +530,7 @@ class Worker:
         """
         # Several results for one instance go the usual way, to be taken in one step.
         per_instance = collections.Counter(o.row.instance_id for o in outcomes)
-        candidates: list[tuple[Outcome, InstanceRow]] = []
+        candidates: list[tuple[ActivityOutcome, InstanceRow]] = []
         for o in outcomes:
             if (
                 o.failure is not None  # retried or not, a failure goes the usual way
@@ -560,7 +567,7 @@ class Worker:
         return steps
 
     def _commit_eager(
-        self, tx: Tx, steps: list[tuple[Outcome, Step]], now: float, lease: str
+        self, tx: Tx, steps: list[tuple[ActivityOutcome, Step]], now: float, lease: str
     ) -> tuple[Committed, Callable[[], None]]:
         """Write the eager steps, each with its result, presuming that every instance is
         still as its step left it and every result's activity still this worker's.

@@ -5,10 +5,14 @@ Every command works on the database named by ``--db`` (default ``$TENUTO_DB``, t
 JSON with ``--json``, and fails with a one-line message on stderr:
 
 * exit 1: the operation failed (unknown id, finished instance, unknown orchestrator,
-  invalid cursor, database unreachable, a port in use, ...): every tenuto error, the
-  ``ValueError`` and ``TypeError`` the client raises for invalid values, and ``OSError``;
+  invalid cursor or value, database unreachable, a port in use, ...): every tenuto
+  error (a value tenuto refused is a :class:`~tenuto.ValidationError`), a database
+  error, and ``OSError``;
 * exit 2: the command line is wrong (unknown option, malformed JSON, date, duration or
-  status name, an ID together with ``--all``, ...).
+  status name, an ID together with ``--all``, ...);
+* exit 70 (``EX_SOFTWARE``): an internal error, a bug in tenuto rather than a mistake in
+  the command: any other exception, a plain ``ValueError`` or ``TypeError`` included. Its
+  traceback is printed, then one line saying so.
 
 Set ``TENUTO_DEBUG=1`` (or pass ``--debug``: ``tenuto --debug worker app:app``) to see
 the traceback instead of the one-line message; that includes an app module that fails to
@@ -24,13 +28,14 @@ list, terminate, raise, history, purge), :mod:`.pausing` (pause, resume, pauses)
 from __future__ import annotations
 
 import os
-import sqlite3
 import sys
+import traceback
 from typing import Any
 
 import click
 
 from ..errors import TenutoError
+from ..store import is_database_error
 from . import instances, pausing, retention, serving, transfer
 from .params import parse_duration, parse_when
 from .serving import load_app
@@ -42,14 +47,15 @@ def _one_line(text: str) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-def _failures() -> tuple[type[BaseException], ...]:
-    """Exceptions reported as a one-line error with exit code 1."""
-    kinds: list[type[BaseException]] = [TenutoError, ValueError, TypeError, ImportError, OSError]
-    kinds.append(sqlite3.Error)
-    for module, name in (("psycopg", "Error"), ("psycopg_pool", "PoolTimeout")):
-        if module in sys.modules:  # only if the PostgreSQL store was used
-            kinds.append(getattr(sys.modules[module], name))
-    return tuple(kinds)
+#: Exceptions reported as a one-line error with exit code 1, with database errors.
+_FAILURES = (TenutoError, ImportError, OSError)
+#: The exit code of an internal error (sysexits.h's EX_SOFTWARE).
+INTERNAL_ERROR = 70
+
+
+def _failed(exc: Exception) -> bool:
+    """Whether ``exc`` is a failure of the operation (exit code 1)."""
+    return isinstance(exc, _FAILURES) or is_database_error(exc)
 
 
 def _debug(on: bool) -> None:
@@ -76,15 +82,35 @@ class _Cli(click.Group):
             if type(exc).show is not click.UsageError.show:  # e.g. "no arguments: help"
                 raise
             raise _UsageError(exc.format_message(), exc.ctx or ctx) from None
-        except click.ClickException:
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except _failures() as exc:
+        except Exception as exc:
             if os.environ.get("TENUTO_DEBUG"):
                 raise
+            if not _failed(exc):
+                raise _InternalError(exc) from exc
             message = str(exc) or type(exc).__name__
-            if isinstance(exc, sqlite3.Error) or type(exc).__module__.startswith("psycopg"):
+            if is_database_error(exc):
                 message = f"database error: {message}"
             raise click.ClickException(_one_line(message)) from None
+
+
+class _InternalError(click.ClickException):
+    """An exception no command expects: a bug. Shown with its traceback, then one line
+    that says so, with exit code :data:`INTERNAL_ERROR`."""
+
+    exit_code = INTERNAL_ERROR
+
+    def __init__(self, exc: Exception) -> None:
+        super().__init__(
+            f"internal error (a bug in tenuto, not in the command): {type(exc).__name__}: "
+            f"{_one_line(str(exc))}; please report it with the traceback above"
+        )
+        self.exc = exc
+
+    def show(self, file: Any = None) -> None:
+        traceback.print_exception(self.exc, file=sys.stderr)
+        click.echo(f"Error: {self.format_message()}", err=True)
 
 
 @click.group(
@@ -98,7 +124,8 @@ class _Cli(click.Group):
     ],
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="Exit codes: 0 success, 1 the operation failed (e.g. unknown id, finished "
-    "instance), 2 invalid command line (e.g. bad JSON, date or status). "
+    "instance, invalid value), 2 invalid command line (e.g. bad JSON, date or status), "
+    "70 internal error (a bug in tenuto). "
     "Set TENUTO_DEBUG=1 or pass --debug to see tracebacks. "
     "Run 'tenuto COMMAND --help' for examples.",
 )

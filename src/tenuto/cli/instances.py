@@ -10,6 +10,7 @@ import click
 
 from ..client import Client
 from ..errors import WaitTimeout
+from ..filters import Filter
 from .params import (
     ALL_OPTION,
     BY_OPTION,
@@ -19,7 +20,6 @@ from .params import (
     REASON_OPTION,
     TAG,
     WHEN,
-    Filters,
     acts_on_many,
     filter_options,
 )
@@ -138,7 +138,7 @@ def status(instance_id: str, wait: float | None, db: str | None, as_json: bool) 
 @click.option("--cursor", default=None, help="Continue after a previous page (its next cursor).")
 @DB_OPTION
 @JSON_OPTION
-def list_(flt: Filters, limit: int, cursor: str | None, db: str | None, as_json: bool) -> None:
+def list_(flt: Filter, limit: int, cursor: str | None, db: str | None, as_json: bool) -> None:
     """List instances, newest first, a page at a time.
 
     Paused instances show since when, by whom and why; running ones that wait on an
@@ -153,7 +153,7 @@ def list_(flt: Filters, limit: int, cursor: str | None, db: str | None, as_json:
       tenuto list --cursor <next cursor of the previous page>
     """
     with Client(db) as client:
-        page = client.query(**flt.kwargs(), limit=limit, cursor=cursor)
+        page = client.query(flt, limit=limit, cursor=cursor)
     if as_json:
         print_json({"items": [st.to_json() for st in page.items], "next_cursor": page.next_cursor})
     else:
@@ -249,7 +249,7 @@ def history(instance_id: str, verbose: bool, db: str | None, as_json: bool) -> N
 @filter_options
 @DB_OPTION
 @JSON_OPTION
-def purge(instance_id: str | None, all_: bool, flt: Filters, db: str | None, as_json: bool) -> None:
+def purge(instance_id: str | None, all_: bool, flt: Filter, db: str | None, as_json: bool) -> None:
     """Delete a finished instance and its history, or with --all every finished
     (COMPLETED, FAILED, TERMINATED) one the filters select.
 
@@ -260,7 +260,7 @@ def purge(instance_id: str | None, all_: bool, flt: Filters, db: str | None, as_
     """
     with Client(db) as client:
         if acts_on_many(instance_id, all_, flt, "purge"):
-            count = client.purge_many(**flt.kwargs())
+            count = client.purge_many(flt)
         else:
             assert instance_id is not None
             client.purge(instance_id)

@@ -8,14 +8,14 @@ import json
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from .. import _json
-from ..errors import InvalidJSON
+from ..errors import InvalidJSON, ValidationError
+from ..filters import Filter
 from ..status import Status
 from .render import short
 
@@ -35,12 +35,12 @@ def parse_duration(text: str) -> timedelta:
     """``30s``, ``15m``, ``2h``, ``1d``, ``1w`` or a combination such as ``1h30m``."""
     text = text.strip().lower()
     if not _DURATION_RE.match(text):
-        raise ValueError(f"invalid duration {text!r}: write e.g. 90s, 30m, 2h, 1d or 1h30m")
+        raise ValidationError(f"invalid duration {text!r}: write e.g. 90s, 30m, 2h, 1d or 1h30m")
     seconds = sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
     try:
         return timedelta(seconds=seconds)
     except OverflowError:
-        raise ValueError(f"invalid duration {text!r}: too long") from None
+        raise ValidationError(f"invalid duration {text!r}: too long") from None
 
 
 def parse_when(text: str, now: datetime | None = None) -> datetime:
@@ -55,11 +55,11 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
         try:
             return now + delta if value[0] == "+" else now - delta
         except OverflowError:
-            raise ValueError(f"invalid time {text!r}: too far from now") from None
+            raise ValidationError(f"invalid time {text!r}: too far from now") from None
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(
+        raise ValidationError(
             f"invalid time {text!r}: use ISO 8601 (2024-05-01, 2024-05-01T09:30:00Z, "
             "2024-05-01T09:30+02:00), now, or a duration from now such as +30m or -2h"
         ) from None
@@ -74,7 +74,7 @@ class _When(_ParamType):
             return value
         try:
             return parse_when(str(value))
-        except ValueError as exc:
+        except ValidationError as exc:
             self.fail(str(exc), param, ctx)
 
 
@@ -162,33 +162,6 @@ ALL_OPTION = click.option(
 # -- instance filters ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Filters:
-    """The instance filters of ``list`` and of the ``--all`` forms."""
-
-    status: tuple[str, ...] = ()
-    name: str | None = None
-    id_prefix: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-
-    @property
-    def given(self) -> bool:
-        return any(
-            (self.status, self.name, self.id_prefix, self.created_after, self.created_before)
-        )
-
-    def kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``Client.query`` and the ``*_many`` methods."""
-        return {
-            "status": list(self.status) or None,
-            "name": self.name,
-            "id_prefix": self.id_prefix,
-            "created_from": self.created_after,
-            "created_to": self.created_before,
-        }
-
-
 _FILTER_OPTIONS = [
     click.option(
         "--status",
@@ -209,11 +182,18 @@ _FILTER_OPTIONS = [
 
 
 def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the filter options; the command receives them as ``flt: Filters``."""
+    """Add the filter options; the command receives them as ``flt``, a
+    :class:`tenuto.Filter` (a bad value is refused, exit code 1)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        flt = Filters(**{key: kwargs.pop(key) for key in Filters.__dataclass_fields__})
+        flt = Filter(
+            status=kwargs.pop("status") or None,
+            name=kwargs.pop("name"),
+            id_prefix=kwargs.pop("id_prefix"),
+            created_from=kwargs.pop("created_after"),
+            created_to=kwargs.pop("created_before"),
+        )
         return fn(*args, flt=flt, **kwargs)
 
     for option in reversed(_FILTER_OPTIONS):
@@ -227,7 +207,7 @@ _FILTER_NAMES = "--status, --name, --id-prefix and --created-*"
 
 
 def acts_on_many(
-    instance_id: str | None, all_: bool, flt: Filters, verb: str, *, types: bool = False
+    instance_id: str | None, all_: bool, flt: Filter, verb: str, *, types: bool = False
 ) -> bool:
     """Whether the command acts on many instances (``--all``) rather than one ID.
 
@@ -272,7 +252,7 @@ def type_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 def type_target(
     instance_id: str | None,
     all_: bool,
-    flt: Filters,
+    flt: Filter,
     orchestrator: str | None,
     activity: str | None,
 ) -> tuple[str, str] | None:

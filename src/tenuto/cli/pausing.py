@@ -9,6 +9,7 @@ from datetime import datetime
 import click
 
 from ..client import Client
+from ..filters import Filter
 from ..status import InstanceStatus, StandingPause
 from .params import (
     ALL_OPTION,
@@ -17,7 +18,6 @@ from .params import (
     JSON_OPTION,
     REASON_OPTION,
     WHEN,
-    Filters,
     acts_on_many,
     filter_options,
     type_options,
@@ -50,7 +50,7 @@ from .render import (
 def pause(
     instance_id: str | None,
     all_: bool,
-    flt: Filters,
+    flt: Filter,
     orchestrator: str | None,
     activity: str | None,
     reason: str | None,
@@ -90,7 +90,7 @@ def pause(
             _report_type_change(client, kind, name, changed, paused=True, as_json=as_json)
             return
         if acts_on_many(instance_id, all_, flt, "pause", types=True):
-            count = client.pause_many(**flt.kwargs(), reason=reason, resume_at=resume_at)
+            count = client.pause_many(flt, reason=reason, resume_at=resume_at)
             report_count(count, "Paused", as_json)
             return
         assert instance_id is not None
@@ -119,7 +119,7 @@ def pause(
 def resume(
     instance_id: str | None,
     all_: bool,
-    flt: Filters,
+    flt: Filter,
     orchestrator: str | None,
     activity: str | None,
     reason: str | None,
@@ -153,7 +153,7 @@ def resume(
             _report_type_change(client, kind, name, changed, paused=False, as_json=as_json)
             return
         if acts_on_many(instance_id, all_, flt, "resume", types=True):
-            report_count(client.resume_many(**flt.kwargs(), reason=reason), "Resumed", as_json)
+            report_count(client.resume_many(flt, reason=reason), "Resumed", as_json)
             return
         assert instance_id is not None
         changed = client.resume(instance_id, reason)

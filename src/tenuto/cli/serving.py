@@ -21,6 +21,7 @@ import click
 
 from ..app import App
 from ..client import Client
+from ..errors import ValidationError
 from ..retention import Retention
 from .params import DB_OPTION
 
@@ -339,7 +340,7 @@ def serve(
             raise click.UsageError(str(exc)) from None
     try:
         parsed = http.parse_tokens(list(tokens))
-    except ValueError as exc:
+    except ValidationError as exc:
         raise click.BadParameter(str(exc), param_hint="'--token'") from None
     _setup_logging(log_level, log_format)
     app = load_app(app_spec) if app_spec is not None else None
@@ -410,7 +411,7 @@ def run_server(
     from ..worker import Worker
 
     if worker and app is None and grpc_port is None:
-        raise ValueError(
+        raise ValidationError(
             "a worker needs an app (MODULE:APP); use --no-worker to serve the API alone"
         )
     client = Client(db, app=app, actor="http")

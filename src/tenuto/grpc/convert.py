@@ -21,7 +21,8 @@ import durabletask.internal.orchestrator_service_pb2 as pb
 from google.protobuf import timestamp_pb2, wrappers_pb2
 
 from .. import history as h
-from .._ids import check_instance_id, check_tags, check_version
+from .._checks import check_tags, check_version
+from .._ids import check_instance_id
 from .._json import Raw, dumps, loads, raw, raw_fields
 from ..actions import (
     Action,
@@ -34,7 +35,7 @@ from ..actions import (
     ScheduleActivity,
     SendEvent,
 )
-from ..errors import InvalidJSON
+from ..errors import InvalidJSON, ValidationError
 from ..status import Failure, Status
 from ..store.base import InstanceRow
 
@@ -63,7 +64,7 @@ _NOT_REPLAYED = frozenset(
 )
 
 
-class BadPayload(ValueError):
+class BadPayload(ValidationError):
     """A payload that is not JSON text."""
 
 

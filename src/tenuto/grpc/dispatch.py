@@ -47,10 +47,11 @@ from google.protobuf import wrappers_pb2
 
 from .. import _json, _step
 from .. import history as h
-from .._activities import Outcome, deliver_outcomes
+from .._activities import ActivityOutcome, deliver_outcomes
 from .._json import dumps
-from .._signals import DONE, WORK
+from .._wakeups import DONE, WORK
 from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import ValidationError
 from ..status import Failure
 from ..store.base import ActivityRow, InstanceRow, Store, Tx
 from . import convert
@@ -127,9 +128,9 @@ class Dispatcher:
         activities_per_worker: int = ACTIVITIES_PER_WORKER,
     ) -> None:
         if lease_seconds <= 0:
-            raise ValueError("lease_seconds must be positive")
+            raise ValidationError("lease_seconds must be positive")
         if activities_per_worker < 1:
-            raise ValueError("activities_per_worker must be at least 1")
+            raise ValidationError("activities_per_worker must be at least 1")
         self.activities_per_worker = activities_per_worker
         self.store = store
         self.clock = clock
@@ -395,7 +396,7 @@ class Dispatcher:
         row = step.row
         if request.instanceId and request.instanceId != row.instance_id:
             self._release([(request.completionToken, step)])
-            raise ValueError(
+            raise ValidationError(
                 f"the completion token belongs to instance {row.instance_id!r}, "
                 f"not {request.instanceId!r}"
             )
@@ -443,15 +444,15 @@ class Dispatcher:
             request.failureDetails.errorType or request.failureDetails.errorMessage
         )
         if failed:
-            outcome = Outcome(act.row, None, convert.failure_of(request.failureDetails))
+            outcome = ActivityOutcome(act.row, None, convert.failure_of(request.failureDetails))
         else:
             try:
                 what = f"the output of activity {act.row.name!r}"
                 result = convert.lenient(request, "result", what)
                 dumps(result, what)
-                outcome = Outcome(act.row, result)
+                outcome = ActivityOutcome(act.row, result)
             except TypeError as exc:  # InvalidJSON too: the activity fails with it
-                outcome = Outcome(act.row, None, Failure.from_exception(exc))
+                outcome = ActivityOutcome(act.row, None, Failure.from_exception(exc))
         now = self.clock.now()
         self.store.run(lambda tx: deliver_outcomes(tx, [outcome], now)())
         self.changed()

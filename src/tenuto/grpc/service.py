@@ -28,9 +28,10 @@ from google.protobuf import empty_pb2, wrappers_pb2
 
 from .. import history as h
 from .. import tracing
+from .._checks import MAX_REASON
 from .._ids import check_instance_id
 from .._json import is_text, loads
-from ..client import MAX_PAGE, MAX_REASON, Client, decode_cursor, encode_cursor
+from ..client import MAX_PAGE, Client, decode_cursor, encode_cursor
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import (
     InstanceExists,
@@ -38,9 +39,10 @@ from ..errors import (
     InstanceNotFinished,
     InstanceNotFound,
     InvalidCursor,
+    ValidationError,
 )
-from ..status import Status, from_timestamp
-from ..store.base import Filter, InstanceRow, Reader, Store
+from ..status import TERMINAL, Status, from_timestamp
+from ..store.base import InstanceRow, Reader, Selection, Store
 from . import convert
 from .auth import ACTOR, TokenAuth
 from .dispatch import Dispatcher
@@ -49,7 +51,6 @@ log = logging.getLogger("tenuto.grpc")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_TERMINAL = (Status.COMPLETED, Status.FAILED, Status.TERMINATED)
 _ENTITIES = (
     "durable entities are not supported by tenuto yet; run orchestrations and activities "
     "only (see docs/durable-task-sdks.md)"
@@ -79,12 +80,16 @@ def _status_of(exc: BaseException, store: Store) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.ALREADY_EXISTS, str(exc)
     if isinstance(exc, InstanceFinished | InstanceNotFinished):
         return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
-    if isinstance(exc, InvalidCursor | ValueError | TypeError):
+    if isinstance(exc, ValidationError):  # other exceptions are bugs: INTERNAL
         return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
     outage = store.outage(exc)
     if outage is not None:
         return grpc.StatusCode.UNAVAILABLE, outage
-    return grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}"
+    return (
+        grpc.StatusCode.INTERNAL,
+        f"internal error (a bug in tenuto, not in the request): {type(exc).__name__}; "
+        "see the server log",
+    )
 
 
 def _rpc(fn: F) -> F:
@@ -147,7 +152,7 @@ def _statuses(values: Sequence[int]) -> tuple[Status, ...] | None:
         elif v == pb.ORCHESTRATION_STATUS_CANCELED:
             continue  # tenuto has no canceled state: nothing matches it
         else:
-            raise ValueError(f"unknown runtime status {v}")
+            raise ValidationError(f"unknown runtime status {v}")
     if values and not out:
         return None
     return tuple(dict.fromkeys(out))
@@ -158,7 +163,7 @@ def _finished(values: Sequence[int]) -> tuple[Status, ...] | None:
     ``None`` if it names only others: nothing matches)."""
     statuses = _statuses(values)
     if statuses == ():
-        return _TERMINAL
+        return TERMINAL
     finished = tuple(s for s in statuses or () if s.is_terminal)
     return finished or None
 
@@ -388,7 +393,7 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
                 )
             )
         else:
-            raise ValueError("give an instanceId, an instanceBatch or a purgeInstanceFilter")
+            raise ValidationError("give an instanceId, an instanceBatch or a purgeInstanceFilter")
         return pb.PurgeInstancesResponse(
             deletedInstanceCount=count, isComplete=wrappers_pb2.BoolValue(value=True)
         )
@@ -418,7 +423,7 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
         statuses = _statuses(q.runtimeStatus)
         if statuses is None:
             return pb.QueryInstancesResponse()
-        flt = Filter(
+        flt = Selection(
             statuses=statuses,
             created_from=convert.optional_time(q, "createdTimeFrom"),
             created_to=convert.optional_time(q, "createdTimeTo"),
@@ -445,7 +450,7 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
         statuses = _finished(request.runtimeStatus)
         if statuses is None:
             return pb.ListInstanceIdsResponse()
-        flt = Filter(statuses=statuses)
+        flt = Selection(statuses=statuses)
         lo = (
             convert.epoch(request.completedTimeFrom)
             if request.HasField("completedTimeFrom")
@@ -544,7 +549,7 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
         self, request: pb.OrchestratorResponse, context: grpc.ServicerContext
     ) -> pb.CompleteTaskResponse:
         if request.isPartial:
-            raise ValueError("chunked orchestrator responses are not supported")
+            raise ValidationError("chunked orchestrator responses are not supported")
         self.dispatcher.complete_orchestration(request)
         return pb.CompleteTaskResponse()
 

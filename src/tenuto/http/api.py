@@ -10,6 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from ..client import MAX_PAGE, Client
+from ..filters import Filter
 from ..status import Status
 from .common import JSONRoute, actor, get_client
 from .models import (
@@ -78,27 +79,35 @@ def start(body: StartRequest, client: ClientDep, response: Response) -> Instance
     return InstanceModel.of(client.status(iid))
 
 
-@router.get("/instances", response_model=PageModel)
-def query(
-    client: ClientDep,
+def _filter(
     status: Annotated[list[StatusName] | None, Query(description="Repeat for several.")] = None,
     name: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
     id_prefix: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    cursor: Annotated[str | None, Query(max_length=1024)] = None,
-) -> PageModel:
-    """Instances matching every given filter, newest first, a page at a time."""
-    page = client.query(
+) -> Filter:
+    """The instance filter of a query string (every given condition must hold)."""
+    return Filter(
         status=status,
         name=name,
         created_from=created_from,
         created_to=created_to,
         id_prefix=id_prefix,
-        limit=limit,
-        cursor=cursor,
     )
+
+
+FilterDep = Annotated[Filter, Depends(_filter)]
+
+
+@router.get("/instances", response_model=PageModel)
+def query(
+    client: ClientDep,
+    flt: FilterDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+) -> PageModel:
+    """Instances matching every given filter, newest first, a page at a time."""
+    page = client.query(flt, limit=limit, cursor=cursor)
     return PageModel(items=[InstanceModel.of(s) for s in page.items], next_cursor=page.next_cursor)
 
 
@@ -212,7 +221,7 @@ def pause_many(body: BulkPauseRequest, client: ClientDep, request: Request) -> C
     """Pause every PENDING or RUNNING instance matching the filter."""
     return CountModel(
         count=client.pause_many(
-            **body.kwargs(),
+            body.to_filter(),
             reason=body.reason,
             resume_at=body.resume_at,
             by=actor(request, body.by),
@@ -224,7 +233,7 @@ def pause_many(body: BulkPauseRequest, client: ClientDep, request: Request) -> C
 def resume_many(body: BulkResumeRequest, client: ClientDep, request: Request) -> CountModel:
     """Resume every PAUSED instance matching the filter."""
     return CountModel(
-        count=client.resume_many(**body.kwargs(), reason=body.reason, by=actor(request, body.by))
+        count=client.resume_many(body.to_filter(), reason=body.reason, by=actor(request, body.by))
     )
 
 
@@ -233,7 +242,7 @@ def terminate_many(body: BulkTerminateRequest, client: ClientDep, request: Reque
     """Terminate every live instance matching the filter."""
     return CountModel(
         count=client.terminate_many(
-            **body.kwargs(),
+            body.to_filter(),
             reason=body.reason,
             by=actor(request, body.by),
             recursive=body.recursive,
@@ -244,26 +253,13 @@ def terminate_many(body: BulkTerminateRequest, client: ClientDep, request: Reque
 @router.post("/bulk/purge", response_model=CountModel, tags=["bulk"])
 def purge_many(body: FilterModel, client: ClientDep) -> CountModel:
     """Delete every finished instance matching the filter."""
-    return CountModel(count=client.purge_many(**body.kwargs()))
+    return CountModel(count=client.purge_many(body.to_filter()))
 
 
 @router.get("/stats", response_model=StatsModel, tags=["stats"])
-def stats(
-    client: ClientDep,
-    status: Annotated[list[StatusName] | None, Query(description="Repeat for several.")] = None,
-    name: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
-    id_prefix: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
-) -> StatsModel:
+def stats(client: ClientDep, flt: FilterDep) -> StatsModel:
     """How many instances (matching every given filter) there are in each status."""
-    counts = client.count(
-        status=status,
-        name=name,
-        created_from=created_from,
-        created_to=created_to,
-        id_prefix=id_prefix,
-    )
+    counts = client.count(flt)
     return StatsModel(counts={s.value: counts.get(s, 0) for s in Status})
 
 

@@ -5,7 +5,8 @@ Errors are JSON ``{"error": code, "message": text}``: 400 for a malformed reques
 that is not JSON), 401 for a missing or wrong token, 403 for a state-changing request a
 browser sent from another site, 404 for an unknown instance or route, 409 for an
 operation the instance's state forbids, 413 for a body over the limit, 422 for values
-that are well-formed but invalid. Bad input never yields a 500.
+that are well-formed but invalid (a :class:`~tenuto.ValidationError`). Bad input never
+yields a 500; an internal error (any other exception, a bug) always does.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ _ERRORS: list[tuple[type[Exception], int, str]] = [
     (errors.UnknownOrchestrator, 422, "unknown_orchestrator"),
     (errors.InvalidCursor, 422, "invalid_cursor"),
     (errors.InvalidJSON, 422, "invalid_json"),
-    (TypeError, 422, "invalid"),
-    (ValueError, 422, "invalid"),
+    # Only values tenuto refused are the caller's fault: any other ValueError or
+    # TypeError is a bug, answered 500 like every unexpected exception.
+    (errors.ValidationError, 422, "invalid"),
 ]
 
 
@@ -126,7 +128,16 @@ def _install_error_handlers(app: FastAPI, client: Client) -> None:
             response.headers["Retry-After"] = "1"
             return response
         log.exception("unexpected error serving %s %s", request.method, request.url.path)
-        return error_response(500, "internal", "internal error; see the server log")
+        response = error_response(
+            500,
+            "internal",
+            "internal error (a bug in tenuto, not in the request); see the server log",
+        )
+        # Starlette raises the exception again once this response is sent, and the server
+        # then drops the connection: say so, or a client that keeps connections alive
+        # sends its next request on a dead one.
+        response.headers["Connection"] = "close"
+        return response
 
 
 def _map(app: FastAPI, kind: type[Exception], status: int, code: str) -> None:

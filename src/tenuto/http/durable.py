@@ -84,6 +84,7 @@ from .. import _json, errors
 from .. import history as h
 from ..client import MAX_PAGE, Client
 from ..errors import InvalidJSON
+from ..filters import Filter
 from ..status import HistoryEvent, InstanceStatus, Status
 from .common import ApiError, actor, get_client
 from .models import Error
@@ -188,7 +189,7 @@ def _df_errors() -> Iterator[None]:
         raise ApiError(400, "unknown_orchestrator", str(exc)) from None
     except errors.InvalidCursor as exc:
         raise ApiError(400, "invalid_continuation_token", str(exc)) from None
-    except (TypeError, ValueError) as exc:
+    except errors.ValidationError as exc:  # other exceptions are bugs: a 500
         raise ApiError(400, "invalid", str(exc)) from None
 
 
@@ -658,19 +659,20 @@ def list_instances(
     send it back as a request header to get the next page.
     """
     statuses = parse_statuses(runtime_status)
-    flt: dict[str, Any] = {
-        "created_from": parse_time(created_from, "createdTimeFrom"),
-        "created_to": parse_time(created_to, "createdTimeTo"),
-        "id_prefix": instance_id_prefix or None,
-    }
+    since = parse_time(created_from, "createdTimeFrom")
+    until = parse_time(created_to, "createdTimeTo")
     with_input = parse_bool(show_input, "showInput", True)
     limit = parse_top(top)
     if statuses == ():
         return JSONResponse([])
     with _df_errors():
-        page = client.query(
-            status=statuses, limit=limit, cursor=(continuation or "").strip() or None, **flt
+        flt = Filter(
+            status=statuses,
+            created_from=since,
+            created_to=until,
+            id_prefix=instance_id_prefix or None,
         )
+        page = client.query(flt, limit=limit, cursor=(continuation or "").strip() or None)
     body = [status_payload(st, show_input=with_input) for st in page.items]
     headers = {CONTINUATION_HEADER: page.next_cursor} if page.next_cursor else None
     return JSONResponse(body, headers=headers)
@@ -715,7 +717,7 @@ def purge_many(
     count = 0
     if statuses != ():
         with _df_errors():
-            count = client.purge_many(status=statuses, created_from=since, created_to=until)
+            count = client.purge_many(Filter(status=statuses, created_from=since, created_to=until))
     if count == 0:
         raise ApiError(404, "not_found", "no finished instance matched the filter")
     return JSONResponse({"instancesDeleted": count})

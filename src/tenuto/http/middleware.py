@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..errors import ValidationError
 from .common import error_response
 
 #: Paths served without a token: the dashboard's static shell, which holds no data and
@@ -46,7 +47,7 @@ def parse_tokens(spec: str | list[str] | None) -> dict[str, str]:
         if not sep:
             name, secret = "api", item
         if not secret or not name:
-            raise ValueError(f"invalid token {item!r}: write NAME=SECRET")
+            raise ValidationError(f"invalid token {item!r}: write NAME=SECRET")
         tokens[secret] = name
     return tokens
 

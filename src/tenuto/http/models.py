@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..client import MAX_REASON, MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, MAX_VERSION
+from .._checks import MAX_REASON, MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, MAX_VERSION
+from ..filters import Filter
 from ..status import HistoryEvent, InstanceStatus, StandingPause
 
 StatusName = Literal["PENDING", "RUNNING", "PAUSED", "COMPLETED", "FAILED", "TERMINATED"]
@@ -152,9 +153,14 @@ class FilterModel(BaseModel):
     created_to: datetime | None = None
     id_prefix: str | None = Field(default=None, min_length=1, max_length=256)
 
-    def kwargs(self) -> dict[str, Any]:
-        return self.model_dump(
-            include={"status", "name", "created_from", "created_to", "id_prefix"}
+    def to_filter(self) -> Filter:
+        """The :class:`tenuto.Filter` these fields describe."""
+        return Filter(
+            status=self.status,
+            name=self.name,
+            created_from=self.created_from,
+            created_to=self.created_to,
+            id_prefix=self.id_prefix,
         )
 
 

@@ -1,12 +1,26 @@
-"""Storage backends behind one seam (:mod:`tenuto.store.base`)."""
+"""Storage backends behind one seam (:mod:`tenuto.store.base`).
+
+A backend is one module here (a :class:`~tenuto.store.base.Store` subclass), its
+migrations (``migrations/<dialect>/``) and its line in :data:`_BACKENDS`.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 
-from .base import Store
+from ..errors import ValidationError
+from .base import Store, is_database_error
 
 DEFAULT_URL = "sqlite:///tenuto.db"
+
+#: URL scheme -> the backend's module (in this package), its Store class, and an example
+#: URL for messages. Modules are imported only when a URL names them.
+_BACKENDS: dict[str, tuple[str, str, str]] = {
+    "sqlite": ("sqlite", "SqliteStore", "sqlite:///path/to/file.db"),
+    "postgresql": ("postgres", "PostgresStore", "postgresql://user@host/dbname"),
+    "postgres": ("postgres", "PostgresStore", "postgresql://user@host/dbname"),
+}
 
 
 def resolve_url(url: str | None) -> str:
@@ -15,7 +29,7 @@ def resolve_url(url: str | None) -> str:
     An empty ``url`` is refused rather than read as "the default" (an unset variable in
     ``--db "$DB"`` would otherwise write to ``./tenuto.db`` unnoticed)."""
     if url is not None and not url.strip():
-        raise ValueError(
+        raise ValidationError(
             "the database URL is empty: give one, such as sqlite:///tenuto.db or "
             "postgresql://user@host/dbname, or leave --db out to use $TENUTO_DB or "
             f"{DEFAULT_URL}"
@@ -26,23 +40,13 @@ def resolve_url(url: str | None) -> str:
 def open_store(url: str | None = None) -> Store:
     """Open the store a URL names: ``sqlite:///path`` or ``postgresql://...``."""
     url = resolve_url(url)
-    scheme = url.split(":", 1)[0].lower()
-    if scheme == "sqlite":
-        from .sqlite import SqliteStore
-
-        return SqliteStore(url)
-    if scheme in ("postgresql", "postgres"):
-        try:
-            from .postgres import PostgresStore
-        except ImportError as exc:  # pragma: no cover - depends on the installation
-            raise ImportError(
-                "PostgreSQL support needs psycopg 3: pip install 'tenuto[postgres]'"
-            ) from exc
-        return PostgresStore(url)
-    raise ValueError(
-        f"unsupported database URL {url!r}: use sqlite:///path/to/file.db or "
-        "postgresql://user@host/dbname"
-    )
+    backend = _BACKENDS.get(url.split(":", 1)[0].lower())
+    if backend is None:
+        examples = " or ".join(dict.fromkeys(example for _, _, example in _BACKENDS.values()))
+        raise ValidationError(f"unsupported database URL {url!r}: use {examples}")
+    module, cls, _ = backend
+    store: Store = getattr(importlib.import_module(f"{__name__}.{module}"), cls)(url)
+    return store
 
 
-__all__ = ["DEFAULT_URL", "Store", "open_store", "resolve_url"]
+__all__ = ["DEFAULT_URL", "Store", "is_database_error", "open_store", "resolve_url"]

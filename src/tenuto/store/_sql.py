@@ -14,16 +14,16 @@ from typing import Any
 
 from .. import _json
 from ..history import Event, Message
-from ..status import Status
+from ..status import PAUSABLE, TERMINAL, Status
 from .base import (
     INSTANCE_FIELDS,
     ActivityRow,
-    Filter,
     HistoryRow,
     InstanceRow,
     NewActivity,
     NewMessage,
     Reader,
+    Selection,
     StandingPauseRow,
     Tx,
     Versions,
@@ -43,7 +43,10 @@ _ACTIVITY_COLUMNS = (
     "id, instance_id, execution_id, task_id, name, input, retry, attempt, created_at, lease, "
     "trace_parent"
 )
-_LIVE = (Status.PENDING.value, Status.RUNNING.value)
+#: Live and not paused, as stored (see :data:`tenuto.status.PAUSABLE`).
+_PAUSABLE = tuple(s.value for s in PAUSABLE)
+#: The final statuses, as stored.
+_TERMINAL = tuple(s.value for s in TERMINAL)
 #: An activity type under a standing pause (a condition on the activities table).
 _TYPE_HELD = (
     "EXISTS (SELECT 1 FROM standing_pauses sp WHERE sp.kind = 'activity'"
@@ -97,10 +100,6 @@ class Dialect(abc.ABC):
     for_update: str = ""
     #: Most values bound in one list parameter (see :data:`BATCH`).
     batch: int = BATCH
-    #: Statements sent together are answered together (PostgreSQL's pipeline mode): send
-    #: a batch, then read its answers. Otherwise read each answer at once (SQLite reuses a
-    #: prepared statement only once its answer was read).
-    pipelined: bool = False
 
     @abc.abstractmethod
     def sql(self, text: str) -> str:
@@ -148,7 +147,7 @@ class SqlCursor(abc.ABC):
 
     @abc.abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """Run one statement; returns an object with ``fetchall``/``fetchone``."""
+        """Run one statement; returns a cursor (its rows are read with ``fetchall``)."""
 
     @abc.abstractmethod
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
@@ -156,12 +155,9 @@ class SqlCursor(abc.ABC):
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return list(self.execute(sql, params).fetchall())
 
-    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.execute(sql, params).fetchone()
 
-
-def filter_sql(dialect: Dialect, flt: Filter) -> tuple[str, list[Any]]:
-    """A WHERE condition (never empty) and parameters for a :class:`Filter`."""
+def filter_sql(dialect: Dialect, flt: Selection) -> tuple[str, list[Any]]:
+    """A WHERE condition (never empty) and parameters for a :class:`Selection`."""
     conds: list[str] = []
     params: list[Any] = []
     if flt.statuses:
@@ -211,11 +207,9 @@ class SqlReader(Reader):
         )
         return [_event(*r) for r in rows]
 
-    def history_timestamps(self, instance_id: str) -> list[float]:
-        rows = self._q("SELECT ts FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,))
-        return [r[0] for r in rows]
-
-    def query(self, flt: Filter, limit: int, after: tuple[float, str] | None) -> list[InstanceRow]:
+    def query(
+        self, flt: Selection, limit: int, after: tuple[float, str] | None
+    ) -> list[InstanceRow]:
         where, params = filter_sql(self.d, flt)
         if after is not None:
             where += " AND (created_at < ? OR (created_at = ? AND instance_id < ?))"
@@ -227,8 +221,8 @@ class SqlReader(Reader):
         )
         return [instance_row(r) for r in rows]
 
-    def count_by_status(self, flt: Filter | None = None) -> dict[Status, int]:
-        where, params = filter_sql(self.d, flt or Filter())
+    def count_by_status(self, flt: Selection | None = None) -> dict[Status, int]:
+        where, params = filter_sql(self.d, flt or Selection())
         rows = self._q(
             f"SELECT status, COUNT(*) FROM instances WHERE {where} GROUP BY status", params
         )
@@ -313,17 +307,16 @@ class SqlReader(Reader):
         return found
 
     def finished_instances(self, ids: Sequence[str]) -> list[InstanceRow]:
-        final = [s.value for s in Status if s.is_terminal]
         rows: list[InstanceRow] = []
         for part in chunks(list(ids), self.d.batch):
             cond, params = self.d.in_list("instance_id", part)
-            marks = ", ".join("?" for _ in final)
+            marks = ", ".join("?" for _ in _TERMINAL)
             rows += map(
                 instance_row,
                 self._q(
                     f"SELECT {INSTANCE_COLUMNS} FROM instances "
                     f"WHERE {cond} AND status IN ({marks})",
-                    [*params, *final],
+                    [*params, *_TERMINAL],
                 ),
             )
         return rows
@@ -408,7 +401,7 @@ class SqlReader(Reader):
             )
         return sorted(rows, key=lambda a: a.id)
 
-    def page_ids(self, flt: Filter, after: str | None, limit: int) -> list[str]:
+    def page_ids(self, flt: Selection, after: str | None, limit: int) -> list[str]:
         where, params = filter_sql(self.d, flt)
         if after is not None:
             where += " AND instance_id > ?"
@@ -431,11 +424,10 @@ class SqlTx(SqlReader, Tx):
         return self.cur.execute(self.d.sql(text), params)
 
     def _batch(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
-        """Run statements, and return their rows: all sent first where that is faster."""
-        if not self.d.pipelined:
-            return [self._q(text, params) for text, params in statements]
-        cursors = [self._x(text, params) for text, params in statements]
-        return [list(c.fetchall()) for c in cursors]
+        """Run statements and return their rows, each read before the next is sent (SQLite
+        reuses a prepared statement only once its answer was read; PostgreSQL's store
+        sends its batches as single statements instead)."""
+        return [self._q(text, params) for text, params in statements]
 
     def _many(self, text: str, rows: Iterable[Sequence[Any]]) -> None:
         self.cur.executemany(self.d.sql(text), rows)
@@ -490,28 +482,6 @@ class SqlTx(SqlReader, Tx):
             cond, more = self.d.in_list("instance_id", part)
             self._x(f"UPDATE instances SET {sets} WHERE {cond}", [*params, *more])
 
-    def claim_instances(
-        self,
-        names: Sequence[str] | None,
-        now: float,
-        limit: int,
-        lease: str,
-        lease_until: float,
-        exclude: Sequence[str] = (),
-        versions: Versions = None,
-    ) -> list[InstanceRow]:
-        cond, params = self.d.names(names, exclude, versions)
-        rows = self._q(
-            "UPDATE instances SET lease = ?, lease_until = ?, claims = claims + 1 "
-            "WHERE instance_id IN ("
-            "  SELECT instance_id FROM instances WHERE next_due IS NOT NULL AND next_due <= ?"
-            f"  AND (lease_until IS NULL OR lease_until < ?) AND {cond}"
-            f"  ORDER BY next_due LIMIT ? {self.d.skip_locked}"
-            f") RETURNING {INSTANCE_COLUMNS}",
-            [lease, lease_until, now, now, *params, limit],
-        )
-        return sorted((instance_row(r) for r in rows), key=lambda r: r.next_due or 0.0)
-
     def claim_steps(
         self,
         names: Sequence[str] | None,
@@ -522,8 +492,18 @@ class SqlTx(SqlReader, Tx):
         exclude: Sequence[str] = (),
         versions: Versions = None,
     ) -> list[tuple[InstanceRow, list[Message]]]:
-        rows = self.claim_instances(names, now, limit, lease, lease_until, exclude, versions)
-        inbox = self.load_messages([r.instance_id for r in rows]) if rows else {}
+        cond, params = self.d.names(names, exclude, versions)
+        claimed = self._q(
+            "UPDATE instances SET lease = ?, lease_until = ?, claims = claims + 1 "
+            "WHERE instance_id IN ("
+            "  SELECT instance_id FROM instances WHERE next_due IS NOT NULL AND next_due <= ?"
+            f"  AND (lease_until IS NULL OR lease_until < ?) AND {cond}"
+            f"  ORDER BY next_due LIMIT ? {self.d.skip_locked}"
+            f") RETURNING {INSTANCE_COLUMNS}",
+            [lease, lease_until, now, now, *params, limit],
+        )
+        rows = sorted((instance_row(r) for r in claimed), key=lambda r: r.next_due or 0.0)
+        inbox = self._load_messages([r.instance_id for r in rows]) if rows else {}
         return [(r, inbox[r.instance_id]) for r in rows]
 
     def claim_for_results(
@@ -543,7 +523,7 @@ class SqlTx(SqlReader, Tx):
         ]
         leased = {r[0][0] for r in self._batch(statements) if r}
         mine = [(aid, alease) for iid, _, _, aid, alease in items if iid in leased]
-        taken = self.take_activities(mine) if mine else set()
+        taken = self._take_activities(mine) if mine else set()
         answer = {iid: aid in taken for iid, _, _, aid, _ in items if iid in leased}
         return lambda: answer
 
@@ -557,7 +537,7 @@ class SqlTx(SqlReader, Tx):
                 (
                     f"UPDATE instances SET {sets} WHERE instance_id = ? AND lease = ? "
                     "AND history_len = ? AND status IN (?, ?) RETURNING instance_id",
-                    [*params, instance_id, lease, history_len, *_LIVE],
+                    [*params, instance_id, lease, history_len, *_PAUSABLE],
                 )
             )
         return [bool(r) for r in self._batch(statements)]
@@ -570,7 +550,7 @@ class SqlTx(SqlReader, Tx):
                 [*params, lease],
             )
 
-    def select_ids(self, flt: Filter, limit: int | None = None) -> list[str]:
+    def select_ids(self, flt: Selection, limit: int | None = None) -> list[str]:
         where, params = filter_sql(self.d, flt)
         tail = "" if limit is None else " LIMIT ?"
         if limit is not None:
@@ -628,7 +608,7 @@ class SqlTx(SqlReader, Tx):
                 "ELSE (SELECT MIN(m.visible_at) FROM inbox m "
                 "      WHERE m.instance_id = instances.instance_id) END "
                 f"WHERE {cond} AND status IN (?, ?)",
-                [Status.PENDING.value, *params, *_LIVE],
+                [Status.PENDING.value, *params, *_PAUSABLE],
             )
 
     def expired(
@@ -688,9 +668,6 @@ class SqlTx(SqlReader, Tx):
                 "ON CONFLICT (kind, name) DO UPDATE SET seen_at = excluded.seen_at",
                 rows,
             )
-
-    def lock_names(self, kind: str, names: Sequence[str], exclusive: bool) -> None:
-        pass  # SQLite: the write lock already serializes every write transaction
 
     def insert_standing_pause(self, row: StandingPauseRow) -> bool:
         return bool(
@@ -766,7 +743,8 @@ class SqlTx(SqlReader, Tx):
             ],
         )
 
-    def load_messages(self, instance_ids: Sequence[str]) -> dict[str, list[Message]]:
+    def _load_messages(self, instance_ids: Sequence[str]) -> dict[str, list[Message]]:
+        """Every pending message of each instance, in arrival order."""
         return self.inbox_of(instance_ids)
 
     def delete_messages(self, message_ids: Sequence[int]) -> None:
@@ -836,14 +814,16 @@ class SqlTx(SqlReader, Tx):
     ) -> Callable[[], set[int]]:
         if self.d.for_update:  # with row locks: instances first, as every transaction does
             self.lock_instances(sorted({m.instance_id for _, _, m in items}))
-        taken = self.take_activities([(aid, lease) for aid, lease, _ in items])
+        taken = self._take_activities([(aid, lease) for aid, lease, _ in items])
         messages = [m for aid, _, m in items if aid in taken]
         if messages:
             self.add_messages(messages)
             self.set_due([m.instance_id for m in messages], now)
         return lambda: taken
 
-    def take_activities(self, items: Sequence[tuple[int, str]]) -> set[int]:
+    def _take_activities(self, items: Sequence[tuple[int, str]]) -> set[int]:
+        """Delete leased activities given as ``(id, lease)``; returns the ids deleted
+        (an activity whose lease was lost is not)."""
         taken: set[int] = set()
         for part in chunks(list(items), self.d.batch // 2):
             pairs = ", ".join("(?, ?)" for _ in part)

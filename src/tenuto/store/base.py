@@ -21,9 +21,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, ClassVar, TypeAlias, TypeVar
+from urllib.parse import SplitResult, urlsplit
 
-from .._signals import TOPICS, WORK
+from .._wakeups import TOPICS, WORK
+from ..errors import ValidationError
 from ..history import Event, Message
 from ..status import Status
 
@@ -161,8 +163,10 @@ class HistoryRow:
 
 
 @dataclass(slots=True)
-class Filter:
-    """Which instances a query or a bulk operation applies to. Empty means all."""
+class Selection:
+    """Which instances a read or a bulk change applies to, as the store takes it (times
+    as epoch seconds; ``ids`` for the engine's own reads). Empty means all. Callers give
+    a :class:`tenuto.Filter`, which checks its values and makes one."""
 
     statuses: tuple[Status, ...] = ()
     name: str | None = None
@@ -182,14 +186,13 @@ class Reader(abc.ABC):
     def load_history(self, instance_id: str, after: int = 0) -> list[Event]: ...
 
     @abc.abstractmethod
-    def history_timestamps(self, instance_id: str) -> list[float]: ...
-
-    @abc.abstractmethod
-    def query(self, flt: Filter, limit: int, after: tuple[float, str] | None) -> list[InstanceRow]:
+    def query(
+        self, flt: Selection, limit: int, after: tuple[float, str] | None
+    ) -> list[InstanceRow]:
         """Instances matching ``flt``, newest first, after the cursor key ``after``."""
 
     @abc.abstractmethod
-    def count_by_status(self, flt: Filter | None = None) -> dict[Status, int]:
+    def count_by_status(self, flt: Selection | None = None) -> dict[Status, int]:
         """How many instances (matching ``flt``) there are in each status."""
 
     @abc.abstractmethod
@@ -202,7 +205,7 @@ class Reader(abc.ABC):
     ) -> float | None:
         """The earliest time any work these names cover is due, scheduled resumes
         included (``None``: nothing is queued). Names and ``versions`` as in
-        :meth:`claim_instances`."""
+        :meth:`claim_steps`."""
 
     @abc.abstractmethod
     def statuses(self, ids: Sequence[str]) -> dict[str, Status]: ...
@@ -256,7 +259,7 @@ class Reader(abc.ABC):
         """The queued or running activity executions of these instances, by id."""
 
     @abc.abstractmethod
-    def page_ids(self, flt: Filter, after: str | None, limit: int) -> list[str]:
+    def page_ids(self, flt: Selection, after: str | None, limit: int) -> list[str]:
         """Ids of instances matching ``flt``, in id order, after the id ``after``: a way
         through a whole store, a page at a time (exports)."""
 
@@ -291,9 +294,6 @@ class Tx(Reader):
         """Insert new instances; for each, ``False`` (and nothing written) if its id is
         taken."""
 
-    def insert_instance(self, row: InstanceRow) -> bool:
-        return self.insert_instances([row])[0]
-
     @abc.abstractmethod
     def lock_instances(self, ids: Sequence[str]) -> list[InstanceRow]:
         """Read instances for update (blocking concurrent writers of those rows)."""
@@ -307,23 +307,6 @@ class Tx(Reader):
         """Set the same columns of several instances."""
 
     @abc.abstractmethod
-    def claim_instances(
-        self,
-        names: Sequence[str] | None,
-        now: float,
-        limit: int,
-        lease: str,
-        lease_until: float,
-        exclude: Sequence[str] = (),
-        versions: Versions = None,
-    ) -> list[InstanceRow]:
-        """Lease up to ``limit`` live, unleased instances with work due (``next_due <= now``)
-        for one orchestration step each; counts the claim in ``claims``. ``names`` selects
-        the orchestrator names (``None``: any), ``exclude`` names never to claim;
-        ``versions`` restricts names it lists to instances of those versions (an
-        instance without a version matches none)."""
-
-    @abc.abstractmethod
     def claim_steps(
         self,
         names: Sequence[str] | None,
@@ -334,7 +317,12 @@ class Tx(Reader):
         exclude: Sequence[str] = (),
         versions: Versions = None,
     ) -> list[tuple[InstanceRow, list[Message]]]:
-        """:meth:`claim_instances`, with each instance's pending messages (oldest first)."""
+        """Lease up to ``limit`` live, unleased instances with work due (``next_due <= now``)
+        for one orchestration step each, with each one's pending messages (oldest first);
+        counts the claim in ``claims``. ``names`` selects the orchestrator names
+        (``None``: any), ``exclude`` names never to claim; ``versions`` restricts names it
+        lists to instances of those versions (an instance without a version matches
+        none)."""
 
     @abc.abstractmethod
     def claim_for_results(
@@ -370,7 +358,7 @@ class Tx(Reader):
         """Give up the lease ``lease`` on instances that still hold it."""
 
     @abc.abstractmethod
-    def select_ids(self, flt: Filter, limit: int | None = None) -> list[str]:
+    def select_ids(self, flt: Selection, limit: int | None = None) -> list[str]:
         """Ids of instances matching ``flt``, locked for update where the backend can."""
 
     @abc.abstractmethod
@@ -434,10 +422,6 @@ class Tx(Reader):
         """Queue messages for orchestrations (does not touch ``next_due``)."""
 
     @abc.abstractmethod
-    def load_messages(self, instance_ids: Sequence[str]) -> dict[str, list[Message]]:
-        """Every pending message of each instance, in arrival order."""
-
-    @abc.abstractmethod
     def delete_messages(self, message_ids: Sequence[int]) -> None:
         """Delete consumed messages."""
 
@@ -469,7 +453,7 @@ class Tx(Reader):
         exclude: Sequence[str] = (),
     ) -> list[ActivityRow]:
         """Lease up to ``limit`` ready activities, oldest first (``names`` and
-        ``exclude`` as in :meth:`claim_instances`)."""
+        ``exclude`` as in :meth:`claim_steps`)."""
 
     @abc.abstractmethod
     def deliver_results(
@@ -480,11 +464,6 @@ class Tx(Reader):
 
         Returns a function giving the ids of the activities delivered; a backend may
         defer reading them until then (call it before the transaction ends)."""
-
-    @abc.abstractmethod
-    def take_activities(self, items: Sequence[tuple[int, str]]) -> set[int]:
-        """Delete leased activities given as ``(id, lease)``; returns the ids deleted
-        (an activity whose lease was lost is not)."""
 
     @abc.abstractmethod
     def retry_activity(self, activity_id: int, lease: str, attempt: int, visible_at: float) -> bool:
@@ -574,6 +553,8 @@ class Store(abc.ABC):
     """A database holding tenuto's state."""
 
     url: str
+    #: The exceptions the backend's database driver raises: see :func:`is_database_error`.
+    driver_errors: ClassVar[tuple[type[BaseException], ...]] = ()
 
     @abc.abstractmethod
     def transaction(
@@ -648,6 +629,29 @@ class Store(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def is_database_error(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from the database driver of a backend loaded in this process
+    (a database that refused or failed an operation), rather than from tenuto or the
+    request. Entry points report such errors as database errors without naming the
+    driver, so that nothing outside this package depends on one."""
+    backends: list[type[Store]] = []
+    pending = [Store]
+    while pending:
+        subclasses = pending.pop().__subclasses__()
+        backends += subclasses
+        pending += subclasses
+    return any(isinstance(exc, backend.driver_errors) for backend in backends)
+
+
+def split_url(url: str) -> SplitResult:
+    """``urlsplit(url)``, refusing a URL it cannot read (an unclosed ``[`` host) with a
+    :class:`~tenuto.ValidationError`."""
+    try:
+        return urlsplit(url)
+    except ValueError as exc:
+        raise ValidationError(f"invalid database URL {url[:80]!r}: {exc}") from None
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

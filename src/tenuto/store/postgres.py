@@ -22,14 +22,18 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlunsplit
 
-import psycopg
-from psycopg import errors, sql
-from psycopg_pool import ConnectionPool, PoolTimeout
+try:
+    import psycopg
+    from psycopg import errors, sql
+    from psycopg_pool import ConnectionPool, PoolTimeout
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ImportError("PostgreSQL support needs psycopg 3: pip install 'tenuto[postgres]'") from exc
 
 from .. import _json
-from .._signals import TOPICS, hub_for
+from .._wakeups import TOPICS, hub_for
+from ..errors import ValidationError
 from ..history import Event, Message
 from ..status import Status
 from . import migrations
@@ -54,6 +58,7 @@ from .base import (
     Store,
     Tx,
     Versions,
+    split_url,
 )
 
 log = logging.getLogger("tenuto.store")
@@ -71,7 +76,6 @@ class _PgDialect(Dialect):
     batch = 20_000
     skip_locked = "FOR UPDATE SKIP LOCKED"
     for_update = "FOR UPDATE"
-    pipelined = True
 
     def sql(self, text: str) -> str:
         return text.replace("?", "%s")
@@ -453,7 +457,7 @@ def _json_rows(rows: list[dict[str, Any]]) -> str:
 
 def parse_url(url: str) -> tuple[str, str]:
     """Split a tenuto PostgreSQL URL into a libpq conninfo URL and the schema name."""
-    parts = urlsplit(url)
+    parts = split_url(url)
     query = parse_qsl(parts.query)
     schema = "tenuto"
     kept = []
@@ -463,7 +467,7 @@ def parse_url(url: str) -> tuple[str, str]:
         else:
             kept.append((key, value))
     if not _SCHEMA_RE.match(schema):
-        raise ValueError(
+        raise ValidationError(
             f"invalid schema name {schema!r}: use lowercase letters, digits and underscores"
         )
     scheme = "postgresql"
@@ -472,6 +476,8 @@ def parse_url(url: str) -> tuple[str, str]:
 
 class PostgresStore(Store):
     """tenuto's state in a PostgreSQL schema."""
+
+    driver_errors = (psycopg.Error,)  # PoolTimeout included
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url

@@ -20,12 +20,13 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
-from .._signals import TOPICS, hub_for
+from .._wakeups import TOPICS, hub_for
+from ..errors import ValidationError
 from . import migrations
 from ._sql import Dialect, SqlCursor, SqlReader, SqlTx
-from .base import Listener, Reader, Store, Tx
+from .base import Listener, Reader, Store, Tx, split_url
 
 _SYNC_MODES = {"off": "OFF", "normal": "NORMAL", "full": "FULL", "extra": "EXTRA"}
 #: Noted on the error of a write that waited the whole busy timeout for the lock: running
@@ -46,6 +47,13 @@ class _SqliteDialect(Dialect):
 _DIALECT = _SqliteDialect()
 
 
+class _SqliteTx(SqlTx):
+    """The shared SQL, in a transaction that holds SQLite's write lock."""
+
+    def lock_names(self, kind: str, names: Sequence[str], exclusive: bool) -> None:
+        pass  # the write lock already serializes every write transaction
+
+
 class _Cursor(SqlCursor):
     dialect = _DIALECT
 
@@ -61,24 +69,24 @@ class _Cursor(SqlCursor):
 
 def parse_url(url: str) -> tuple[str, dict[str, str]]:
     """``sqlite:///relative.db`` or ``sqlite:////absolute.db`` to a path and options."""
-    parts = urlsplit(url)
+    parts = split_url(url)
     if parts.scheme != "sqlite":
-        raise ValueError(f"not an SQLite URL: {url!r}")
+        raise ValidationError(f"not an SQLite URL: {url!r}")
     path = parts.path[1:] if parts.path.startswith("/") else parts.path
     if parts.netloc:
-        raise ValueError(
+        raise ValidationError(
             f"SQLite URLs have no host: write sqlite:///relative.db or sqlite:////abs.db, "
             f"not {url!r}"
         )
     if not path or path == ":memory:":
-        raise ValueError(
+        raise ValidationError(
             "tenuto needs an SQLite file shared by its worker and clients; give a path, "
             "for example sqlite:///tenuto.db"
         )
     options = dict(parse_qsl(parts.query))
     unknown = set(options) - {"synchronous", "busy_timeout"}
     if unknown:
-        raise ValueError(
+        raise ValidationError(
             f"unknown SQLite URL option(s) {sorted(unknown)}; known: synchronous, busy_timeout"
         )
     return path, options
@@ -91,7 +99,7 @@ def _busy_timeout(text: str) -> float:
     except ValueError:
         seconds = float("nan")
     if not 0 <= seconds < float("inf"):
-        raise ValueError(
+        raise ValidationError(
             "the SQLite URL option busy_timeout must be a number of seconds (0 or more), "
             f"such as ?busy_timeout=5 or ?busy_timeout=0.5, not {text[:40]!r}"
         )
@@ -101,18 +109,20 @@ def _busy_timeout(text: str) -> float:
 class SqliteStore(Store):
     """tenuto's state in one SQLite file."""
 
+    driver_errors = (sqlite3.Error,)
+
     def __init__(self, url: str) -> None:
         path, options = parse_url(url)
         self.url = url
         self.path = os.path.abspath(path)
         sync = options.get("synchronous", "normal").lower()
         if sync not in _SYNC_MODES:
-            raise ValueError(f"synchronous must be one of {sorted(_SYNC_MODES)}, not {sync!r}")
+            raise ValidationError(f"synchronous must be one of {sorted(_SYNC_MODES)}, not {sync!r}")
         self.synchronous = _SYNC_MODES[sync]
         self.busy_timeout = _busy_timeout(options.get("busy_timeout", "60"))
         directory = os.path.dirname(self.path)
         if directory and not os.path.isdir(directory):
-            raise ValueError(f"the directory of the SQLite file does not exist: {directory}")
+            raise ValidationError(f"the directory of the SQLite file does not exist: {directory}")
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -201,7 +211,7 @@ class SqliteStore(Store):
     @contextmanager
     def transaction(self, origin: Listener | None = None, durable: bool = True) -> Iterator[Tx]:
         conn = self._conn()
-        tx = SqlTx(_Cursor(conn))
+        tx = _SqliteTx(_Cursor(conn))
         # In WAL mode NORMAL never waits for the disk; with FULL, a commit that may be
         # lost (``durable=False``) skips the fsync: the next FULL commit syncs the log,
         # this one's frames included.
