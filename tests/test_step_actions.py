@@ -42,5 +42,5 @@ def test_a_pause_self_action_writes_a_suspension() -> None:
 
 
 def test_an_unknown_action_is_refused_not_taken_for_a_pause() -> None:
-    with pytest.raises(AssertionError, match="CallEntity"):
+    with pytest.raises(TypeError, match="CallEntity"):
         build(_decision(CallEntity(task_id=1)))

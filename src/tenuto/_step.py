@@ -198,8 +198,9 @@ def build(d: Decision) -> Step:
     events = list(d.new_events)
     paused_by: actions.PauseSelf | None = None
     for action in d.actions:
+        rows_of = _rows_of(action)  # an action this engine does not know is refused first
         event = action.event(now)
-        _rows_of(action)(ep, action, now)
+        rows_of(ep, action, now)
         if isinstance(action, actions.PauseSelf):
             paused_by = action
         if d.replayer is not None:

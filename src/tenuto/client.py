@@ -772,8 +772,11 @@ class AsyncClient:
         store: Store | None = None,
         actor: str | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        check_names: bool = True,
     ) -> None:
-        self._client = Client(db, app=app, store=store, actor=actor, clock=clock)
+        self._client = Client(
+            db, app=app, store=store, actor=actor, clock=clock, check_names=check_names
+        )
 
     @property
     def store(self) -> Store:

@@ -32,7 +32,7 @@ from typing import IO, Any
 
 from ._control import _suspended
 from ._json import dumps
-from .errors import InstanceExists
+from .errors import InstanceExists, ValidationError
 from .history import Event
 from .status import Status
 from .store.base import (
@@ -255,9 +255,9 @@ def read_jsonl(path: str) -> Iterator[dict[str, Any]]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}, line {number}: not a JSON object ({exc})") from None
+                raise ValidationError(f"{path}, line {number}: not a JSON object ({exc})") from None
             if not isinstance(record, dict) or record.get("format") != FORMAT:
-                raise ValueError(
+                raise ValidationError(
                     f"{path}, line {number}: not a tenuto export line (expected "
                     f'"format": "{FORMAT}"; write one with tenuto export)'
                 )
@@ -267,7 +267,7 @@ def read_jsonl(path: str) -> Iterator[dict[str, Any]]:
 def read_records(path: str) -> Iterator[dict[str, Any]]:
     """The records of an export file, JSON Lines or Parquet (told by the name: ``.parquet``)."""
     if not os.path.exists(path):
-        raise ValueError(f"no such export file: {path}")
+        raise ValidationError(f"no such export file: {path}")
     if path.endswith(".parquet"):
         return read_parquet(path)
     return read_jsonl(path)
@@ -311,7 +311,7 @@ def instance_of(record: dict[str, Any], now: float) -> tuple[InstanceRow, list[E
             row.parent_task_id = parent["task_id"]
         events = [_event(e) for e in record["history"]]
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(
+        raise ValidationError(
             f"instance {record.get('instance_id')!r}: not a complete export record ({exc!r})"
         ) from None
     pause = record["pause"] or {}

@@ -38,6 +38,7 @@ from typing import Any
 
 from . import _control
 from .app import check_name
+from .errors import InvalidType, ValidationError
 from .export import lines
 from .status import Status
 from .store.base import Store, Tx
@@ -60,12 +61,14 @@ class RetentionRule:
 
     def __post_init__(self) -> None:
         if self.status not in FINAL:
-            raise ValueError(
+            raise ValidationError(
                 f"retention applies to finished instances: {self.status.value} is not one of "
                 "COMPLETED, FAILED, TERMINATED (paused and running instances are never purged)"
             )
         if self.keep <= timedelta(0):
-            raise ValueError(f"the time to keep {self.status.value} instances must be positive")
+            raise ValidationError(
+                f"the time to keep {self.status.value} instances must be positive"
+            )
         if self.orchestrator is not None:
             check_name(self.orchestrator, "orchestrator name")
 
@@ -101,7 +104,7 @@ class Retention:
             key = (rule.status, rule.orchestrator)
             if key in seen:
                 who = f" of {rule.orchestrator!r}" if rule.orchestrator else ""
-                raise ValueError(f"two retention rules for {rule.status.value}{who}: keep one")
+                raise ValidationError(f"two retention rules for {rule.status.value}{who}: keep one")
             seen.add(key)
 
     @classmethod
@@ -116,13 +119,13 @@ class Retention:
                 continue
             m = _RULE_RE.match(part)
             if m is None:
-                raise ValueError(
+                raise ValidationError(
                     f"invalid retention rule {part!r}: write STATUS=DURATION such as "
                     "COMPLETED=30d, or ORCHESTRATOR:STATUS=DURATION such as backup:FAILED=90d"
                 )
             rules.append(_rule(m["status"], parse_duration(m["keep"]), m["name"]))
         if not rules:
-            raise ValueError("an empty retention policy: give rules such as COMPLETED=30d")
+            raise ValidationError("an empty retention policy: give rules such as COMPLETED=30d")
         return cls(tuple(rules), export_to)
 
     @classmethod
@@ -139,7 +142,7 @@ class Retention:
                     keep = f"{keep.total_seconds():g}s"
                 texts.append(f"{key}={keep}")
             return cls.parse(",".join(texts))
-        raise TypeError(
+        raise InvalidType(
             "a retention policy is a tenuto.Retention, a text such as 'COMPLETED=30d', or a "
             f"mapping of rules, not {type(value).__name__}"
         )
@@ -176,7 +179,7 @@ def _rule(status: str, keep: timedelta, name: str | None) -> RetentionRule:
     try:
         parsed = Status(status.upper())
     except ValueError:
-        raise ValueError(
+        raise ValidationError(
             f"unknown status {status!r} in a retention rule: use COMPLETED, FAILED or TERMINATED"
         ) from None
     return RetentionRule(parsed, keep, name)
@@ -231,7 +234,7 @@ class Exporter:
 
     def __init__(self, folder: str, worker: str) -> None:
         if not os.path.isdir(folder):
-            raise ValueError(
+            raise ValidationError(
                 f"the retention export folder does not exist: {folder} (create it, or give another)"
             )
         self.folder = folder
@@ -267,7 +270,7 @@ class Purger:
         gap: float = 0.05,
     ) -> None:
         if batch < 1:
-            raise ValueError("the retention batch must be at least 1")
+            raise ValidationError("the retention batch must be at least 1")
         self.store = store
         self.own = own
         self.worker = worker
