@@ -66,7 +66,7 @@ def source(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         client.wait_many([ids["parent"], ids["fails"]], timeout=30)
         for key in ("paused", "running"):  # each ran its activity, waits for "go"
             wait_for(
-                lambda k=key: client.history(ids[k])[-1].type == "TaskCompleted",
+                lambda k=key: [e.type for e in client.history(ids[k])][-1:] == ["TaskCompleted"],
                 what="the first step",
             )
         client.pause(ids["paused"], "moving stores")
