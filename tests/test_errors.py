@@ -77,7 +77,7 @@ def awaits_asyncio(ctx, _):
     yield asyncio.sleep(0)
 
 
-@app.orchestrator
+@app.orchestrator(on_nondeterminism="fail")
 def changes_between_replays(ctx, _):
     name = "echo" if code_version["v"] == 1 else "returns_a_set"
     yield ctx.call_activity(name, "first")

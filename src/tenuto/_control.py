@@ -34,6 +34,11 @@ ACTIVITY = "activity"
 #: ``pause.source`` of an explicit pause, and of a pause that came from the parent.
 CLIENT = "client"
 PARENT = "parent"
+#: ``pause.source`` of a pause by tenuto itself: the code no longer matches the history
+#: (see ``App(on_nondeterminism=...)``), or a call failed its last attempt under
+#: ``RetryPolicy(on_exhausted="pause")`` (see :mod:`tenuto._failures`).
+NONDETERMINISM = "nondeterminism"
+FAILURE = "failure"
 
 
 def new_execution_id() -> str:
@@ -307,8 +312,11 @@ def resume(
     tx.annotate(targets, h.Event(h.EXECUTION_RESUMED, now, {"reason": reason, "by": by}))
     tx.release_activities(targets)
     tx.recompute_due(targets, now)
-    # A self-paused orchestration has a step to take: its ctx.pause() task completes.
-    self_paused = [r.instance_id for r in rows if r.pause_source == "orchestration"]
+    # A self-paused orchestration has a step to take: its ctx.pause() task completes;
+    # one that tenuto paused replays again (with the code the worker has now).
+    self_paused = [
+        r.instance_id for r in rows if r.pause_source in ("orchestration", NONDETERMINISM, FAILURE)
+    ]
     if self_paused:
         tx.set_due(self_paused, now)
     children = tx.children(targets, LIVE)  # decided once locked, as in pause()

@@ -39,7 +39,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from . import _step, tracing
+from . import _control, _step, tracing
 from . import history as h
 from ._step import MAX_CLAIMS, Committed, Step
 from .app import App
@@ -193,7 +193,8 @@ class StepRunner:
         )
         for event in history[: row.history_len]:
             replayer.apply(event, replaying=True)
-        self.cache.put(replayer, row)
+        if replayer.mismatch is None:  # else its next step replays, and pauses it
+            self.cache.put(replayer, row)
 
     def _run(self, claimed: Claimed, now: float) -> Step:
         row = claimed.row
@@ -203,6 +204,11 @@ class StepRunner:
         for event in claimed.history:
             replayer.apply(event, replaying=True)
         new_events, consumed = _step.new_events(row, claimed.messages, now, replayer)
+        if replayer.mismatch is not None:
+            # The code changed under the instance: pause it, its history and inbox as
+            # they are, until the code is fixed (or rolled back) and it is resumed.
+            reason = f"its code no longer matches its history: {replayer.mismatch.mismatch}"
+            return _step.paused(row, now, reason, _control.NONDETERMINISM)
         custom_status: str | _step._Unchanged | None = _step.UNCHANGED
         if replayer.custom_status_changed:
             custom_status = replayer.custom_status_json

@@ -83,6 +83,8 @@ class Step:
     replayer: Replayer | None = None
     #: Written in place of a step that could not be stored (see Worker._quarantine).
     quarantined: bool = False
+    #: The step pauses the instance: hold all its queued activities (see :func:`paused`).
+    holds: bool = False
 
     @property
     def instance_id(self) -> str:
@@ -388,6 +390,32 @@ def abandoned(row: InstanceRow, now: float, cause: str) -> Step:
     return failed(row, Failure("tenuto.StepAbandoned", f"{message}: {cause}"), now)
 
 
+def paused(
+    row: InstanceRow, now: float, reason: str, source: str, details: dict[str, Any] | None = None
+) -> Step:
+    """The writes of a step that pauses the instance instead of running its code on (its
+    code no longer matches its history): the history gains only the pause record
+    (``ExecutionSuspended`` by ``"tenuto"`` from ``source``, with ``details``), nothing of
+    the inbox is consumed (resuming replays again with the messages that were due), and
+    the instance's queued activities are held, as by any pause."""
+    data = {"reason": reason, "by": "tenuto", "source": source, "resume_at": None}
+    if details:
+        data.update(details)
+    ep = Step(row, base_changes(row, now, 1), holds=True)
+    ep.history = _history_rows(row, [h.Event(h.EXECUTION_SUSPENDED, now, data)])
+    ep.changes.update(
+        status=Status.PAUSED,
+        next_due=None,
+        pause_reason=reason,
+        pause_by="tenuto",
+        pause_since=now,
+        pause_resume_at=None,
+        pause_source=source,
+    )
+    ep.tracked.append(("paused", {"reason": reason, "by": "tenuto", "source": source}))
+    return ep
+
+
 def continued(
     row: InstanceRow,
     outcome: actions.ContinuedAsNew,
@@ -499,6 +527,9 @@ def write(
     if not done:
         return Committed(0, False, False, discarded=discarded)
     _settle_inboxes(tx, done)
+    holding = [ep.instance_id for ep in done if ep.holds]
+    if holding:
+        tx.hold_activities(holding)
     history = [r for ep in done for r in ep.history]
     if history:
         # Leased here, unchecked yet: a taken number means the instance was not as

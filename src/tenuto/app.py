@@ -38,6 +38,21 @@ def _takes_input(fn: Callable[..., Any], leading: int) -> bool:
     return len(params) > leading
 
 
+#: What replay does when the code no longer matches an instance's history.
+NONDETERMINISM_POLICIES = ("pause", "fail")
+#: What happens when the last attempt of a call fails (see ``RetryPolicy.on_exhausted``).
+EXHAUSTED_POLICIES = ("raise", "pause")
+
+
+def check_policy(value: object, allowed: tuple[str, ...], what: str) -> str | None:
+    """``value`` if it is one of ``allowed`` (or ``None``: not said here); a clear
+    ``ValueError`` otherwise (a programming error, raised where the app is defined)."""
+    if value is None or value in allowed:
+        return value
+    choices = " or ".join(repr(a) for a in allowed)
+    raise ValueError(f"{what} must be {choices}, not {value!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class Orchestrator:
     """A registered orchestrator function."""
@@ -45,6 +60,8 @@ class Orchestrator:
     name: str
     fn: Callable[..., Any]
     takes_input: bool
+    #: ``"pause"`` or ``"fail"``; ``None``: the app's (see ``App(on_nondeterminism=...)``).
+    on_nondeterminism: str | None = None
 
     def invoke(self, ctx: Any, input: Any) -> Any:
         return self.fn(ctx, input) if self.takes_input else self.fn(ctx)
@@ -112,28 +129,65 @@ class App:
     ``retention``: how long the workers of this app keep finished instances, unless a
     policy is stored in the database (see :class:`tenuto.Retention`), e.g.
     ``App(retention="COMPLETED=30d,FAILED=90d")``.
+
+    ``on_nondeterminism``: what happens when replay finds that the code no longer matches
+    an instance's history (the code changed under it): ``"pause"`` (the default) pauses
+    the instance, with the mismatch in its pause reason and its history untouched, so
+    that it can be resumed once the code is fixed or rolled back; ``"fail"`` fails it
+    with :class:`~tenuto.NonDeterminismError`. Each orchestrator may say otherwise.
+
+    ``on_exhausted``: what happens when the last attempt of an activity fails, for calls
+    whose :class:`~tenuto.RetryPolicy` does not say: ``"raise"`` (the default) raises
+    :class:`~tenuto.ActivityFailed` in the orchestrator; ``"pause"`` pauses the instance
+    with the error in its pause reason (see "Changing code" in the docs).
     """
 
-    def __init__(self, *, retention: Retention | str | Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        retention: Retention | str | Mapping[str, Any] | None = None,
+        on_nondeterminism: str = "pause",
+        on_exhausted: str = "raise",
+    ) -> None:
         self._orchestrators: dict[str, Orchestrator] = {}
         self._activities: dict[str, Activity] = {}
         self.retention = None if retention is None else _retention().of(retention)
+        self.on_nondeterminism: str = (
+            check_policy(on_nondeterminism, NONDETERMINISM_POLICIES, "App(on_nondeterminism=...)")
+            or "pause"
+        )
+        self.on_exhausted: str = (
+            check_policy(on_exhausted, EXHAUSTED_POLICIES, "App(on_exhausted=...)") or "raise"
+        )
 
     @overload
     def orchestrator(self, fn: F, /) -> F: ...
     @overload
-    def orchestrator(self, /, *, name: str | None = None) -> Callable[[F], F]: ...
+    def orchestrator(
+        self, /, *, name: str | None = None, on_nondeterminism: str | None = None
+    ) -> Callable[[F], F]: ...
 
     def orchestrator(
-        self, fn: Callable[..., Any] | None = None, /, *, name: str | None = None
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        on_nondeterminism: str | None = None,
     ) -> Any:
         """Register an orchestrator: a generator function, an ``async def``, or a plain
-        function, taking ``(ctx)`` or ``(ctx, input)``."""
+        function, taking ``(ctx)`` or ``(ctx, input)``.
+
+        ``on_nondeterminism`` (``"pause"`` or ``"fail"``) overrides the app's policy for
+        this orchestrator."""
+        policy = check_policy(
+            on_nondeterminism, NONDETERMINISM_POLICIES, "@app.orchestrator(on_nondeterminism=...)"
+        )
 
         def register(f: F) -> F:
             key = name or f.__name__
             self._check_free(key, self._orchestrators, "orchestrator")
-            self._orchestrators[key] = Orchestrator(key, f, _takes_input(f, 1))
+            self._orchestrators[key] = Orchestrator(key, f, _takes_input(f, 1), policy)
             setattr(f, _NAME_ATTR, key)
             return f
 

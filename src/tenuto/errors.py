@@ -107,7 +107,14 @@ class NonDeterminismError(TenutoError):
     Replaying history must reproduce the same steps in the same order. This error means
     the code changed under a running instance (or depends on something that is not
     replay-safe, such as the wall clock or random numbers outside ``ctx``).
+
+    ``mismatch`` says where and how: the step, what the history recorded there, and
+    what the code does now.
     """
+
+    def __init__(self, message: str, *, mismatch: str | None = None) -> None:
+        super().__init__(message)
+        self.mismatch = mismatch or message
 
 
 class TaskFailed(TenutoError):

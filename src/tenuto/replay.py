@@ -93,20 +93,36 @@ class Replayer:
         self._waiters: dict[str, deque[Task[Any]]] = {}
         self._buffered: dict[str, deque[Any]] = {}
         self._self_pause: Task[Any] | None = None
+        #: The mismatch between code and history that stopped this replay, when the
+        #: orchestrator's policy is to pause on it (see :meth:`apply`).
+        self.mismatch: NonDeterminismError | None = None
+        self._pause_on_mismatch = (
+            orchestrator.on_nondeterminism or app.on_nondeterminism
+        ) == "pause"
 
     # -- applying events -------------------------------------------------------------
 
     def apply(self, event: h.Event, *, replaying: bool) -> None:
-        """Apply one history event; the code runs as far as the event allows."""
+        """Apply one history event; the code runs as far as the event allows.
+
+        A mismatch between the code and the history fails the execution, or, when the
+        orchestrator's policy is to pause on it, stops the replay: :attr:`mismatch` then
+        says what it is, and the events applied after it change nothing (the step that
+        finds it pauses the instance instead of running on, see :mod:`tenuto._step`)."""
         self.is_replaying = replaying
         self.history_len += 1
+        if self.mismatch is not None:
+            return
         handler = self._HANDLERS.get(event.type)
         try:
             if handler is not None:
                 handler(self, event)
             self._advance()
         except NonDeterminismError as error:
-            self._finish(actions.Failed(Failure.from_exception(error)))
+            if self._pause_on_mismatch:
+                self.mismatch = error
+            else:
+                self._finish(actions.Failed(Failure.from_exception(error)))
 
     def receive(self, event: h.Event) -> bool:
         """Apply an event that a step adds to the history (see
@@ -163,11 +179,13 @@ class Replayer:
         ):
             said = expected.described(event.data)
             does = action.describe() if action is not None else "does not do that there"
+            mismatch = f"at step {task_id} its history says it {said}, but the code now {does}"
             raise NonDeterminismError(
-                f"orchestrator {self.orchestrator.name!r} is not deterministic: at step "
-                f"{task_id} its history says it {said}, but the code now {does}. Code that "
-                "changes under running instances must keep the order of its durable calls; "
-                "use ctx.now() and ctx.new_uuid() instead of the clock or random numbers."
+                f"orchestrator {self.orchestrator.name!r} is not deterministic: {mismatch}. "
+                "Code that changes under running instances must keep the order of its "
+                "durable calls (see ctx.patched); use ctx.now() and ctx.new_uuid() instead "
+                "of the clock or random numbers.",
+                mismatch=mismatch,
             )
         if event.type == h.SUB_CREATED and task_id in self._names:
             # The child that exists is the one history names (an older version may have

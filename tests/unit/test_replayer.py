@@ -400,7 +400,10 @@ def test_a_duplicate_result_or_one_for_no_task_is_not_received():
         ),
     ],
 )
-def test_code_that_no_longer_matches_its_history_fails_with_a_nondeterminism_error(recorded, says):
+def test_code_that_no_longer_matches_its_history_fails_with_a_nondeterminism_error(
+    recorded, says, monkeypatch
+):
+    monkeypatch.setattr(app, "on_nondeterminism", "fail")
     r = replay(app, "sequence", *_started("sequence", ["a"]), recorded)
     assert isinstance(r.outcome, Failed)
     assert r.outcome.failure.type == "tenuto.errors.NonDeterminismError"
@@ -408,7 +411,8 @@ def test_code_that_no_longer_matches_its_history_fails_with_a_nondeterminism_err
     assert says in r.outcome.failure.message
 
 
-def test_another_kind_of_call_at_a_step_is_a_nondeterminism_error():
+def test_another_kind_of_call_at_a_step_is_a_nondeterminism_error(monkeypatch):
+    monkeypatch.setattr(app, "on_nondeterminism", "fail")
     r = replay(app, "careful", *_started("careful"), scheduled(0, "greet", "x"))
     assert isinstance(r.outcome, Failed)
     assert "calls activity 'greet', but the code now pauses itself" in r.outcome.failure.message

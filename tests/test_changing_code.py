@@ -1,0 +1,155 @@
+"""Code changed under running and paused instances, with real worker processes: a
+mismatch between the code and an instance's history pauses it (history and inbox
+untouched) until code that matches is back and it is resumed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import tenuto
+from tenuto import Status
+from test_crash import WorkerProcess
+
+from helpers import wait_for
+
+ORDER_OUTPUT_V1 = {"version": 1, "steps": ["reserved book", {"ok": True}, "shipped book"]}
+
+
+class Workers:
+    """Worker processes running one version of the orders app at a time."""
+
+    def __init__(self, db_url: str, tmp_path: Path) -> None:
+        self.db_url = db_url
+        self.log = tmp_path / "orders.log"
+        self.log.touch()
+        self.env = {
+            "ORDERS_LOG": str(self.log),
+            "FAIL_FLAG": str(tmp_path / "fail"),
+            "BLOCK_REPLAY": str(tmp_path / "block"),
+        }
+        self.running: list[WorkerProcess] = []
+
+    def start(self, module: str) -> WorkerProcess:
+        self.stop()
+        worker = WorkerProcess(self.db_url, self.env, app=f"{module}:app")
+        self.running.append(worker)
+        return worker
+
+    def stop(self) -> None:
+        for w in self.running:
+            w.stop()
+        self.running.clear()
+
+    def ran(self, line: str) -> int:
+        return self.log.read_text().splitlines().count(line)
+
+
+@pytest.fixture
+def workers(db_url, tmp_path):
+    w = Workers(db_url, tmp_path)
+    yield w
+    w.stop()
+
+
+def _types(history: list[tenuto.HistoryEvent]) -> list[str]:
+    return [e.type for e in history]
+
+
+def _waiting_for_approval(client: tenuto.Client, iid: str) -> list[tenuto.HistoryEvent]:
+    """The history once the instance waits for its approval (reserve done)."""
+    return wait_for(
+        lambda: (hist := client.history(iid)) and "TaskCompleted" in _types(hist) and hist,
+        timeout=30,
+        what="the reservation",
+    )
+
+
+def _paused(client: tenuto.Client, iid: str) -> tenuto.InstanceStatus:
+    return wait_for(
+        lambda: (st := client.status(iid)).runtime_status is not Status.RUNNING and st,
+        timeout=30,
+        what="the instance to stop running",
+    )
+
+
+def test_a_code_change_pauses_the_instance_and_rolling_back_resumes_it(client, workers):
+    workers.start("orders_v1")
+    iid = client.start("order", "book", instance_id="order-1")
+    before = _waiting_for_approval(client, iid)
+
+    workers.start("orders_v2")  # a fraud check added before the reservation, unpatched
+    client.raise_event(iid, "approve", {"ok": True})
+    st = _paused(client, iid)
+    assert st.runtime_status is Status.PAUSED, st.failure
+    assert st.pause is not None and st.pause.source == "nondeterminism"
+    assert st.pause.by == "tenuto"
+    reason = st.pause.reason or ""
+    assert "at step 0" in reason
+    assert "its history says it calls activity 'reserve'" in reason
+    assert "the code now calls activity 'check_fraud'" in reason
+    # The history is as it was, with the pause recorded at its end.
+    after = client.history(iid)
+    assert [(e.type, e.data) for e in after[: len(before)]] == [(e.type, e.data) for e in before]
+    assert _types(after[len(before) :]) == ["ExecutionSuspended"]
+    assert after[-1].data["source"] == "nondeterminism"
+    assert workers.ran("check_fraud book") == 0
+
+    # Resumed under the same code: paused again, nothing run.
+    assert client.resume(iid, "try again")
+    wait_for(
+        lambda: _types(client.history(iid))[-2:] == ["ExecutionResumed", "ExecutionSuspended"],
+        timeout=30,
+    )
+    assert client.status(iid).runtime_status is Status.PAUSED
+
+    workers.start("orders_v1")  # rolled back
+    assert client.resume(iid, "rolled back")
+    st = client.wait(iid, timeout=30)
+    assert st.runtime_status is Status.COMPLETED, st.failure
+    assert st.output == ORDER_OUTPUT_V1  # the approval that came under v2 was kept
+    assert workers.ran("reserve book") == 1 and workers.ran("ship book") == 1
+    assert workers.ran("check_fraud book") == 0
+
+
+def test_on_nondeterminism_fail_fails_the_instance(client, workers):
+    workers.start("orders_v1")
+    iid = client.start("order", "book", instance_id="order-strict")
+    _waiting_for_approval(client, iid)
+    workers.start("orders_v2_strict")
+    client.raise_event(iid, "approve", {"ok": True})
+    st = client.wait(iid, timeout=30)
+    assert st.runtime_status is Status.FAILED
+    assert st.failure is not None and st.failure.type == "tenuto.errors.NonDeterminismError"
+    assert "at step 0" in st.failure.message
+
+
+def test_a_worker_killed_while_it_replays_a_mismatch_loses_nothing(client, workers, tmp_path):
+    workers.start("orders_v1")
+    iid = client.start("order", "book", instance_id="order-crash")
+    before = _waiting_for_approval(client, iid)
+
+    block = Path(workers.env["BLOCK_REPLAY"])
+    block.touch()  # replaying blocks: the worker is killed inside the step
+    v2 = workers.start("orders_v2")
+    client.raise_event(iid, "approve", {"ok": True})
+    wait_for(Path(f"{block}.reached").exists, timeout=30, what="the replay to block")
+    v2.kill()
+    os.remove(block)
+    assert client.status(iid).runtime_status is Status.RUNNING
+    assert len(client.history(iid)) == len(before)
+
+    workers.start("orders_v2")  # the step again, on another worker: it pauses
+    st = _paused(client, iid)
+    assert st.runtime_status is Status.PAUSED and st.pause is not None
+    assert st.pause.source == "nondeterminism"
+    assert _types(client.history(iid)) == [*_types(before), "ExecutionSuspended"]
+
+    workers.start("orders_v1")
+    client.resume(iid)
+    st = client.wait(iid, timeout=30)
+    assert st.runtime_status is Status.COMPLETED, st.failure
+    assert st.output == ORDER_OUTPUT_V1
+    assert workers.ran("reserve book") == 1 and workers.ran("ship book") == 1
