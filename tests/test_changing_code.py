@@ -31,6 +31,7 @@ class Workers:
             "BLOCK_REPLAY": str(tmp_path / "block"),
         }
         self.running: list[WorkerProcess] = []
+        self.fail_flag = tmp_path / "fail"
 
     def start(self, module: str) -> WorkerProcess:
         self.stop()

@@ -22,8 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from . import _failures, metrics, tracing
 from . import history as h
-from . import metrics, tracing
 from ._json import dumps, loads
 from .app import App
 from .retry import RetryPolicy
@@ -295,6 +295,8 @@ def deliver_outcomes(tx: Tx, outcomes: list[ActivityOutcome], now: float) -> Cal
     Returns a function to call before the transaction ends, to log what happened.
     """
     delivered: list[ActivityOutcome] = []
+    # Failures whose policy pauses the instance, once their delivery is known to count.
+    pausing: list[ActivityOutcome] = []
     items: list[tuple[int, str, NewMessage]] = []
     retried = retry_names(outcomes)
     if retried:
@@ -316,6 +318,8 @@ def deliver_outcomes(tx: Tx, outcomes: list[ActivityOutcome], now: float) -> Cal
                 else:
                     _lost(row)
                 continue
+            if _failures.pauses(row.retry):
+                pausing.append(o)
             event = h.Event(
                 h.TASK_FAILED,
                 now,
@@ -338,6 +342,9 @@ def deliver_outcomes(tx: Tx, outcomes: list[ActivityOutcome], now: float) -> Cal
                 _lost(o.row)
             elif o.failure is not None:
                 _track_failure(tx, o.row, o.failure)
+        paused = [(o.row, o.failure) for o in pausing if o.row.id in ids and o.failure]
+        if paused:
+            _failures.pause_on_failures(tx, paused, now)
 
     return finish
 
@@ -347,14 +354,15 @@ def _policy(row: ActivityRow) -> RetryPolicy | None:
 
 
 def retry_names(outcomes: Sequence[ActivityOutcome]) -> list[str]:
-    """The names of the activities among ``outcomes`` that are to be retried."""
+    """The names of the activities among ``outcomes`` that are to be retried, or that
+    pause their instance (whose lock is then taken early, in the order of locks)."""
     return sorted(
         {
             o.row.name
             for o in outcomes
             if o.failure is not None
             and (policy := _policy(o.row)) is not None
-            and policy.retries(o.failure.type, o.row.attempt)
+            and (policy.retries(o.failure.type, o.row.attempt) or policy.on_exhausted == "pause")
         }
     )
 

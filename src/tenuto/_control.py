@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from . import _failures
 from . import history as h
 from ._json import Raw, dumps, loads
 from ._wakeups import DONE
@@ -38,7 +39,7 @@ PARENT = "parent"
 #: (see ``App(on_nondeterminism=...)``), or a call failed its last attempt under
 #: ``RetryPolicy(on_exhausted="pause")`` (see :mod:`tenuto._failures`).
 NONDETERMINISM = "nondeterminism"
-FAILURE = "failure"
+FAILURE = _failures.FAILURE
 
 
 def new_execution_id() -> str:
@@ -276,9 +277,13 @@ def resume(
     strict: bool = False,
     only_source: str | None = None,
     hand_over: bool = False,
+    deliver_failure: bool = False,
 ) -> list[str]:
     """Resume the PAUSED instances among ``ids`` (those paused by ``only_source``, if
     given); returns those changed.
+
+    An instance paused by a call that failed its last attempt runs the call again, or,
+    with ``deliver_failure``, gets the failure in its code (see :mod:`tenuto._failures`).
 
     ``hand_over`` is for a pause that ends by itself (its parent resumed, its standing
     pause ended, its scheduled resume came): an instance that another pause still holds
@@ -309,13 +314,19 @@ def resume(
         tx.update_instances(started, {**cleared, "status": Status.RUNNING})
     if waiting:
         tx.update_instances(waiting, {**cleared, "status": Status.PENDING})
-    tx.annotate(targets, h.Event(h.EXECUTION_RESUMED, now, {"reason": reason, "by": by}))
+    failed = [r for r in rows if r.pause_source == FAILURE]
+    if failed and not deliver_failure:
+        _failures.run_again(tx, failed, now)
+    resumed: dict[str, Any] = {"reason": reason, "by": by}
+    if failed and deliver_failure:
+        resumed["deliver_failure"] = True
+    tx.annotate(targets, h.Event(h.EXECUTION_RESUMED, now, resumed))
     tx.release_activities(targets)
     tx.recompute_due(targets, now)
     # A self-paused orchestration has a step to take: its ctx.pause() task completes;
-    # one that tenuto paused replays again (with the code the worker has now).
+    # one that its code's mismatch paused replays again (with the code the worker has).
     self_paused = [
-        r.instance_id for r in rows if r.pause_source in ("orchestration", NONDETERMINISM, FAILURE)
+        r.instance_id for r in rows if r.pause_source in ("orchestration", NONDETERMINISM)
     ]
     if self_paused:
         tx.set_due(self_paused, now)

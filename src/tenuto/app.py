@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._json import is_text
 from .errors import InvalidType, UnknownActivity, UnknownOrchestrator, ValidationError
-from .retry import RetryPolicy
+from .retry import EXHAUSTED_POLICIES, RetryPolicy
 
 if TYPE_CHECKING:
     from .retention import Retention
@@ -40,8 +40,6 @@ def _takes_input(fn: Callable[..., Any], leading: int) -> bool:
 
 #: What replay does when the code no longer matches an instance's history.
 NONDETERMINISM_POLICIES = ("pause", "fail")
-#: What happens when the last attempt of a call fails (see ``RetryPolicy.on_exhausted``).
-EXHAUSTED_POLICIES = ("raise", "pause")
 
 
 def check_policy(value: object, allowed: tuple[str, ...], what: str) -> str | None:

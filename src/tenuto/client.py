@@ -31,6 +31,7 @@ from .clock import SYSTEM_CLOCK, Clock
 from .errors import (
     InstanceNotFound,
     InvalidCursor,
+    InvalidType,
     UnknownOrchestrator,
     ValidationError,
     WaitTimeout,
@@ -459,13 +460,33 @@ class Client:
         )
         return bool(changed)
 
-    def resume(self, instance_id: str, reason: str | None = None, *, by: str | None = None) -> bool:
-        """Resume a PAUSED instance; ``True`` if it changed, ``False`` if it was not paused."""
+    def resume(
+        self,
+        instance_id: str,
+        reason: str | None = None,
+        *,
+        by: str | None = None,
+        deliver_failure: bool = False,
+    ) -> bool:
+        """Resume a PAUSED instance; ``True`` if it changed, ``False`` if it was not paused.
+
+        An instance paused by a call that failed its last attempt (``pause.source ==
+        "failure"``, see ``RetryPolicy.on_exhausted``) runs the call again with a fresh
+        attempt budget; with ``deliver_failure=True``, its code gets the failure instead
+        (``ActivityFailed`` where it waits on the call)."""
         instance_id = _known_id(instance_id)
         why, actor = check_text(reason), self._by(by)
+        if not isinstance(deliver_failure, bool):
+            raise InvalidType("deliver_failure must be True or False")
         changed = self.store.run(
             lambda tx: _control.resume(
-                tx, [instance_id], reason=why, by=actor, now=self.clock.now(), strict=True
+                tx,
+                [instance_id],
+                reason=why,
+                by=actor,
+                now=self.clock.now(),
+                strict=True,
+                deliver_failure=deliver_failure,
             )
         )
         return bool(changed)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from . import _failures
 from ._ids import check_instance_id
 from ._json import dumps, is_text
 from .app import check_name, name_of
@@ -70,7 +71,8 @@ class OrchestrationContext:
         dumps(input, f"the input of activity {registered.name!r}")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a tenuto.RetryPolicy, not {type(retry).__name__}")
-        return self._r.schedule_activity(registered.name, input, retry or registered.retry)
+        policy = _failures.policy_for(self._r.app, retry or registered.retry)
+        return self._r.schedule_activity(registered.name, input, policy)
 
     def call_sub_orchestrator(
         self,

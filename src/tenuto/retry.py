@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+#: What happens when the last attempt of a call fails (see ``RetryPolicy.on_exhausted``).
+EXHAUSTED_POLICIES = ("raise", "pause")
+
 
 def _seconds(value: float | timedelta, what: str) -> float:
     seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
@@ -24,6 +27,13 @@ class RetryPolicy:
     name (qualified like ``"builtins.ValueError"`` or bare like ``"ValueError"``) is in
     ``non_retryable`` fail at once. Retries are held, like any activity, while the instance
     is paused.
+
+    ``on_exhausted``: what happens when the last attempt fails. ``"raise"``: waiting on
+    the call raises :class:`~tenuto.ActivityFailed`. ``"pause"``: the instance pauses
+    (``pause.source == "failure"``, the error in the pause reason); resuming it runs the
+    call again with a fresh attempt budget, and ``resume(..., deliver_failure=True)``
+    hands the failure to the code instead. ``None`` (the default): the app's
+    (``App(on_exhausted=...)``, itself ``"raise"`` by default).
     """
 
     max_attempts: int = 3
@@ -31,8 +41,13 @@ class RetryPolicy:
     backoff: float = 2.0
     max_delay: float | timedelta = 300.0
     non_retryable: tuple[str, ...] = field(default_factory=tuple)
+    on_exhausted: str | None = None
 
     def __post_init__(self) -> None:
+        if self.on_exhausted not in (None, *EXHAUSTED_POLICIES):
+            raise ValueError(
+                f"RetryPolicy.on_exhausted must be 'raise' or 'pause' (got {self.on_exhausted!r})"
+            )
         if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
             raise ValueError(
                 f"RetryPolicy.max_attempts must be an int of at least 1 (got {self.max_attempts!r})"
@@ -62,6 +77,8 @@ class RetryPolicy:
             "backoff": self.backoff,
             "max_delay": self.max_delay,
             "non_retryable": list(self.non_retryable),
+            # Said only when set: a policy stored before it existed reads the same.
+            **({} if self.on_exhausted is None else {"on_exhausted": self.on_exhausted}),
         }
 
     @classmethod
@@ -72,4 +89,5 @@ class RetryPolicy:
             backoff=data["backoff"],
             max_delay=data["max_delay"],
             non_retryable=tuple(data.get("non_retryable", ())),
+            on_exhausted=data.get("on_exhausted"),
         )

@@ -114,6 +114,11 @@ def pause(
 @type_options
 @REASON_OPTION
 @BY_OPTION
+@click.option(
+    "--deliver-failure",
+    is_flag=True,
+    help="Paused by a failed call: hand the failure to the code instead of running it again.",
+)
 @DB_OPTION
 @JSON_OPTION
 def resume(
@@ -124,6 +129,7 @@ def resume(
     activity: str | None,
     reason: str | None,
     by: str | None,
+    deliver_failure: bool,
     db: str | None,
     as_json: bool,
 ) -> None:
@@ -141,8 +147,11 @@ def resume(
       tenuto resume --all --name backup --reason "storage is back"
       tenuto resume --orchestrator backup --reason "night window"
       tenuto resume --activity charge_card --reason "billing is back"
+      tenuto resume order-17 --deliver-failure   # let the code handle the failure
     """
     target = type_target(instance_id, all_, flt, orchestrator, activity)
+    if deliver_failure and instance_id is None:
+        raise click.UsageError("--deliver-failure resumes one instance: give its ID")
     with Client(db, actor=by) as client:
         if target is not None:
             kind, name = target
@@ -156,7 +165,7 @@ def resume(
             report_count(client.resume_many(flt, reason=reason), "Resumed", as_json)
             return
         assert instance_id is not None
-        changed = client.resume(instance_id, reason)
+        changed = client.resume(instance_id, reason, deliver_failure=deliver_failure)
         _report_change(client.status(instance_id), changed, "Resumed", "not paused", as_json)
 
 

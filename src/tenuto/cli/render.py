@@ -131,7 +131,20 @@ def paused_by(pause: PauseInfo, name: str | None = None) -> str:
     if pause.source == "orchestrator":
         of = f" of orchestrator {name}" if name else ""
         return f"{pause.by or ''} (standing pause{of})".lstrip()
+    if pause.source in _WHAT_TO_DO:
+        return f"{pause.by or 'tenuto'} ({_WHAT_PAUSED[pause.source]})"
     return pause.by or ""
+
+
+#: Pauses by tenuto itself: what caused them, and what to do about them.
+_WHAT_PAUSED = {
+    "nondeterminism": "its code no longer matches its history",
+    "failure": "a call failed its last attempt",
+}
+_WHAT_TO_DO = {
+    "nondeterminism": "deploy code that matches (tenuto replay-check tells), then resume",
+    "failure": "resume to run the call again, or resume --deliver-failure to raise it",
+}
 
 
 def report_count(count: int, done: str, as_json: bool) -> None:
@@ -170,6 +183,8 @@ def show_status(st: InstanceStatus, standing: Sequence[StandingPause] = ()) -> N
             ("Paused by", text(paused_by(st.pause, st.name))),
             ("Reason", text(st.pause.reason or "(none given)")),
         ]
+        if st.pause.source in _WHAT_TO_DO:
+            rows.append(("To do", text(_WHAT_TO_DO[st.pause.source])))
         if st.pause.resume_at is not None:
             rows.append(("Resumes at", text(time_text(st.pause.resume_at))))
     if st.held_activities:

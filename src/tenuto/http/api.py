@@ -167,7 +167,12 @@ def resume(
 ) -> ChangedModel:
     """Resume a PAUSED instance (a no-op if it is not paused)."""
     body = body or ResumeRequest()
-    changed = client.resume(instance_id, body.reason, by=actor(request, body.by))
+    changed = client.resume(
+        instance_id,
+        body.reason,
+        by=actor(request, body.by),
+        deliver_failure=body.deliver_failure,
+    )
     return ChangedModel(changed=changed, instance=InstanceModel.of(client.status(instance_id)))
 
 

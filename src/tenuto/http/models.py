@@ -127,6 +127,11 @@ class ResumeRequest(BaseModel):
         description="Who acts (recorded in history); ignored when the server has tokens: "
         "then the token's name is recorded.",
     )
+    deliver_failure: bool = Field(
+        default=False,
+        description="For an instance paused by a failed call (pause source 'failure'): "
+        "hand the failure to the orchestrator code instead of running the call again.",
+    )
 
 
 class TerminateRequest(BaseModel):
