@@ -154,3 +154,48 @@ def test_a_worker_killed_while_it_replays_a_mismatch_loses_nothing(client, worke
     assert st.runtime_status is Status.COMPLETED, st.failure
     assert st.output == ORDER_OUTPUT_V1
     assert workers.ran("reserve book") == 1 and workers.ran("ship book") == 1
+
+
+def _approved(client: tenuto.Client, *ids: str) -> list[tenuto.InstanceStatus]:
+    for iid in ids:
+        client.raise_event(iid, "approve", {"ok": True})
+    return [client.wait(iid, timeout=30) for iid in ids]
+
+
+def test_a_patch_keeps_old_instances_on_the_old_path_and_new_ones_on_the_new(client, workers):
+    workers.start("orders_v1")
+    client.start("order", "book", instance_id="old")
+    _waiting_for_approval(client, "old")
+
+    workers.start("orders_v3")
+    client.start("order", "pen", instance_id="new")
+    wait_for(lambda: _types(client.history("new")).count("TaskCompleted") == 2, timeout=30)
+    assert "PatchMarker" in _types(client.history("new"))
+    assert "PatchMarker" not in _types(client.history("old"))
+
+    old, new = _approved(client, "old", "new")
+    assert old.runtime_status is Status.COMPLETED, old.failure or old.pause
+    assert old.output == {"version": 3, "checked": False, "steps": ORDER_OUTPUT_V1["steps"]}
+    assert new.output == {
+        "version": 3,
+        "checked": True,
+        "steps": ["reserved pen", {"ok": True}, "shipped pen"],
+    }
+    assert workers.ran("check_fraud book") == 0 and workers.ran("check_fraud pen") == 1
+
+
+def test_deprecating_a_patch_pauses_only_the_instances_from_before_it(client, workers):
+    workers.start("orders_v1")
+    client.start("order", "book", instance_id="before")
+    _waiting_for_approval(client, "before")
+    workers.start("orders_v3")
+    client.start("order", "pen", instance_id="patched")
+    wait_for(lambda: _types(client.history("patched")).count("TaskCompleted") == 2, timeout=30)
+
+    workers.start("orders_v4")
+    client.raise_event("before", "approve", {"ok": True})
+    [patched] = _approved(client, "patched")
+    assert patched.output == {"version": 4, "steps": ["reserved pen", {"ok": True}, "shipped pen"]}
+    before = _paused(client, "before")
+    assert before.pause is not None and before.pause.source == "nondeterminism"
+    assert "recorded before change 'fraud-check'" in (before.pause.reason or "")

@@ -191,8 +191,7 @@ class StepRunner:
         replayer = Replayer(
             self.app, self.app.get_orchestrator(row.name), row.instance_id, row.execution_id
         )
-        for event in history[: row.history_len]:
-            replayer.apply(event, replaying=True)
+        replayer.replay(history[: row.history_len])
         if replayer.mismatch is None:  # else its next step replays, and pauses it
             self.cache.put(replayer, row)
 
@@ -201,8 +200,7 @@ class StepRunner:
         replayer = claimed.replayer or Replayer(
             self.app, self.app.get_orchestrator(row.name), row.instance_id, row.execution_id
         )
-        for event in claimed.history:
-            replayer.apply(event, replaying=True)
+        replayer.replay(claimed.history)
         new_events, consumed = _step.new_events(row, claimed.messages, now, replayer)
         if replayer.mismatch is not None:
             # The code changed under the instance: pause it, its history and inbox as

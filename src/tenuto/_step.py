@@ -322,7 +322,8 @@ def _sent_rows(ep: Step, action: actions.SendEvent, now: float) -> None:
 
 
 def _no_rows(ep: Step, action: Action, now: float) -> None:
-    """A self-pause writes its state, not rows (see :func:`build`)."""
+    """A self-pause writes its state, not rows (see :func:`build`); a patch marker, its
+    history event only."""
 
 
 _ROWS: dict[type, Callable[[Step, Any, float], None]] = {
@@ -331,6 +332,7 @@ _ROWS: dict[type, Callable[[Step, Any, float], None]] = {
     actions.CreateSubOrchestration: _child_rows,
     actions.SendEvent: _sent_rows,
     actions.PauseSelf: _no_rows,
+    actions.PatchMarker: _no_rows,
 }
 
 

@@ -128,10 +128,26 @@ class SendEvent(_Action):
         return {"instance_id": self.instance_id, "name": self.name, "data": self.data}
 
 
-Action = ScheduleActivity | CreateTimer | CreateSubOrchestration | PauseSelf | SendEvent
+@dataclass(frozen=True, slots=True)
+class PatchMarker:
+    """The code ran past ``ctx.patched(patch)`` for the first time: the history says so,
+    so that every replay takes the same path. Not a durable call: it takes no task id
+    (code with and without the patch number its calls alike), and replay does not match
+    it with the code (see :meth:`tenuto.replay.Replayer.patched`)."""
+
+    patch: str
+
+    def event(self, now: float) -> h.Event:
+        """The history event that records the marker, at ``now``."""
+        return h.Event(h.PATCH_MARKER, now, {"patch": self.patch})
+
+
+#: The actions that take a task id, matched with the history on replay.
+DurableCall = ScheduleActivity | CreateTimer | CreateSubOrchestration | PauseSelf | SendEvent
+Action = DurableCall | PatchMarker
 
 #: Each kind of action by the type of the history event that records it.
-BY_EVENT: dict[str, type[Action]] = {
+BY_EVENT: dict[str, type[DurableCall]] = {
     kind.EVENT: kind
     for kind in (ScheduleActivity, CreateTimer, CreateSubOrchestration, PauseSelf, SendEvent)
 }

@@ -170,6 +170,38 @@ class OrchestrationContext:
             raise ValueError("a pause reason must not contain lone surrogates")
         return self._r.pause_self(reason)
 
+    def patched(self, change_id: str) -> bool:
+        """Whether to take the new path of a change made under running instances.
+
+        ``True`` when the code runs past this point for the first time (a marker is
+        recorded in the history), or replays a history that has the marker; ``False``
+        when it replays a history recorded before the change. Old instances keep the old
+        path, new ones take the new one::
+
+            if ctx.patched("fraud-check"):
+                yield ctx.call_activity(check_fraud, order)
+            yield ctx.call_activity(reserve, order)
+
+        Once no instance lacks the marker (``tenuto replay-check`` tells), replace the
+        test with :meth:`deprecate_patch` and remove the old path.
+        """
+        return self._r.patched(self._change_id(change_id))
+
+    def deprecate_patch(self, change_id: str) -> None:
+        """Say that the old path of a change is gone: the code only has the new one.
+
+        A history recorded before the change (without the marker of
+        :meth:`patched`) no longer matches the code: its instance pauses (or fails,
+        under ``on_nondeterminism="fail"``), and ``tenuto replay-check`` names it.
+        Once no running instance was started before this code, remove the call.
+        """
+        self._r.deprecate_patch(self._change_id(change_id))
+
+    @staticmethod
+    def _change_id(change_id: str) -> str:
+        with _plain_refusals():
+            return check_name(change_id, "change id")
+
     def _deadline(self, when: datetime | timedelta) -> float:
         if isinstance(when, timedelta):
             return self._r.current_time + when.total_seconds()

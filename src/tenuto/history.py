@@ -27,6 +27,8 @@ seconds) and a JSON object of fields:
 ``Rewound``                             event, and that event's fields: an event that
                                         a rewind forgot, kept in its place (no replay
                                         sees it)
+``PatchMarker``                         patch: the code ran past ``ctx.patched(patch)``
+                                        for the first time (it takes the new path)
 ======================================  ===============================================
 
 Messages delivered to an orchestration (activity results, timers, events) travel through
@@ -59,6 +61,7 @@ ACTIVITY_HELD: Final = "ActivityHeld"
 ACTIVITY_RELEASED: Final = "ActivityReleased"
 EXECUTION_REWOUND: Final = "ExecutionRewound"
 REWOUND: Final = "Rewound"
+PATCH_MARKER: Final = "PatchMarker"
 
 #: Message types that complete a task identified by ``task_id``.
 TASK_RESULTS: Final = frozenset(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import actions
@@ -86,13 +86,17 @@ class Replayer:
         self._next_task_id = 0
         self._uuid_counter = 0
         # Actions the code asked for whose history events are not applied yet.
-        self._pending: dict[int, actions.Action] = {}
+        self._pending: dict[int, actions.DurableCall] = {}
         # Tasks awaiting their result event, by task id.
         self._open: dict[int, Task[Any]] = {}
         self._names: dict[int, str] = {}
         self._waiters: dict[str, deque[Task[Any]]] = {}
         self._buffered: dict[str, deque[Any]] = {}
         self._self_pause: Task[Any] | None = None
+        #: The patches the history holds a marker of, and the markers to record.
+        self._patches: set[str] = set()
+        self._markers: dict[str, actions.PatchMarker] = {}
+        self._recorded_ahead = False
         #: The mismatch between code and history that stopped this replay, when the
         #: orchestrator's policy is to pause on it (see :meth:`apply`).
         self.mismatch: NonDeterminismError | None = None
@@ -119,10 +123,29 @@ class Replayer:
                 handler(self, event)
             self._advance()
         except NonDeterminismError as error:
-            if self._pause_on_mismatch:
-                self.mismatch = error
-            else:
-                self._finish(actions.Failed(Failure.from_exception(error)))
+            self._mismatched(error)
+
+    def _mismatched(self, error: NonDeterminismError) -> None:
+        if self._pause_on_mismatch:
+            self.mismatch = error
+        else:
+            self._finish(actions.Failed(Failure.from_exception(error)))
+
+    def replay(self, events: Sequence[h.Event]) -> None:
+        """Apply stored history events, oldest first.
+
+        For ``ctx.patched()``, the patch markers among them are known before the code
+        runs (a marker comes after the event that led the code to the patch), and so is
+        whether the code, where it runs, reproduces actions the history recorded after
+        that point (then a patch without a marker was not there when they were taken)."""
+        self._patches.update(str(e.data["patch"]) for e in events if e.type == h.PATCH_MARKER)
+        last = max((i for i, e in enumerate(events) if _records_an_action(e)), default=-1)
+        try:
+            for i, event in enumerate(events):
+                self._recorded_ahead = i < last
+                self.apply(event, replaying=True)
+        finally:
+            self._recorded_ahead = False
 
     def receive(self, event: h.Event) -> bool:
         """Apply an event that a step adds to the history (see
@@ -141,7 +164,7 @@ class Replayer:
 
     def take_actions(self) -> list[actions.Action]:
         """The actions the code asked for that history does not hold yet."""
-        return list(self._pending.values())
+        return [*self._pending.values(), *self._markers.values()]
 
     @property
     def started(self) -> bool:
@@ -223,6 +246,11 @@ class Replayer:
         else:
             self._buffered.setdefault(name, deque()).append(data)
 
+    def _on_patch_marker(self, event: h.Event) -> None:
+        patch = str(event.data["patch"])
+        self._patches.add(patch)
+        self._markers.pop(patch, None)
+
     def _on_resumed(self, event: h.Event) -> None:
         self.current_time = event.ts
         if self._self_pause is not None:
@@ -247,6 +275,7 @@ class Replayer:
         h.EVENT_RAISED: _on_event_raised,
         h.EXECUTION_SUSPENDED: _on_suspended,  # a self-pause's, or a client's pause
         h.EXECUTION_RESUMED: _on_resumed,
+        h.PATCH_MARKER: _on_patch_marker,
     }
 
     # -- driving the code ------------------------------------------------------------
@@ -317,7 +346,9 @@ class Replayer:
 
     # -- operations for OrchestrationContext ------------------------------------------
 
-    def _new_task(self, action_factory: Callable[[int], actions.Action], label: str) -> Task[Any]:
+    def _new_task(
+        self, action_factory: Callable[[int], actions.DurableCall], label: str
+    ) -> Task[Any]:
         task: Task[Any] = Task()
         if self.outcome is not None:
             return task  # finished: the call is moot and never completes
@@ -337,7 +368,7 @@ class Replayer:
     def schedule_sub_orchestration(
         self, name: str, input: Any, instance_id: str | None
     ) -> Task[Any]:
-        def action(tid: int) -> actions.Action:
+        def action(tid: int) -> actions.DurableCall:
             child = instance_id or self._child_id(tid)
             self._names[tid] = f"{name}\0{child}"
             return actions.CreateSubOrchestration(tid, name, child, input)
@@ -380,6 +411,30 @@ class Replayer:
                 carry.extend((name, data) for data in queue)
         self._finish(actions.ContinuedAsNew(input, tuple(carry)))
 
+    def patched(self, patch: str) -> bool:
+        if patch in self._patches:
+            return True  # the history took the new path, or this run just did
+        if self._recorded_ahead:
+            return False  # the history was recorded before the change: the old path
+        self._patches.add(patch)
+        if self.outcome is None:
+            self._markers[patch] = actions.PatchMarker(patch)
+        return True
+
+    def deprecate_patch(self, patch: str) -> None:
+        if patch in self._patches or not self._recorded_ahead or self.mismatch is not None:
+            return
+        mismatch = (
+            f"its history was recorded before change {patch!r} (it took the old path), but "
+            f"the code now only has the new one (ctx.deprecate_patch({patch!r}))"
+        )
+        self._mismatched(
+            NonDeterminismError(
+                f"orchestrator {self.orchestrator.name!r} is not deterministic: {mismatch}",
+                mismatch=mismatch,
+            )
+        )
+
     def set_custom_status(self, value: Any) -> None:
         self.custom_status_json = dumps(
             value, f"the custom status of orchestrator {self.orchestrator.name!r}"
@@ -399,3 +454,11 @@ class Replayer:
                 (*self.outcome.carry_over, (name, data)),
                 self.outcome.version,
             )
+
+
+def _records_an_action(event: h.Event) -> bool:
+    """Whether a history event records something the code did (a durable call, a patch
+    marker), rather than something that happened to it."""
+    if event.type == h.PATCH_MARKER:
+        return True
+    return event.type in actions.BY_EVENT and event.data.get("task_id") is not None

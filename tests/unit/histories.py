@@ -92,8 +92,7 @@ def replay(app: App, name: str, *events: h.Event, new: tuple[h.Event, ...] = ())
     """A replayer of orchestrator ``name`` that has replayed ``events`` (the stored
     history), then received ``new`` (what a step adds)."""
     replayer = Replayer(app, app.get_orchestrator(name), INSTANCE, EXECUTION)
-    for event in events:
-        replayer.apply(event, replaying=True)
+    replayer.replay(events)
     for event in new:
         replayer.receive(event)
     return replayer

@@ -60,6 +60,7 @@ _NOT_REPLAYED = frozenset(
         h.ACTIVITY_RELEASED,
         h.EXECUTION_REWOUND,
         h.REWOUND,
+        h.PATCH_MARKER,
     }
 )
 
