@@ -32,6 +32,7 @@ from .errors import (
     WaitTimeout,
 )
 from .filters import Filter
+from .replay_check import ReplayResult, replay_check
 from .retention import Retention, RetentionRule
 from .retry import RetryPolicy
 from .status import (
@@ -71,6 +72,7 @@ __all__ = [
     "OrchestrationContext",
     "Page",
     "PauseInfo",
+    "ReplayResult",
     "Retention",
     "RetentionRule",
     "RetryPolicy",
@@ -87,4 +89,5 @@ __all__ = [
     "WaitTimeout",
     "Worker",
     "activity_info",
+    "replay_check",
 ]

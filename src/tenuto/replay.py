@@ -64,7 +64,13 @@ class Replayer:
     """One execution of one orchestration instance, replayed from its history."""
 
     def __init__(
-        self, app: App, orchestrator: Orchestrator, instance_id: str, execution_id: str
+        self,
+        app: App,
+        orchestrator: Orchestrator,
+        instance_id: str,
+        execution_id: str,
+        *,
+        on_nondeterminism: str | None = None,
     ) -> None:
         self.app = app
         self.orchestrator = orchestrator
@@ -100,8 +106,9 @@ class Replayer:
         #: The mismatch between code and history that stopped this replay, when the
         #: orchestrator's policy is to pause on it (see :meth:`apply`).
         self.mismatch: NonDeterminismError | None = None
+        # ``on_nondeterminism``: the policy to follow, whatever the code's (a check).
         self._pause_on_mismatch = (
-            orchestrator.on_nondeterminism or app.on_nondeterminism
+            on_nondeterminism or orchestrator.on_nondeterminism or app.on_nondeterminism
         ) == "pause"
 
     # -- applying events -------------------------------------------------------------
