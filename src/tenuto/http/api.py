@@ -26,7 +26,9 @@ from .models import (
     InstanceModel,
     PageModel,
     PauseRequest,
+    RestartRequest,
     ResumeRequest,
+    RewindRequest,
     StandingPauseModel,
     StandingPausesModel,
     StartRequest,
@@ -330,3 +332,34 @@ def resume_activity(
     """End an activity's standing pause; held executions start in scheduling order."""
     body = body or ResumeRequest()
     return _standing(client, client.resume_activity(name, body.reason, by=actor(request, body.by)))
+
+
+@router.post(
+    "/instances/{instance_id}/rewind",
+    response_model=InstanceModel,
+    responses={**_NOT_FOUND, **_CONFLICT},
+)
+def rewind(
+    instance_id: InstanceId, client: ClientDep, request: Request, body: RewindRequest | None = None
+) -> InstanceModel:
+    """Run a FAILED instance again from before its failure: the calls that failed run
+    again, those that succeeded keep their results (409 if it did not fail)."""
+    body = body or RewindRequest()
+    client.rewind(instance_id, body.reason, by=actor(request, body.by))
+    return InstanceModel.of(client.status(instance_id))
+
+
+@router.post(
+    "/instances/{instance_id}/restart",
+    status_code=201,
+    response_model=InstanceModel,
+    responses={**_NOT_FOUND, **_CONFLICT},
+)
+def restart(
+    instance_id: InstanceId, client: ClientDep, body: RestartRequest | None = None
+) -> InstanceModel:
+    """Start a finished instance again from the beginning, with its original input
+    (409 if it is live); returns the new run."""
+    body = body or RestartRequest()
+    new_id = client.restart(instance_id, new_instance_id=body.new_instance_id)
+    return InstanceModel.of(client.status(new_id))

@@ -799,3 +799,44 @@ def resume(
     with _df_errors():
         client.resume(instance_id, reason, by=actor(request))
     return Response(status_code=202)
+
+
+@router.post(
+    "/instances/{instanceId}/rewind",
+    status_code=202,
+    responses={**_ACCEPTED, **_NOT_FOUND, **_GONE},
+)
+def rewind(
+    request: Request, client: ClientDep, instance_id: InstanceId, reason: Reason = None
+) -> Response:
+    """Rewind a Failed instance: it runs again from before its failure (410 if it
+    ended otherwise, 412 if it is still running)."""
+    with _df_errors():
+        client.rewind(instance_id, reason, by=actor(request))
+    return Response(status_code=202)
+
+
+@router.post(
+    "/instances/{instanceId}/restart",
+    status_code=202,
+    responses={**_NOT_FOUND, 412: {"model": Error, "description": "The instance is live."}},
+)
+def restart(
+    request: Request,
+    client: ClientDep,
+    instance_id: InstanceId,
+    restart_with_new_id: Annotated[
+        str | None,
+        Query(
+            alias="restartWithNewInstanceId",
+            description="true: start the new run under a new id; false (the default): "
+            "replace the finished instance.",
+        ),
+    ] = None,
+) -> JSONResponse:
+    """Start a finished instance again with its original input; answers with the new
+    run's management URLs, as a start does."""
+    new_id = parse_bool(restart_with_new_id, "restartWithNewInstanceId", False)
+    with _df_errors():
+        started = client.restart(instance_id, new_instance_id=new_id)
+    return _check_status_response(request, started)

@@ -234,3 +234,25 @@ class StandingPausesModel(BaseModel):
 class TypeChangedModel(BaseModel):
     changed: bool = Field(description="False when it was a no-op (already so).")
     standing_pauses: list[StandingPauseModel]
+
+
+class RewindRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Reason
+    by: str | None = Field(
+        default=None,
+        max_length=256,
+        description="Who acts (recorded in history); ignored when the server has tokens: "
+        "then the token's name is recorded.",
+    )
+
+
+class RestartRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    new_instance_id: bool = Field(
+        default=False,
+        description="Start the new run under a new random id (the finished instance "
+        "stays); by default it replaces the finished instance under the same id.",
+    )
