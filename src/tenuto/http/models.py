@@ -13,6 +13,12 @@ from ..status import HistoryEvent, InstanceStatus, StandingPause
 
 StatusName = Literal["PENDING", "RUNNING", "PAUSED", "COMPLETED", "FAILED", "TERMINATED"]
 Reason = Field(default=None, max_length=MAX_REASON, description="Why (recorded in history).")
+By = Field(
+    default=None,
+    max_length=256,
+    description="Who acts (recorded in history); ignored when the server has tokens: "
+    "then the token's name is recorded.",
+)
 
 
 class Error(BaseModel):
@@ -240,12 +246,7 @@ class RewindRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Reason
-    by: str | None = Field(
-        default=None,
-        max_length=256,
-        description="Who acts (recorded in history); ignored when the server has tokens: "
-        "then the token's name is recorded.",
-    )
+    by: str | None = By
 
 
 class RestartRequest(BaseModel):
