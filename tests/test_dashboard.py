@@ -590,3 +590,70 @@ def test_instance_page_children_failure_and_screenshots(dashboard):
 
     dash.open("#/instance/no-such-instance")
     expect(dash.page.locator("#instance-view .empty")).to_contain_text("no instance with this ID")
+
+
+# -- running again, and failures that pause ---------------------------------------------
+
+card_processor = {"down": True}
+
+
+@app.activity
+def charge_card(amount: int) -> str:
+    if card_processor["down"]:
+        raise ConnectionError("card processor down")
+    return f"charged {amount}"
+
+
+@app.orchestrator
+def checkout(ctx, on_exhausted):
+    policy = tenuto.RetryPolicy(max_attempts=1, on_exhausted=on_exhausted)
+    try:
+        return (yield ctx.call_activity(charge_card, 12, retry=policy))
+    except tenuto.ActivityFailed as error:
+        if on_exhausted == "pause":
+            return f"handled: {error.failure.message}"
+        raise
+
+
+def test_rewind_restart_and_deliver_failure_from_the_dashboard(dashboard):
+    dash = dashboard()
+    c = dash.client
+    card_processor["down"] = True
+    c.start(checkout, "raise", instance_id="checkout-failed")
+    c.start(checkout, "pause", instance_id="checkout-paused")
+    wait_for(lambda: status_of(c, "checkout-failed") is tenuto.Status.FAILED, what="failed")
+    wait_for(lambda: status_of(c, "checkout-paused") is tenuto.Status.PAUSED, what="paused")
+
+    # Paused by the failure: it says so, and what to do.
+    dash.open("#/instance/checkout-paused")
+    expect(dash.page.locator(".pause-panel")).to_contain_text("a call failed its last attempt")
+    expect(dash.page.locator(".pause-panel")).to_contain_text("card processor down")
+    expect(dash.page.locator(".pause-todo")).to_contain_text("deliver the failure")
+    dash.screenshot("dashboard-paused-by-failure.png", full_page=True)
+    dash.page.get_by_role("button", name="Deliver failure").click()
+    expect(dash.notice()).to_have_text("Resumed checkout-paused with the failure delivered.")
+    assert c.wait("checkout-paused", timeout=10).output == "handled: card processor down"
+
+    # A failed instance: rewind it once the cause is fixed.
+    dash.open("#/instance/checkout-failed")
+    head = dash.page.locator(".instance-head")
+    expect(head.get_by_role("button", name="Restart…")).to_be_visible()
+    card_processor["down"] = False
+    head.get_by_role("button", name="Rewind…").click()
+    dash.modal().locator("input[name=reason]").fill("processor fixed")
+    dash.submit("Rewind")
+    expect(dash.notice()).to_have_text("Rewound checkout-failed.")
+    assert c.wait("checkout-failed", timeout=10).output == "charged 12"
+    rewound = [e for e in c.history("checkout-failed") if e.type == "ExecutionRewound"]
+    assert rewound[0].data["reason"] == "processor fixed"
+
+    # A finished instance: restart it under a new id.
+    dash.open("#/instance/checkout-failed")
+    expect(head.get_by_role("button", name="Rewind…")).to_have_count(0)  # it did not fail
+    head.get_by_role("button", name="Restart…").click()
+    dash.modal().locator("input[name=new_id]").check()
+    dash.submit("Restart")
+    expect(dash.notice()).to_contain_text("Restarted checkout-failed as ")
+    expect(dash.page.locator("h1")).not_to_have_text("checkout-failed")
+    new_id = dash.page.locator("h1").text_content()
+    assert c.wait(new_id, timeout=10).output == "charged 12"

@@ -94,6 +94,8 @@ export const SOURCES = {
   parent: "via its parent",
   orchestration: "paused itself",
   orchestrator: "standing pause of its orchestrator",
+  nondeterminism: "its code no longer matches its history",
+  failure: "a call failed its last attempt",
 };
 
 /** Activities this instance waits on that a standing activity pause holds. */

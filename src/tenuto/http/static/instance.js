@@ -8,6 +8,7 @@ import {
 } from "./format.js";
 import { api } from "./api.js";
 import { pauseDialog, raiseDialog, resumeNow, terminateDialog } from "./actions.js";
+import { deliverFailureButton, rerunButtons } from "./rerun.js";
 
 export async function refreshInstance() {
   const id = state.route.id;
@@ -51,7 +52,9 @@ function renderInstance(st, events, prefixed) {
       ? h("button", { type: "button", class: "primary", onclick: () => resumeNow(one) }, "Resume")
       : h("button", { type: "button", disabled: !live, onclick: () => pauseDialog(one) }, "Pause…"),
     h("button", { type: "button", disabled: !live, onclick: () => raiseDialog(one) }, "Raise event…"),
+    deliverFailureButton(st),
     h("button", { type: "button", class: "danger-outline", disabled: !live, onclick: () => terminateDialog(one) }, "Terminate…"),
+    ...rerunButtons(st),
   );
   const facts = h("dl", { class: "facts" },
     fact("Orchestrator", st.name),
@@ -67,6 +70,8 @@ function renderInstance(st, events, prefixed) {
     h("div", { class: "instance-head" },
       h("h1", { class: "mono" }, st.instance_id), badge(st.runtime_status), h("span", { class: "spacer" }), actions),
     st.pause ? pausePanel(st.pause) : null,
+    st.pause && TENUTO_PAUSES[st.pause.source]
+      ? h("p", { class: "pause-todo" }, TENUTO_PAUSES[st.pause.source]) : null,
     st.held_activities && st.held_activities.length
       ? h("div", { class: "held-panel" }, heldText(st.held_activities)) : null,
     facts,
@@ -80,6 +85,14 @@ function renderInstance(st, events, prefixed) {
     historySection(st, events),
   ].filter(Boolean));
 }
+
+/** What to do about a pause tenuto made itself. */
+const TENUTO_PAUSES = {
+  nondeterminism: "Deploy code that matches this history (tenuto replay-check tells), or roll "
+    + "back, then resume: it replays with the workers' code.",
+  failure: "Fix the cause, then resume to run the call again with a fresh attempt budget, or "
+    + "deliver the failure to let the orchestrator's own error handling run.",
+};
 
 function fact(label, value, hint) {
   return h("div", {}, h("dt", {}, label), h("dd", { title: hint || null }, value));
