@@ -205,8 +205,7 @@ class StepRunner:
         if replayer.mismatch is not None:
             # The code changed under the instance: pause it, its history and inbox as
             # they are, until the code is fixed (or rolled back) and it is resumed.
-            reason = f"its code no longer matches its history: {replayer.mismatch.mismatch}"
-            return _step.paused(row, now, reason, _control.NONDETERMINISM)
+            return _step.paused(row, now, replayer.mismatch.mismatch, _control.NONDETERMINISM)
         custom_status: str | _step._Unchanged | None = _step.UNCHANGED
         if replayer.custom_status_changed:
             custom_status = replayer.custom_status_json
