@@ -113,7 +113,9 @@ class PauseInfo:
 
     ``source`` says where the pause came from: ``"client"`` (a client call, the CLI, HTTP),
     ``"orchestration"`` (the orchestration paused itself), ``"parent"`` (its parent
-    orchestration was paused) or ``"orchestrator"`` (a standing pause of its orchestrator).
+    orchestration was paused), ``"orchestrator"`` (a standing pause of its orchestrator),
+    or tenuto itself: ``"nondeterminism"`` (its code no longer matches its history) or
+    ``"failure"`` (a call failed its last attempt under ``on_exhausted="pause"``).
     """
 
     reason: str | None
