@@ -31,6 +31,7 @@ from .errors import (
     ValidationError,
     WaitTimeout,
 )
+from .events import EventsPage, TrackedEvent
 from .filters import Filter
 from .retention import Retention, RetentionRule
 from .retry import RetryPolicy
@@ -56,6 +57,7 @@ __all__ = [
     "Client",
     "Clock",
     "EventTimeout",
+    "EventsPage",
     "Failure",
     "Filter",
     "HistoryEvent",
@@ -81,6 +83,7 @@ __all__ = [
     "Task",
     "TaskFailed",
     "TenutoError",
+    "TrackedEvent",
     "UnknownActivity",
     "UnknownOrchestrator",
     "ValidationError",

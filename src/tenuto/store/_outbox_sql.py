@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from .outbox import TRACKING, DrainState, OutboxReads, OutboxWrites, TrackingRecord
 
-_COLUMNS = "seq, ts, event, instance_id, data"
-
 
 def record_data(record: TrackingRecord) -> str:
     """The JSON text stored for a record's fields."""
@@ -29,7 +27,9 @@ class SqlOutboxReads(OutboxReads):
 
     def tracking_after(self, after: int, limit: int) -> list[TrackingRecord]:
         rows = self._q(
-            f"SELECT {_COLUMNS} FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+            "SELECT seq, ts, event, instance_id, data FROM outbox WHERE seq > ? ORDER BY seq"
+            " LIMIT ?",
+            (after, limit),
         )
         return [_record(r) for r in rows]
 
@@ -74,7 +74,9 @@ class SqlOutboxWrites(OutboxWrites):
 
     def sequence_tracking(self, after: int, limit: int) -> list[TrackingRecord]:
         rows = self._q(
-            f"SELECT id, {_COLUMNS} FROM outbox WHERE seq IS NULL ORDER BY id LIMIT ?", (limit,)
+            "SELECT id, seq, ts, event, instance_id, data FROM outbox WHERE seq IS NULL"
+            " ORDER BY id LIMIT ?",
+            (limit,),
         )
         if not rows:
             return []
