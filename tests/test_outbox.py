@@ -13,6 +13,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ def test_the_drainer_emits_each_record_once_in_order_and_counts_it(client, caplo
     ]
     paused = drained[3]
     assert (paused["reason"], paused["by"], paused["source"]) == ("deploy", "bob", "client")
-    assert paused["at"] == pytest.approx(time.time(), abs=60)
+    assert datetime.fromisoformat(paused["at"]).timestamp() == pytest.approx(time.time(), abs=60)
     counts = client.store.read(lambda r: r.tracking_counts())
     assert counts == [("paused", "client", 3), ("resumed", "", 1), ("started", "", 3)]
     state = _state(client)

@@ -104,7 +104,7 @@ class Drainer:
     def _due(self) -> bool:
         """Whether there is anything for this process to do: only a read when idle or
         when another process holds the lease."""
-        state: DrainState = self.store.read(lambda r: r.drain_state())
+        state: DrainState = self.store.read(lambda r: r.drain_state(count=False))
         now = time.time()
         if state.holder not in (None, self.holder) and (state.lease_until or 0) >= now:
             return False

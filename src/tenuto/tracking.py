@@ -16,7 +16,8 @@ Every record is also written to the store's outbox, in the transaction of the ch
 it records; ``tenuto serve`` and ``tenuto worker`` drain it (:mod:`tenuto.outbox`), so
 the log of whichever of them holds the drainer's lease has every change, whoever made
 it. Drained records carry two more fields: ``seq`` (their place in the outbox's order:
-a log shipper drops a ``seq`` it has seen) and ``at`` (when the change was made). A
+a log shipper drops a ``seq`` it has seen) and ``at`` (when the change was made, ISO
+8601). A
 process that drains logs only what it drains; any other logs its own changes as they
 commit (:data:`log_locally`).
 """
@@ -53,8 +54,9 @@ def track(event: str, instance_id: str, **fields: Any) -> None:
 
 
 def emit(event: str, instance_id: str, fields: dict[str, Any], seq: int, at: float) -> None:
-    """Log one record drained from the outbox (made by any process)."""
-    _log({"event": event, "instance_id": instance_id, **fields, "seq": seq, "at": at})
+    """Log one record drained from the outbox (made by any process at epoch ``at``)."""
+    when = datetime.fromtimestamp(at, UTC).isoformat()
+    _log({"event": event, "instance_id": instance_id, **fields, "seq": seq, "at": when})
 
 
 def _log(data: dict[str, Any]) -> None:

@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from .outbox import TRACKING, DrainState, OutboxReads, OutboxWrites, TrackingRecord
 
+#: Most records one acknowledgement trims (more than a batch: trimming keeps up).
+_TRIM = 2000
+
 
 def record_data(record: TrackingRecord) -> str:
     """The JSON text stored for a record's fields."""
@@ -37,14 +40,18 @@ class SqlOutboxReads(OutboxReads):
         rows = self._q("SELECT event, source, count FROM outbox_counts ORDER BY event, source")
         return [(r[0], r[1], int(r[2])) for r in rows]
 
-    def drain_state(self) -> DrainState:
+    def drain_state(self, count: bool = True) -> DrainState:
         holder, until, sequenced, emitted = self._q(
             "SELECT holder, lease_until, sequenced, emitted FROM outbox_drain WHERE name = ?",
             (TRACKING,),
         )[0]
         # Both answered from the partial indexes on seq and on the unsequenced rows.
         first = self._q("SELECT MIN(seq) FROM outbox WHERE seq IS NOT NULL")[0][0]
-        pending = self._q("SELECT COUNT(*) FROM outbox WHERE seq IS NULL")[0][0]
+        pending = self._q(
+            "SELECT COUNT(*) FROM outbox WHERE seq IS NULL"
+            if count
+            else "SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE seq IS NULL LIMIT 1) AS x"
+        )[0][0]
         return DrainState(holder, until, int(sequenced), int(emitted), first, int(pending))
 
 
@@ -110,9 +117,12 @@ class SqlOutboxWrites(OutboxWrites):
                 " SET count = outbox_counts.count + excluded.count",
                 [(event, source, n) for (event, source), n in sorted(counts.items())],
             )
+        # Among the oldest records only (read from the index on seq): each trim costs
+        # the same however many records are kept.
         self._x(
-            "DELETE FROM outbox WHERE seq <= ? AND (seq <= ? OR ts < ?)",
-            (emitted, trim_to, trim_before),
+            "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE seq IS NOT NULL"
+            " ORDER BY seq LIMIT ?) AND seq <= ? AND (seq <= ? OR ts < ?)",
+            (_TRIM, emitted, trim_to, trim_before),
         )
         return True
 

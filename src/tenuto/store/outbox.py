@@ -58,8 +58,9 @@ class OutboxReads(abc.ABC):
         pause source (``""`` for records without one)."""
 
     @abc.abstractmethod
-    def drain_state(self) -> DrainState:
-        """The drainer's lease and progress, and what the outbox holds."""
+    def drain_state(self, count: bool = True) -> DrainState:
+        """The drainer's lease and progress, and what the outbox holds (without
+        ``count``, ``pending`` is only 1 if any record waits, else 0: a cheaper read)."""
 
 
 class OutboxWrites(abc.ABC):
@@ -104,7 +105,8 @@ class OutboxWrites(abc.ABC):
     ) -> bool:
         """Record that ``holder`` emitted every record up to ``emitted``, add ``counts``
         to the emitted counts, and delete emitted records up to ``trim_to``, or older
-        than ``trim_before``. ``False`` (nothing changed) if ``holder`` lost the lease."""
+        than ``trim_before`` (among the oldest few thousand: a bounded cost each time).
+        ``False`` (nothing changed) if ``holder`` lost the lease."""
 
     @abc.abstractmethod
     def release_drain(self, holder: str) -> None:
