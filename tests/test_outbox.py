@@ -139,6 +139,40 @@ def test_a_draining_process_logs_its_own_changes_once(client, caplog):
     assert [(r["event"], r["instance_id"], r["seq"]) for r in records] == [("started", "own-1", 1)]
 
 
+def test_drained_records_become_spans_when_tracing_is_on(client):
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from tenuto import tracing
+
+    client.start("job", None, instance_id="otel-1")
+    client.pause("otel-1", "audit", by="dana")
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.enable(provider)
+    try:
+        Drainer(client.store).drain_once()
+    finally:
+        tracing.disable()
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert sorted(spans) == ["tenuto.paused", "tenuto.started"]
+    paused = spans["tenuto.paused"]
+    assert paused.attributes is not None
+    assert dict(paused.attributes) == {
+        "tenuto.instance_id": "otel-1",
+        "tenuto.seq": 2,
+        "tenuto.reason": "audit",
+        "tenuto.by": "dana",
+        "tenuto.source": "client",
+    }
+    assert paused.start_time == paused.end_time
+    assert paused.start_time is not None
+    assert abs(paused.start_time / 1e9 - time.time()) < 60
+
+
 # -- tenuto serve processes -------------------------------------------------------------
 
 
@@ -146,6 +180,20 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _logged(log: Path) -> list[dict[str, Any]]:
+    """The tracking records a process emitted (drained), from its JSON log."""
+    out = []
+    for line in log.read_text().splitlines():
+        if line.startswith("{"):
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError:  # a line being written
+                continue
+            if data.get("logger") == "tenuto" and "seq" in data:
+                out.append(data)
+    return out
 
 
 class Served:
@@ -185,16 +233,7 @@ class Served:
 
     def records(self) -> list[dict[str, Any]]:
         """The tracking records this process emitted (drained)."""
-        out = []
-        for line in self.log.read_text().splitlines():
-            if line.startswith("{"):
-                try:
-                    data = json.loads(line)
-                except json.JSONDecodeError:  # a line being written
-                    continue
-                if data.get("logger") == "tenuto" and "seq" in data:
-                    out.append(data)
-        return out
+        return _logged(self.log)
 
     def metric(self, line_start: str) -> float | None:
         text = httpx.get(f"{self.url}/metrics", timeout=10).text
@@ -306,3 +345,34 @@ def test_two_serve_processes_emit_once_between_them_and_one_takes_over_from_a_ki
     # At least once: only the batch the killed process was emitting repeats.
     assert all(at_kill.emitted < seq <= at_kill.emitted + 500 for seq in repeated)
     assert other.metric('tenuto_events_total{event="started"}') == float(total)
+
+
+def test_tenuto_worker_drains_the_outbox_too(client, db_url, tmp_path):
+    log = tmp_path / "worker.log"
+    apps = Path(__file__).parent / "apps"
+    with log.open("w") as out:
+        command = ["worker", "crashy:app", "--db", db_url, "--log-format", "json"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tenuto", *command],
+            stderr=out,
+            env={
+                **os.environ,
+                "CRASH_LOG": str(tmp_path / "crash.log"),
+                "PYTHONPATH": os.pathsep.join([str(apps), os.environ.get("PYTHONPATH", "")]),
+            },
+        )
+    try:
+        client.start("job", None, instance_id="w-1")
+        done = _cli("pause", "w-1", "--reason", "patching", "--by", "eve", "--db", db_url)
+        assert done.returncode == 0, done.stderr
+
+        def paused() -> list[dict[str, Any]]:
+            return [r for r in _logged(log) if r["event"] == "paused"]
+
+        records = wait_for(paused, timeout=30, interval=0.05, what="the worker to drain")
+        assert [(r["instance_id"], r["reason"], r["by"]) for r in records] == [
+            ("w-1", "patching", "eve")
+        ]
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0

@@ -194,12 +194,11 @@ def tracked(event: str, instance_id: str, fields: dict[str, Any], seq: int, at: 
     if _tracer is None:
         return
     attributes: dict[str, Any] = {"tenuto.instance_id": instance_id, "tenuto.seq": seq}
-    attributes.update(
-        {
-            f"tenuto.{k}": v if isinstance(v, str | int | float) else str(v)
-            for k, v in fields.items()
-        }
-    )
+    for key, value in fields.items():
+        if value is not None:  # OpenTelemetry takes no null attribute
+            attributes[f"tenuto.{key}"] = (
+                value if isinstance(value, str | int | float) else str(value)
+            )
     start = int(at * 1e9)
     span = _tracer.start_span(f"tenuto.{event}", start_time=start, attributes=attributes)
     span.end(end_time=start)
