@@ -53,12 +53,18 @@ def _run_many(url: str, count: int, steps: int, warmup: int) -> dict[str, Any]:
 
     with tenuto.Worker(app, url), tenuto.Client(url, app=app) as client:
         client.wait_many([client.start(chain, 1) for _ in range(warmup)], timeout=120)
-        t0 = time.time()
+        t0, cpu0 = time.time(), time.process_time()
         finals = client.wait_many(client.start_many(chain, [steps] * count), timeout=600)
-        seconds = time.time() - t0
+        seconds, cpu = time.time() - t0, time.process_time() - cpu0
     if any(s.output != steps for s in finals):
         raise RuntimeError("an instance did not complete correctly")
-    return {"seconds": seconds, "steps_per_s": count * steps / seconds}
+    # CPU time of this process (worker, client, drainer; not the database server's):
+    # far less sensitive than wall time to other jobs on a shared machine.
+    return {
+        "seconds": seconds,
+        "steps_per_s": count * steps / seconds,
+        "cpu_ms_per_step": cpu * 1000 / (count * steps),
+    }
 
 
 def _child(url: str, count: int, steps: int, warmup: int, drain: bool) -> dict[str, Any]:
@@ -131,32 +137,37 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for backend in VARIANTS[args.backend]:
                 found: dict[str, list[float]] = {"A": [], "B": []}
+                cpu: dict[str, list[float]] = {"A": [], "B": []}
                 for n in range(args.rounds):
                     for name in ("A", "B") if n % 2 == 0 else ("B", "A"):
                         with dbs.fresh(backend, "tenuto", f"ab{name.lower()}") as url:
                             result = _run(variants[name], url, args)
-                        rate = result["steps_per_s"]
+                        rate, ms = result["steps_per_s"], result["cpu_ms_per_step"]
                         found[name].append(rate)
-                        print(f"{backend} round {n + 1} {name}: {rate:.0f} steps/s", flush=True)
-                rows.append((backend, found))
+                        cpu[name].append(ms)
+                        print(
+                            f"{backend} round {n + 1} {name}: {rate:.0f} steps/s, "
+                            f"{ms:.3f} CPU ms/step",
+                            flush=True,
+                        )
+                rows.append((backend, found, cpu))
         finally:
             dbs.close()
     print(f"\nA = {args.base}, B = working tree; {args.rounds} rounds, each A and B back to back")
     drained = "no drainer" if args.no_drain else "B drains its outbox in the same process"
+    print(f"({args.count} orchestrations of {args.steps} activities each; {drained})\n")
     print(
-        f"({args.count} orchestrations of {args.steps} activities, in-process worker; {drained})\n"
+        "| backend | steps/s A | steps/s B | B / A (per round: median, range) | CPU ms/step A | B |"
     )
-    print(
-        "| backend | A steps/s (median) | B steps/s (median) | B / A, per round: median (range) |"
-    )
-    print("| --- | --- | --- | --- |")
-    for backend, found in rows:
+    print("| --- | --- | --- | --- | --- |")
+    for backend, found, cpu in rows:
         # Rounds run back to back are compared with each other: the machine's load drifts
         # less within a round than across the run.
         ratios = [b / a for a, b in zip(found["A"], found["B"], strict=True)]
         a, b = statistics.median(found["A"]), statistics.median(found["B"])
-        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
-        print(f"| {backend} | {a:.0f} | {b:.0f} | {statistics.median(ratios):.3f} ({spread}) |")
+        spread = f"{statistics.median(ratios):.3f}, {min(ratios):.2f}-{max(ratios):.2f}"
+        ca, cb = statistics.median(cpu["A"]), statistics.median(cpu["B"])
+        print(f"| {backend} | {a:.0f} | {b:.0f} | {spread} | {ca:.3f}, {cb:.3f} |")
     return 0
 
 
