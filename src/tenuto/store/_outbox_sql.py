@@ -80,22 +80,21 @@ class SqlOutboxWrites(OutboxWrites):
         return DrainState(holder, until, int(rows[0][0]), int(rows[0][1]))
 
     def sequence_tracking(self, after: int, limit: int) -> list[TrackingRecord]:
+        # One statement: the lease holder's write transaction stays short (on SQLite it
+        # holds the write lock every step commit waits for).
         rows = self._q(
-            "SELECT id, seq, ts, event, instance_id, data FROM outbox WHERE seq IS NULL"
-            " ORDER BY id LIMIT ?",
-            (limit,),
+            "UPDATE outbox SET seq = x.n + ? FROM (SELECT id AS xid,"
+            " row_number() OVER (ORDER BY id) AS n FROM (SELECT id FROM outbox"
+            " WHERE seq IS NULL ORDER BY id LIMIT ?) AS p) AS x WHERE outbox.id = x.xid"
+            " RETURNING seq, ts, event, instance_id, data",
+            (after, limit),
         )
         if not rows:
             return []
-        records = [_record((after + n, *row[2:])) for n, row in enumerate(rows, 1)]
-        self._many(
-            "UPDATE outbox SET seq = ? WHERE id = ?",
-            [(r.seq, row[0]) for r, row in zip(records, rows, strict=True)],
-        )
         self._x(
             "UPDATE outbox_drain SET sequenced = ? WHERE name = ?", (after + len(rows), TRACKING)
         )
-        return records
+        return sorted((_record(r) for r in rows), key=lambda r: r.seq or 0)
 
     def ack_tracking(
         self,
