@@ -41,6 +41,7 @@ COMMANDS = [
     "retention",
     "export",
     "import",
+    "events",
 ]
 
 app = tenuto.App()

@@ -31,6 +31,7 @@ from .errors import (
     ValidationError,
     WaitTimeout,
 )
+from .events import EventsPage, TrackedEvent
 from .filters import Filter
 from .replay_check import ReplayResult, replay_check
 from .retention import Retention, RetentionRule
@@ -57,6 +58,7 @@ __all__ = [
     "Client",
     "Clock",
     "EventTimeout",
+    "EventsPage",
     "Failure",
     "Filter",
     "HistoryEvent",
@@ -83,6 +85,7 @@ __all__ = [
     "Task",
     "TaskFailed",
     "TenutoError",
+    "TrackedEvent",
     "UnknownActivity",
     "UnknownOrchestrator",
     "ValidationError",

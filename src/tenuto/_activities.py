@@ -22,14 +22,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from . import _failures, metrics, tracing
+from . import _control, _failures, metrics, tracing
 from . import history as h
 from ._json import dumps, loads
 from .app import App
 from .retry import RetryPolicy
 from .status import Failure
 from .store.base import ActivityRow, NewMessage, Tx
-from .tracking import track
 
 log = logging.getLogger("tenuto.worker")
 
@@ -368,27 +367,25 @@ def retry_names(outcomes: Sequence[ActivityOutcome]) -> list[str]:
 
 
 def _track_failure(tx: Tx, row: ActivityRow, failure: Failure) -> None:
-    tx.after_commit(
-        lambda: track(
-            "activity_failed",
-            row.instance_id,
-            activity=row.name,
-            attempts=row.attempt,
-            error=f"{failure.type}: {failure.message}",
-        )
+    _control.track_each(
+        tx,
+        "activity_failed",
+        [row.instance_id],
+        activity=row.name,
+        attempts=row.attempt,
+        error=f"{failure.type}: {failure.message}",
     )
 
 
 def _track_retry(tx: Tx, row: ActivityRow, failure: Failure, delay: float) -> None:
-    tx.after_commit(
-        lambda: track(
-            "activity_retry",
-            row.instance_id,
-            activity=row.name,
-            attempt=row.attempt,
-            delay=round(delay, 3),
-            error=f"{failure.type}: {failure.message}",
-        )
+    _control.track_each(
+        tx,
+        "activity_retry",
+        [row.instance_id],
+        activity=row.name,
+        attempt=row.attempt,
+        delay=round(delay, 3),
+        error=f"{failure.type}: {failure.message}",
     )
 
 

@@ -16,6 +16,7 @@ together. This is where the pause rules of the product contract are enforced:
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -27,6 +28,7 @@ from ._wakeups import DONE
 from .errors import InstanceExists, InstanceFinished, InstanceNotFinished, InstanceNotFound
 from .status import LIVE, PAUSABLE, TERMINAL, Failure, Status
 from .store.base import HistoryRow, InstanceRow, NewMessage, Selection, StandingPauseRow, Tx
+from .store.outbox import TrackingRecord
 from .tracking import track
 
 #: Kinds of standing pauses (and, for an instance, ``pause.source`` of a standing pause).
@@ -47,9 +49,13 @@ def new_execution_id() -> str:
 
 
 def track_each(tx: Tx, event: str, ids: Sequence[str], **fields: Any) -> None:
-    """Write one tracking record per instance once the transaction has committed."""
+    """Write one tracking record per instance to the outbox, with the transaction (the
+    drainer emits it), and log it here once the transaction has committed."""
     if not ids:
         return
+    ts = time.time()
+    for iid in ids:
+        tx.track(TrackingRecord(event, iid, ts, fields))
 
     def log() -> None:
         for iid in ids:

@@ -27,6 +27,7 @@ from .errors import InstanceExists
 from .replay import Replayer
 from .status import Failure, Status, type_name
 from .store.base import HistoryRow, InstanceRow, NewActivity, NewMessage, Tx
+from .store.outbox import TrackingRecord
 from .tracking import track
 
 log = logging.getLogger("tenuto.worker")
@@ -569,6 +570,9 @@ def write(
         tx.wake(WORK)
     if any(ep.finished for ep in done):
         tx.wake(DONE)
+    for ep in done:
+        for event, extra in ep.tracked:
+            tx.track(TrackingRecord(event, ep.instance_id, now, extra))
     tx.after_commit(lambda: _observe(done, clock.now()))
     return Committed(len(done), bool(activities), made_due, finish, discarded, tuple(done))
 
@@ -673,7 +677,8 @@ def _record_held(tx: Tx, activities: Sequence[NewActivity], now: float) -> Calla
 
 
 def _observe(done: Sequence[Step], committed: float) -> None:
-    """Once written: the step-latency metric and the tracking log."""
+    """Once written: the step-latency metric and the local tracking log (the records
+    went to the outbox with the step)."""
     for ep in done:
         if ep.row.next_due is not None:
             metrics.step_seconds.observe(max(committed - ep.row.next_due, 0.0))

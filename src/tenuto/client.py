@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack
 
 from . import _control, tracing
+from . import events as _events
 from . import retention as _retention
 from ._checks import check_statuses, check_text, check_time
 from ._checks import check_tags as check_tags  # re-exported (the gRPC service uses them)
@@ -36,6 +37,7 @@ from .errors import (
     ValidationError,
     WaitTimeout,
 )
+from .events import EventsPage
 from .filters import Filter, FilterArgs, selection
 from .history import Event
 from .retention import Retention
@@ -729,6 +731,14 @@ class Client:
         """The standing pauses, oldest first, with reason, actor, since and resume time."""
         return [_standing(r) for r in self.store.read(lambda r: r.standing_pauses())]
 
+    def events(self, after: int = 0, *, limit: int = 100, wait: float = 0.0) -> EventsPage:
+        """The tracking records (every state change, whoever made it) after the record
+        numbered ``after``, oldest first, at most ``limit``; with ``wait``, waits up to
+        that many seconds for one to come. Pass the page's ``next_cursor`` as ``after``
+        to read on. Records are numbered once ``tenuto serve`` or ``tenuto worker``
+        drains them (see :mod:`tenuto.events`)."""
+        return _events.read(self.store, after, limit, wait)
+
     def _pause_type(
         self, kind: str, name: str, reason: str | None, resume_at: datetime | None, by: str | None
     ) -> bool:
@@ -834,6 +844,7 @@ class AsyncClient:
     standing_pauses = _in_thread(Client.standing_pauses)
     set_retention = _in_thread(Client.set_retention)
     retention = _in_thread(Client.retention)
+    events = _in_thread(Client.events)
 
     async def wait_many(
         self, instance_ids: Iterable[str], timeout: float | None = None

@@ -186,3 +186,19 @@ def activity_span(row: ActivityRow) -> Iterator[None]:
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:200]))
             raise
+
+
+def tracked(event: str, instance_id: str, fields: dict[str, Any], seq: int, at: float) -> None:
+    """A drained tracking record as a span ``tenuto.<event>`` (no duration, at the time of
+    the change), when tracing is on: the central log's records, in the trace backend."""
+    if _tracer is None:
+        return
+    attributes: dict[str, Any] = {"tenuto.instance_id": instance_id, "tenuto.seq": seq}
+    for key, value in fields.items():
+        if value is not None:  # OpenTelemetry takes no null attribute
+            attributes[f"tenuto.{key}"] = (
+                value if isinstance(value, str | int | float) else str(value)
+            )
+    start = int(at * 1e9)
+    span = _tracer.start_span(f"tenuto.{event}", start_time=start, attributes=attributes)
+    span.end(end_time=start)

@@ -11,6 +11,15 @@ or moved), ``resumed``, ``completed``, ``failed``, ``terminated``,
 ``continued_as_new``, ``purged``, ``event_raised``, ``activity_retry``,
 ``activity_failed``, ``lease_lost``.
 Use :class:`JsonFormatter` to write them as JSON lines.
+
+Every record is also written to the store's outbox, in the transaction of the change
+it records; ``tenuto serve`` and ``tenuto worker`` drain it (:mod:`tenuto.outbox`), so
+the log of whichever of them holds the drainer's lease has every change, whoever made
+it. Drained records carry two more fields: ``seq`` (their place in the outbox's order:
+a log shipper drops a ``seq`` it has seen) and ``at`` (when the change was made, ISO
+8601). A
+process that drains logs only what it drains; any other logs its own changes as they
+commit (:data:`log_locally`).
 """
 
 from __future__ import annotations
@@ -27,15 +36,31 @@ logger.addHandler(logging.NullHandler())
 
 _WARN = frozenset({"failed", "activity_failed", "lease_lost"})
 
-#: Callbacks run for every tracked change (metrics subscribe here).
+#: Callbacks run for every tracked change this process commits (metrics subscribe here).
 observers: list[Callable[[str, dict[str, Any]], None]] = []
+
+#: Whether this process logs the changes it commits itself. A drainer turns this off:
+#: its process then logs every change once, as drained, its own included.
+log_locally = True
 
 
 def track(event: str, instance_id: str, **fields: Any) -> None:
-    """Record one state change of one instance."""
+    """Record one state change of one instance, made by this process and committed."""
     data = {"event": event, "instance_id": instance_id, **fields}
     for observer in observers:
         observer(event, data)
+    if log_locally:
+        _log(data)
+
+
+def emit(event: str, instance_id: str, fields: dict[str, Any], seq: int, at: float) -> None:
+    """Log one record drained from the outbox (made by any process at epoch ``at``)."""
+    when = datetime.fromtimestamp(at, UTC).isoformat()
+    _log({"event": event, "instance_id": instance_id, **fields, "seq": seq, "at": when})
+
+
+def _log(data: dict[str, Any]) -> None:
+    event = data["event"]
     level = logging.WARNING if event in _WARN else logging.INFO
     if logger.isEnabledFor(level):
         text = " ".join(

@@ -221,11 +221,12 @@ def worker(
     Example:
       tenuto worker myproject.flows:app --db postgresql://tenuto@db/tenuto
     """
+    from ..outbox import Drainer
     from ..worker import Worker
 
     _setup_logging(log_level, log_format)
     app = load_app(app_spec)
-    Worker(
+    running = Worker(
         app,
         db,
         concurrency=concurrency,
@@ -233,7 +234,14 @@ def worker(
         step_warning=step_warning,
         eager_steps_below=eager_steps_below,
         retention=retention,
-    ).run()
+    )
+    # The tracking outbox: this process emits every change if it holds the lease.
+    drainer = Drainer(running.store, lease_seconds=lease_seconds)
+    drainer.start()
+    try:
+        running.run()
+    finally:
+        drainer.stop()
 
 
 @click.command()
@@ -408,6 +416,7 @@ def run_server(
     import uvicorn
 
     from ..http import create_app
+    from ..outbox import Drainer
     from ..worker import Worker
 
     if worker and app is None and grpc_port is None:
@@ -432,6 +441,8 @@ def run_server(
             tokens=tokens,
             **(grpc_options or {}),
         )
+    # The tracking outbox: this process emits every change if it holds the lease.
+    drainer = Drainer(client.store, lease_seconds=(worker_options or {}).get("lease_seconds", 30.0))
     limit: dict[str, Any] = {} if max_body is None else {"max_body": max_body}
     asgi = create_app(client, tokens=tokens, **limit)
     config = uvicorn.Config(asgi, host=host, port=port, log_level=log_level, lifespan="off")
@@ -442,10 +453,12 @@ def run_server(
             sidecar.start()
         if running is not None:
             running.start()
+        drainer.start()
         log.info("serving %s on http://%s:%d", client.store.url, host, port)
         with _exit_on_signals():
             server.run()
     finally:
+        drainer.stop()
         if sidecar is not None:
             sidecar.stop()
         if running is not None:

@@ -22,7 +22,7 @@ from starlette.middleware import Middleware
 
 from .. import errors
 from ..client import Client
-from . import api, durable, metrics_route
+from . import api, durable, events_route, metrics_route
 from . import dashboard as dash
 from .common import ApiError, error_response
 from .middleware import DEFAULT_MAX_BODY, LimitBody, RefuseCrossSite, RequireToken
@@ -69,6 +69,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(durable.router)
     app.include_router(metrics_route.router)
+    app.include_router(events_route.router)
     if dashboard:
         dash.mount(app)
     _install_error_handlers(app, client)

@@ -29,6 +29,12 @@ def scrape(request: Request) -> Response:
 
         registry = CollectorRegistry(auto_describe=True)
         registry.register(metrics.InstanceCounts(counts))
+        registry.register(
+            metrics.OutboxCounts(
+                lambda: client.store.read(lambda r: r.tracking_counts()),
+                lambda: client.store.read(lambda r: r.drain_state()),
+            )
+        )
         _registries[id(client)] = registry
     body = generate_latest(metrics.registry) + generate_latest(registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

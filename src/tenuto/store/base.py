@@ -28,6 +28,7 @@ from .._wakeups import TOPICS, WORK
 from ..errors import ValidationError
 from ..history import Event, Message
 from ..status import Status
+from .outbox import OutboxReads, OutboxWrites
 
 T = TypeVar("T")
 log = logging.getLogger("tenuto.store")
@@ -176,7 +177,7 @@ class Selection:
     ids: tuple[str, ...] = field(default_factory=tuple)
 
 
-class Reader(abc.ABC):
+class Reader(OutboxReads):
     """Consistent reads outside a write transaction."""
 
     @abc.abstractmethod
@@ -264,7 +265,7 @@ class Reader(abc.ABC):
         through a whole store, a page at a time (exports)."""
 
 
-class Tx(Reader):
+class Tx(Reader, OutboxWrites):
     """One database transaction. All writes commit together or not at all; it reads
     what it has written."""
 
@@ -272,6 +273,8 @@ class Tx(Reader):
         #: Topics to wake listeners of once this transaction commits.
         self.wakes: set[str] = set()
         self._after_commit: list[Callable[[], None]] = []
+        #: Tracking records to write to the outbox before the commit (see :meth:`track`).
+        self.tracked = []
 
     def wake(self, topic: str = WORK) -> None:
         """Wake listeners of ``topic`` (``"work"``: workers; ``"done"``: waiters) once

@@ -37,6 +37,7 @@ from ..errors import ValidationError
 from ..history import Event, Message
 from ..status import Status
 from . import migrations
+from ._outbox_sql import record_data
 from ._sql import (
     AS_LEFT,
     INSTANCE_COLUMNS,
@@ -60,6 +61,7 @@ from .base import (
     Versions,
     split_url,
 )
+from .outbox import TrackingRecord
 
 log = logging.getLogger("tenuto.store")
 
@@ -190,6 +192,24 @@ class _PgTx(SqlTx):
                 "AS x(i, e, t, ts, d, v, n) ORDER BY n",
                 (_json_rows([_message_row(m) for m in messages]),),
             )
+
+    def write_tracking(self, records: Sequence[TrackingRecord]) -> None:
+        # One statement, its answer never read: in pipeline mode it rides along with the
+        # transaction's other statements (no round trip of its own).
+        self._x(
+            "INSERT INTO outbox (ts, event, instance_id, data) "
+            "SELECT ts, e, i, d FROM ROWS FROM (json_to_recordset(?::json) "
+            "AS (ts float8, e text, i text, d text)) WITH ORDINALITY "
+            "AS x(ts, e, i, d, n) ORDER BY n",
+            (
+                _json_rows(
+                    [
+                        {"ts": r.ts, "e": r.event, "i": r.instance_id, "d": record_data(r)}
+                        for r in records
+                    ]
+                ),
+            ),
+        )
 
     def _lock_in_order(self, instance_ids: Iterable[str]) -> None:
         """Lock instance rows in id order, the order every transaction locks them in (and
@@ -553,6 +573,7 @@ class PostgresStore(Store):
                     if not durable:
                         conn.execute("SET LOCAL synchronous_commit = off")
                     yield tx
+                    tx.flush()
                     if tx.wakes:
                         # Other processes learn of the change from the notification; this
                         # process's listeners are pulsed directly (and skip their echo).

@@ -221,6 +221,7 @@ class SqliteStore(Store):
         try:
             with self._write(conn):
                 yield tx
+                tx.flush()
         finally:
             if relaxed:
                 conn.execute(f"PRAGMA synchronous={self.synchronous}")
