@@ -32,8 +32,10 @@ from .errors import (
     WaitTimeout,
 )
 from .filters import Filter
+from .limits import Limit
 from .retention import Retention, RetentionRule
 from .retry import RetryPolicy
+from .schedules import ScheduleExists, ScheduleInfo, ScheduleNotFound, ScheduleRun
 from .status import (
     Failure,
     HistoryEvent,
@@ -67,6 +69,7 @@ __all__ = [
     "InvalidCursor",
     "InvalidJSON",
     "InvalidType",
+    "Limit",
     "NonDeterminismError",
     "OrchestrationContext",
     "Page",
@@ -74,6 +77,10 @@ __all__ = [
     "Retention",
     "RetentionRule",
     "RetryPolicy",
+    "ScheduleExists",
+    "ScheduleInfo",
+    "ScheduleNotFound",
+    "ScheduleRun",
     "StandingPause",
     "Status",
     "SubOrchestrationFailed",

@@ -22,6 +22,7 @@ from starlette.middleware import Middleware
 
 from .. import errors
 from ..client import Client
+from ..schedules import ScheduleExists, ScheduleNotFound
 from . import api, durable, metrics_route
 from . import dashboard as dash
 from .common import ApiError, error_response
@@ -34,6 +35,8 @@ _ERRORS: list[tuple[type[Exception], int, str]] = [
     (errors.InstanceFinished, 409, "instance_finished"),
     (errors.InstanceNotFinished, 409, "instance_not_finished"),
     (errors.InstanceExists, 409, "instance_exists"),
+    (ScheduleNotFound, 404, "schedule_not_found"),
+    (ScheduleExists, 409, "schedule_exists"),
     (errors.UnknownOrchestrator, 422, "unknown_orchestrator"),
     (errors.InvalidCursor, 422, "invalid_cursor"),
     (errors.InvalidJSON, 422, "invalid_json"),
