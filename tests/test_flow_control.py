@@ -3,6 +3,7 @@ orchestrator limits with priorities, and the pause rules under limits."""
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,9 +12,9 @@ import pytest
 
 import tenuto
 from tenuto import Status, ValidationError
+from test_crash import WorkerProcess
 
 from helpers import settle, wait_for
-from test_crash import WorkerProcess
 
 
 def _intervals(log: Path) -> list[tuple[float, float]]:
@@ -50,7 +51,7 @@ def test_a_limit_of_one_holds_across_two_worker_processes(client, flow_workers):
     assert client.wait(iid, timeout=60).output == list(range(20))
     spans = _intervals(log)
     assert len(spans) == 20
-    overlaps = [(a, b) for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1]]
+    overlaps = [(a, b) for a, b in itertools.pairwise(spans) if b[0] < a[1]]
     assert overlaps == [], "no two executions ran at once"
 
 
@@ -175,7 +176,7 @@ def test_orchestrator_limit_keeps_the_others_pending_in_priority_then_start_orde
 ):
     client.limit_orchestrator("held", 2, reason="two at a time")
     ids = [client.start("held", i, instance_id=f"h{i}") for i in range(3)]
-    urgent = client.start("held", 9, instance_id="urgent", priority=10)
+    client.start("held", 9, instance_id="urgent", priority=10)
     worker = start_worker(app)
 
     def running() -> list[str]:
