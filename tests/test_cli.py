@@ -41,6 +41,9 @@ COMMANDS = [
     "retention",
     "export",
     "import",
+    "schedule",
+    "limit",
+    "limits",
 ]
 
 app = tenuto.App()
