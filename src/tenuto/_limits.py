@@ -13,6 +13,9 @@ from .store.base import Tx
 from .store.flow import LimitRow
 
 KINDS = (ACTIVITY, ORCHESTRATOR)
+#: The largest count a limit takes (a 32-bit integer column), and the highest rate.
+MAX_COUNT = 2**31 - 1
+MAX_RATE = 1e6
 CLIENT = "client"
 CODE = "code"
 
@@ -29,16 +32,18 @@ def check_limit(max_concurrent: Any, per_second: Any, *, rate: bool = True) -> N
     ):
         raise ValidationError(
             f"{'max_concurrent' if rate else 'max_running'} must be a whole number of at "
-            f"least 1, not {max_concurrent!r} (to stop the work entirely, pause it)"
+            f"least 1 (at most {MAX_COUNT}), not {max_concurrent!r} (to stop the work "
+            "entirely, pause it)"
         )
     if per_second is not None and (
         not isinstance(per_second, int | float)
         or isinstance(per_second, bool)
         or not math.isfinite(per_second)
-        or per_second <= 0
+        or not 0 < per_second <= MAX_RATE
     ):
         raise ValidationError(
-            f"per_second must be a positive number of starts per second, not {per_second!r}"
+            f"per_second must be a positive number of starts per second (at most "
+            f"{MAX_RATE:g}), not {per_second!r}"
         )
 
 

@@ -247,8 +247,14 @@ class Client(FlowMethods):
         gets ``version`` and ``tags``. ``reuse``, ``by`` and ``priority`` as in
         :meth:`start`.
         """
-        if not isinstance(priority, int) or isinstance(priority, bool):
-            raise ValidationError(f"priority must be a whole number, not {priority!r}")
+        if (
+            not isinstance(priority, int)
+            or isinstance(priority, bool)
+            or not -(2**31) <= priority < 2**31
+        ):
+            raise ValidationError(
+                f"priority must be a whole number from -2147483648 to 2147483647, not {priority!r}"
+            )
         checked_version, checked_tags = check_version(version), check_tags(tags)
         replaceable, actor = check_statuses(reuse), self._by(by)
         name = self._orchestrator_name(orchestrator)

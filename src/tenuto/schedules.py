@@ -35,6 +35,8 @@ DEFAULT_CATCHUP = timedelta(minutes=1)
 #: The most fire times one backfill may start.
 MAX_BACKFILL = 1000
 _MICRO = 1_000_000
+#: The longest duration a schedule takes, in seconds.
+_LONGEST = 1e9
 
 
 class ScheduleNotFound(TenutoError, LookupError):
@@ -80,6 +82,8 @@ def _seconds(value: Any, what: str, *, positive: bool = True) -> float | None:
         raise ValidationError(f"{what} must be a timedelta (or seconds), not {value!r}")
     if seconds < 0 or (positive and seconds == 0) or seconds != seconds:
         raise ValidationError(f"{what} must be {'positive' if positive else 'at least 0'}")
+    if seconds > _LONGEST:
+        raise ValidationError(f"{what} must be at most {_LONGEST:g} seconds (about 31 years)")
     return seconds
 
 
@@ -169,7 +173,7 @@ class ScheduleSpec:
             raise ValidationError("timezone must be an IANA name such as 'Europe/Paris'")
         try:
             self._zone()
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise ValidationError(
                 f"unknown timezone {self.timezone[:60]!r}: use an IANA name such as "
                 "'UTC' or 'Europe/Paris'"
@@ -179,7 +183,7 @@ class ScheduleSpec:
                 raise ValidationError("cron must be a string such as '0 2 * * *'")
             try:
                 CronSim(self.cron, datetime.now(self._zone()))
-            except CronSimError as exc:
+            except (CronSimError, ValueError) as exc:
                 raise ValidationError(
                     f"invalid cron expression {self.cron[:80]!r}: {exc} (five fields: minute "
                     "hour day-of-month month day-of-week, e.g. '0 2 * * *'; or six, seconds first)"
