@@ -13,7 +13,7 @@ export function notify(text, kind = "ok") {
 }
 
 /** A modal form: `content` are its fields; `onSubmit(form)` may throw to show an error. */
-function openDialog({ title, content, submitLabel, danger = false, onSubmit }) {
+export function openDialog({ title, content, submitLabel, danger = false, onSubmit }) {
   const modal = $("#modal");
   const error = h("p", { class: "form-error", role: "alert", hidden: true });
   const submit = h("button", { type: "submit", class: danger ? "danger" : "primary" }, submitLabel);
