@@ -42,6 +42,9 @@ COMMANDS = [
     "export",
     "import",
     "events",
+    "schedule",
+    "limit",
+    "limits",
 ]
 
 app = tenuto.App()

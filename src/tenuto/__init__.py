@@ -33,9 +33,11 @@ from .errors import (
 )
 from .events import EventsPage, TrackedEvent
 from .filters import Filter
+from .limits import Limit
 from .replay_check import ReplayResult, replay_check
 from .retention import Retention, RetentionRule
 from .retry import RetryPolicy
+from .schedules import ScheduleExists, ScheduleInfo, ScheduleNotFound, ScheduleRun
 from .status import (
     Failure,
     HistoryEvent,
@@ -70,6 +72,7 @@ __all__ = [
     "InvalidCursor",
     "InvalidJSON",
     "InvalidType",
+    "Limit",
     "NonDeterminismError",
     "OrchestrationContext",
     "Page",
@@ -78,6 +81,10 @@ __all__ = [
     "Retention",
     "RetentionRule",
     "RetryPolicy",
+    "ScheduleExists",
+    "ScheduleInfo",
+    "ScheduleNotFound",
+    "ScheduleRun",
     "StandingPause",
     "Status",
     "SubOrchestrationFailed",

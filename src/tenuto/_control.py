@@ -712,7 +712,7 @@ def pause_type(
     if kind == ORCHESTRATOR:
         live = tx.select_ids(Selection(statuses=PAUSABLE, name=name))
         pause(tx, live, reason=reason, by=by, resume_at=None, now=now, source=ORCHESTRATOR)
-    else:
+    elif kind == ACTIVITY:
         waiting = tx.hold_activity_type(name)
         if waiting:
             tx.annotate(
@@ -735,7 +735,7 @@ def resume_type(
     if kind == ORCHESTRATOR:
         paused = tx.select_ids(Selection(statuses=(Status.PAUSED,), name=name))
         resume(tx, paused, reason=reason, by=by, now=now, only_source=ORCHESTRATOR, hand_over=True)
-    else:
+    elif kind == ACTIVITY:
         released = tx.release_activity_type(name)
         if released:
             tx.annotate(

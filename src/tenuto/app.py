@@ -74,6 +74,19 @@ class Activity:
     takes_input: bool
     is_async: bool
     retry: RetryPolicy | None
+    #: Code defaults of its flow-control limit (see ``Client.limit_activity``).
+    max_concurrent: int | None = None
+    per_second: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredSchedule:
+    """A schedule declared with ``@app.schedule``: workers create or update it at start."""
+
+    schedule_id: str
+    orchestrator: str
+    input: Any
+    options: Mapping[str, Any]
 
 
 def check_name(name: str, what: str = "a name") -> str:
@@ -149,6 +162,7 @@ class App:
     ) -> None:
         self._orchestrators: dict[str, Orchestrator] = {}
         self._activities: dict[str, Activity] = {}
+        self._schedules: dict[str, DeclaredSchedule] = {}
         self.retention = None if retention is None else _retention().of(retention)
         self.on_nondeterminism: str = (
             check_policy(on_nondeterminism, NONDETERMINISM_POLICIES, "App(on_nondeterminism=...)")
@@ -195,7 +209,13 @@ class App:
     def activity(self, fn: F, /) -> F: ...
     @overload
     def activity(
-        self, /, *, name: str | None = None, retry: RetryPolicy | None = None
+        self,
+        /,
+        *,
+        name: str | None = None,
+        retry: RetryPolicy | None = None,
+        max_concurrent: int | None = None,
+        per_second: float | None = None,
     ) -> Callable[[F], F]: ...
 
     def activity(
@@ -205,22 +225,62 @@ class App:
         *,
         name: str | None = None,
         retry: RetryPolicy | None = None,
+        max_concurrent: int | None = None,
+        per_second: float | None = None,
     ) -> Any:
         """Register an activity: a plain function (run in a thread) or an ``async def``
         (run on the worker's event loop), taking no argument or one JSON input.
 
-        ``retry`` is the default policy for calls that do not pass their own."""
+        ``retry`` is the default policy for calls that do not pass their own.
+        ``max_concurrent`` and ``per_second`` declare a flow-control limit that workers
+        set at start unless a client set one (``Client.limit_activity``)."""
+        if max_concurrent is not None or per_second is not None:
+            from ._limits import check_limit
+
+            check_limit(max_concurrent, per_second)
 
         def register(f: F) -> F:
             key = name or f.__name__
             self._check_free(key, self._activities, "activity")
             self._activities[key] = Activity(
-                key, f, _takes_input(f, 0), inspect.iscoroutinefunction(f), retry
+                key,
+                f,
+                _takes_input(f, 0),
+                inspect.iscoroutinefunction(f),
+                retry,
+                max_concurrent,
+                per_second,
             )
             setattr(f, _NAME_ATTR, key)
             return f
 
         return register(fn) if fn is not None else register
+
+    def schedule(self, schedule_id: str, input: Any = None, **options: Any) -> Callable[[F], F]:
+        """Declare a schedule of the orchestrator it decorates (put it above
+        ``@app.orchestrator``); workers create it at start, or update it if it changed.
+        ``options`` are those of ``Client.create_schedule`` (``cron=``, ``every=``,
+        ``timezone=``, ``overlap=``...), checked here."""
+        from .schedules import ScheduleSpec, check_schedule_id
+
+        check_schedule_id(schedule_id)
+        if schedule_id in self._schedules:
+            raise ValueError(f"a schedule {schedule_id!r} is already declared in this app")
+        ScheduleSpec.of(**options)
+
+        def register(f: F) -> F:
+            orchestrator = name_of(f)
+            self._schedules[schedule_id] = DeclaredSchedule(
+                schedule_id, orchestrator, input, dict(options)
+            )
+            return f
+
+        return register
+
+    @property
+    def schedules(self) -> list[DeclaredSchedule]:
+        """The schedules declared with :meth:`schedule`."""
+        return list(self._schedules.values())
 
     @staticmethod
     def _check_free(key: str, table: dict[str, Any], kind: str) -> None:

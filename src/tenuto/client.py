@@ -24,6 +24,7 @@ from . import retention as _retention
 from ._checks import check_statuses, check_text, check_time
 from ._checks import check_tags as check_tags  # re-exported (the gRPC service uses them)
 from ._checks import check_version as check_version
+from ._flow_client import FlowMethods, _standing
 from ._ids import check_instance_id as check_instance_id  # re-exported: the id rules
 from ._json import dumps, loads, loads_shown, shown
 from ._wakeups import DONE
@@ -55,7 +56,7 @@ from .status import (
     from_timestamp,
 )
 from .store import open_store
-from .store.base import InstanceRow, Listener, Reader, StandingPauseRow, Store, Tx
+from .store.base import InstanceRow, Listener, Reader, Store, Tx
 
 _TIME_FIELDS = ("fire_at", "resume_at")
 MAX_PAGE = 1000
@@ -142,7 +143,7 @@ def _history_event(seq: int, event: Event) -> HistoryEvent:
     return HistoryEvent(seq, event.type, from_timestamp(event.ts), data)  # type: ignore[arg-type]
 
 
-class Client:
+class Client(FlowMethods):
     """A synchronous client of a tenuto database.
 
     ``db`` is a URL (``sqlite:///tenuto.db``, ``postgresql://...``); it defaults to
@@ -205,6 +206,7 @@ class Client:
         tags: Mapping[str, str] | None = None,
         reuse: Status | str | Iterable[Status | str] | None = None,
         by: str | None = None,
+        priority: int = 0,
     ) -> str:
         """Start an orchestration; returns its instance id.
 
@@ -214,10 +216,18 @@ class Client:
         if it is live, recorded as by ``by``, and purged). ``start_at`` delays the first
         step. ``version`` (a label such as ``"1.2"``) and ``tags`` (string keys to
         string values) are stored with the instance and shown in its status; they are
-        kept across ``continue_as_new``.
+        kept across ``continue_as_new``. ``priority`` orders the PENDING instances of
+        an orchestrator under a limit (:meth:`limit_orchestrator`): highest first.
         """
         ids = None if instance_id is None else [instance_id]
-        many = partial(self.start_many, instance_ids=ids, start_at=start_at, reuse=reuse, by=by)
+        many = partial(
+            self.start_many,
+            instance_ids=ids,
+            start_at=start_at,
+            reuse=reuse,
+            by=by,
+            priority=priority,
+        )
         return many(orchestrator, [input], version=version, tags=tags)[0]
 
     def start_many(
@@ -231,13 +241,23 @@ class Client:
         tags: Mapping[str, str] | None = None,
         reuse: Status | str | Iterable[Status | str] | None = None,
         by: str | None = None,
+        priority: int = 0,
     ) -> list[str]:
         """Start one orchestration per input, in one transaction; returns their ids.
 
         The way to start many at once: all of them are created, or (if an id is taken)
         none. ``instance_ids`` gives their ids (default: random ones); every instance
-        gets ``version`` and ``tags``. ``reuse`` and ``by`` as in :meth:`start`.
+        gets ``version`` and ``tags``. ``reuse``, ``by`` and ``priority`` as in
+        :meth:`start`.
         """
+        if (
+            not isinstance(priority, int)
+            or isinstance(priority, bool)
+            or not -(2**31) <= priority < 2**31
+        ):
+            raise ValidationError(
+                f"priority must be a whole number from -2147483648 to 2147483647, not {priority!r}"
+            )
         checked_version, checked_tags = check_version(version), check_tags(tags)
         replaceable, actor = check_statuses(reuse), self._by(by)
         name = self._orchestrator_name(orchestrator)
@@ -268,6 +288,8 @@ class Client:
                 tags=checked_tags,
                 trace_parent=trace_parent,
             )
+            if priority:
+                tx.set_priority(ids, priority)
 
         self.store.run(start)
         return ids
@@ -758,17 +780,6 @@ class Client:
         )
 
 
-def _standing(row: StandingPauseRow) -> StandingPause:
-    return StandingPause(
-        kind=row.kind,
-        name=row.name,
-        reason=row.reason,
-        by=row.by,
-        since=from_timestamp(row.since),  # type: ignore[arg-type]
-        resume_at=from_timestamp(row.resume_at),
-    )
-
-
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -845,6 +856,23 @@ class AsyncClient:
     set_retention = _in_thread(Client.set_retention)
     retention = _in_thread(Client.retention)
     events = _in_thread(Client.events)
+    create_schedule = _in_thread(Client.create_schedule)
+    update_schedule = _in_thread(Client.update_schedule)
+    delete_schedule = _in_thread(Client.delete_schedule)
+    trigger_schedule = _in_thread(Client.trigger_schedule)
+    backfill_schedule = _in_thread(Client.backfill_schedule)
+    schedules = _in_thread(Client.schedules)
+    schedule = _in_thread(Client.schedule)
+    pause_schedule = _in_thread(Client.pause_schedule)
+    resume_schedule = _in_thread(Client.resume_schedule)
+    pause_schedules = _in_thread(Client.pause_schedules)
+    resume_schedules = _in_thread(Client.resume_schedules)
+    limit_activity = _in_thread(Client.limit_activity)
+    remove_activity_limit = _in_thread(Client.remove_activity_limit)
+    activity_limits = _in_thread(Client.activity_limits)
+    limit_orchestrator = _in_thread(Client.limit_orchestrator)
+    remove_orchestrator_limit = _in_thread(Client.remove_orchestrator_limit)
+    limits = _in_thread(Client.limits)
 
     async def wait_many(
         self, instance_ids: Iterable[str], timeout: float | None = None

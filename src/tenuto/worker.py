@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import Any
 
-from . import _control, _step
+from . import _control, _limits, _schedules, _step
 from ._activities import (
     ActivityOutcome,
     ActivityRunner,
@@ -37,6 +37,7 @@ from ._activities import (
     deliver_outcomes,
     retry_names,
 )
+from ._firer import ScheduleFirer
 from ._runner import Claimed, ReplayCache, StepRunner
 from ._step import Committed, Step
 from ._wakeups import WORK
@@ -163,6 +164,8 @@ class Worker:
             batch=retention_batch,
             interval=retention_interval,
         )
+        #: Fires due schedules (every worker does; the store makes each fire time once).
+        self.firer = ScheduleFirer(self.store, self.id, clock=clock.now)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -171,18 +174,14 @@ class Worker:
         if self._thread is not None:
             raise RuntimeError("this worker has already been started")
         # A worker started while the database restarts waits for it, as a running one does.
-        self.store.run(
-            lambda tx: tx.register_names(
-                self._orchestrators, self._activity_names, self.clock.now()
-            ),
-            outage_wait=_STARTUP_WAIT,
-        )
+        self.store.run(self._register, outage_wait=_STARTUP_WAIT)
         self._thread = threading.Thread(
             target=self._main, name=f"tenuto-worker-{self.id}", daemon=True
         )
         self._thread.start()
         threading.Thread(target=self._watch, name=f"tenuto-watchdog-{self.id}", daemon=True).start()
         self.purger.start()
+        self.firer.start()
         log.info(
             "worker %s started (orchestrators: %s; activities: %s)",
             self.id,
@@ -191,12 +190,21 @@ class Worker:
         )
         return self
 
+    def _register(self, tx: Tx) -> None:
+        """Record the names this worker serves, and set what its app declares: limits
+        (``@app.activity(max_concurrent=...)``) and schedules (``@app.schedule``)."""
+        now = self.clock.now()
+        tx.register_names(self._orchestrators, self._activity_names, now)
+        _limits.declare(tx, self.app, now, by=f"worker {self.id}")
+        _schedules.declare(tx, self.app, now)
+
     def stop(self, timeout: float | None = None) -> None:
         """Stop claiming work, let running activities finish (up to the shutdown grace),
         record their results, and stop."""
         self._stopping.set()
         self._listener.kick()
         self.purger.stop()
+        self.firer.stop()
         if self._thread is not None:
             self._thread.join(timeout if timeout is not None else self.shutdown_grace + 10)
         self._activities.shutdown()

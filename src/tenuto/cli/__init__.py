@@ -36,7 +36,18 @@ import click
 
 from ..errors import TenutoError
 from ..store import is_database_error
-from . import checking, events, instances, pausing, rerun, retention, serving, transfer
+from . import (
+    checking,
+    events,
+    instances,
+    limits,
+    pausing,
+    rerun,
+    retention,
+    schedules,
+    serving,
+    transfer,
+)
 from .params import parse_duration, parse_when
 from .serving import load_app
 
@@ -124,6 +135,8 @@ class _InternalError(click.ClickException):
         *checking.COMMANDS,
         *rerun.COMMANDS,
         *events.COMMANDS,
+        *schedules.COMMANDS,
+        *limits.COMMANDS,
     ],
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="Exit codes: 0 success, 1 the operation failed (e.g. unknown id, finished "

@@ -76,6 +76,7 @@ def start(body: StartRequest, client: ClientDep, response: Response) -> Instance
         start_at=body.start_at,
         version=body.version,
         tags=body.tags,
+        priority=body.priority,
     )
     response.headers["Location"] = f"/api/instances/{quote(iid, safe='')}"
     return InstanceModel.of(client.status(iid))

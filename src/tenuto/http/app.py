@@ -22,7 +22,8 @@ from starlette.middleware import Middleware
 
 from .. import errors
 from ..client import Client
-from . import api, durable, events_route, metrics_route
+from ..schedules import ScheduleExists, ScheduleNotFound
+from . import api, durable, events_route, flow_api, metrics_route
 from . import dashboard as dash
 from .common import ApiError, error_response
 from .middleware import DEFAULT_MAX_BODY, LimitBody, RefuseCrossSite, RequireToken
@@ -34,6 +35,8 @@ _ERRORS: list[tuple[type[Exception], int, str]] = [
     (errors.InstanceFinished, 409, "instance_finished"),
     (errors.InstanceNotFinished, 409, "instance_not_finished"),
     (errors.InstanceExists, 409, "instance_exists"),
+    (ScheduleNotFound, 404, "schedule_not_found"),
+    (ScheduleExists, 409, "schedule_exists"),
     (errors.UnknownOrchestrator, 422, "unknown_orchestrator"),
     (errors.InvalidCursor, 422, "invalid_cursor"),
     (errors.InvalidJSON, 422, "invalid_json"),
@@ -67,6 +70,7 @@ def create_app(
     app.state.client = client
     app.state.tokens_configured = bool(tokens)
     app.include_router(api.router)
+    app.include_router(flow_api.router)
     app.include_router(durable.router)
     app.include_router(metrics_route.router)
     app.include_router(events_route.router)

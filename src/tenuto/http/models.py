@@ -96,6 +96,12 @@ class StartRequest(BaseModel):
     input: Any = Field(default=None, description="Any JSON value.")
     instance_id: str | None = Field(default=None, min_length=1, max_length=256)
     start_at: datetime | None = Field(default=None, description="Delay the first step.")
+    priority: int = Field(
+        default=0,
+        ge=-(2**31),
+        le=2**31 - 1,
+        description="Under an orchestrator limit, PENDING instances start highest first.",
+    )
     version: str | None = Field(
         default=None,
         min_length=1,
@@ -221,7 +227,7 @@ class StatsModel(BaseModel):
 
 
 class StandingPauseModel(BaseModel):
-    kind: Literal["orchestrator", "activity"]
+    kind: Literal["orchestrator", "activity", "schedule"]
     name: str
     reason: str | None
     by: str | None

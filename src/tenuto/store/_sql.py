@@ -15,6 +15,7 @@ from typing import Any
 from .. import _json
 from ..history import Event, Message
 from ..status import PAUSABLE, TERMINAL, Status
+from ._flow_sql import FlowSqlReader, FlowSqlTx
 from ._outbox_sql import SqlOutboxReads, SqlOutboxWrites
 from .base import (
     INSTANCE_FIELDS,
@@ -185,7 +186,7 @@ def filter_sql(dialect: Dialect, flt: Selection) -> tuple[str, list[Any]]:
     return (" AND ".join(conds) or "1 = 1"), params
 
 
-class SqlReader(SqlOutboxReads, Reader):
+class SqlReader(SqlOutboxReads, FlowSqlReader, Reader):
     """Reads shared by the SQL backends."""
 
     def __init__(self, cur: SqlCursor) -> None:
@@ -239,13 +240,14 @@ class SqlReader(SqlOutboxReads, Reader):
         exclude: Sequence[str] = (),
         versions: Versions = None,
     ) -> float | None:
-        times: list[float] = []
+        # Work that a limit stops from starting now is not due: its time is when it may.
+        blocked_o, blocked_a, times = self.limit_blocks(orchestrators, activities)
         if orchestrators is None or orchestrators:
-            at = self._next_due(orchestrators, exclude, versions)
+            at = self._next_due(orchestrators, [*exclude, *blocked_o], versions)
             if at is not None:
                 times.append(at)
         if activities is None or activities:
-            cond, params = self.d.names(activities, exclude)
+            cond, params = self.d.names(activities, [*exclude, *blocked_a])
             row = self._q(
                 f"SELECT MIN(visible_at) FROM activities WHERE held = 0 AND {cond}", params
             )
@@ -414,7 +416,7 @@ class SqlReader(SqlOutboxReads, Reader):
         return [r[0] for r in rows]
 
 
-class SqlTx(SqlOutboxWrites, SqlReader, Tx):
+class SqlTx(SqlOutboxWrites, SqlReader, FlowSqlTx, Tx):
     """The write primitives, in SQL shared by the backends."""
 
     def __init__(self, cur: SqlCursor) -> None:
@@ -494,7 +496,11 @@ class SqlTx(SqlOutboxWrites, SqlReader, Tx):
         versions: Versions = None,
     ) -> list[tuple[InstanceRow, list[Message]]]:
         cond, params = self.d.names(names, exclude, versions)
-        claimed = self._q(
+        pending, more, more_params = self.claim_limited_pending(
+            names, exclude, versions, now, limit, lease, lease_until, INSTANCE_COLUMNS
+        )
+        cond, params, limit = cond + more, [*params, *more_params], limit - len(pending)
+        claimed = pending + self._q(
             "UPDATE instances SET lease = ?, lease_until = ?, claims = claims + 1 "
             "WHERE instance_id IN ("
             "  SELECT instance_id FROM instances WHERE next_due IS NOT NULL AND next_due <= ?"
@@ -797,8 +803,23 @@ class SqlTx(SqlOutboxWrites, SqlReader, Tx):
         lease_until: float,
         exclude: Sequence[str] = (),
     ) -> list[ActivityRow]:
+        def claim(names: Sequence[str] | None, exclude: Sequence[str], n: int) -> list[Any]:
+            return self._claim_activities(names, now, n, lease, lease_until, exclude)
+
+        rows = self.claim_limited_activities(names, exclude, now, limit, claim)
+        return sorted((_activity_row(r) for r in rows), key=lambda a: a.id)
+
+    def _claim_activities(
+        self,
+        names: Sequence[str] | None,
+        now: float,
+        limit: int,
+        lease: str,
+        lease_until: float,
+        exclude: Sequence[str],
+    ) -> list[Any]:
         cond, params = self.d.names(names, exclude)
-        rows = self._q(
+        return self._q(
             "UPDATE activities SET lease = ?, visible_at = ? WHERE id IN ("
             f"  SELECT id FROM activities WHERE held = 0 AND visible_at <= ? AND {cond}"
             # Checked here too, not only through held: a claim that commits after a
@@ -808,7 +829,6 @@ class SqlTx(SqlOutboxWrites, SqlReader, Tx):
             f") RETURNING {_ACTIVITY_COLUMNS}",
             [lease, lease_until, now, *params, limit],
         )
-        return sorted((_activity_row(r) for r in rows), key=lambda a: a.id)
 
     def deliver_results(
         self, items: Sequence[tuple[int, str, NewMessage]], now: float

@@ -28,6 +28,7 @@ from .._wakeups import TOPICS, WORK
 from ..errors import ValidationError
 from ..history import Event, Message
 from ..status import Status
+from .flow import FlowReader, FlowTx
 from .outbox import OutboxReads, OutboxWrites
 
 T = TypeVar("T")
@@ -177,7 +178,7 @@ class Selection:
     ids: tuple[str, ...] = field(default_factory=tuple)
 
 
-class Reader(OutboxReads):
+class Reader(OutboxReads, FlowReader):
     """Consistent reads outside a write transaction."""
 
     @abc.abstractmethod
@@ -265,7 +266,7 @@ class Reader(OutboxReads):
         through a whole store, a page at a time (exports)."""
 
 
-class Tx(Reader, OutboxWrites):
+class Tx(Reader, OutboxWrites, FlowTx):
     """One database transaction. All writes commit together or not at all; it reads
     what it has written."""
 

@@ -342,6 +342,10 @@ class _PgTx(SqlTx):
     ) -> list[tuple[InstanceRow, list[Message]]]:
         n = len(INSTANCE_NAMES)
         cond, params = self.d.names(names, exclude, versions)
+        pending, more, more_params = self.claim_limited_pending(
+            names, exclude, versions, now, limit, lease, lease_until, INSTANCE_COLUMNS
+        )
+        cond, params, limit = cond + more, [*params, *more_params], limit - len(pending)
         rows = self._q(
             "WITH c AS ("
             "  UPDATE instances SET lease = ?, lease_until = ?, claims = claims + 1"
@@ -356,6 +360,9 @@ class _PgTx(SqlTx):
             [lease, lease_until, now, now, *params, limit],
         )
         claimed: dict[str, tuple[InstanceRow, list[Message]]] = {}
+        if pending:  # PENDING instances a limit let start, with their messages
+            inbox = self.inbox_of([r[0] for r in pending])
+            claimed = {r[0]: (instance_row(r), inbox.get(r[0], [])) for r in pending}
         for r in rows:
             iid = r[0]
             if iid not in claimed:

@@ -1,18 +1,26 @@
 /* The banner of standing pauses: orchestrator types and activity types held
- * everywhere, each with its Resume button. */
+ * everywhere, and paused schedules, each with its Resume button. */
 
 import { refresh } from "./state.js";
 import { $, enc, h, pauseSummary } from "./format.js";
 import { api } from "./api.js";
 import { notify, showError } from "./actions.js";
 
-/** Standing pauses: orchestrator types and activity types held everywhere. */
+/** What each kind of standing pause is: its API collection, name and effect. */
+const KINDS = {
+  orchestrator: ["orchestrators", "Orchestrator", " is paused: its instances pause, new ones are held"],
+  activity: ["activities", "Activity", " is held in every orchestration"],
+  schedule: ["schedules", "Schedule", " is paused: no new runs"],
+};
+
+/** Standing pauses: orchestrator types, activity types and schedules. */
 export function renderStanding(items) {
   const box = $("#standing");
   box.hidden = !items.length;
   box.replaceChildren(...items.map((sp) => {
-    const path = `api/${sp.kind === "activity" ? "activities" : "orchestrators"}/${enc(sp.name)}/resume`;
-    const what = `${sp.kind === "activity" ? "activity" : "orchestrator"} ${sp.name}`;
+    const [collection, title, effect] = KINDS[sp.kind] || KINDS.orchestrator;
+    const path = `api/${collection}/${enc(sp.name)}/resume`;
+    const what = `${sp.kind} ${sp.name}`;
     const resume = async () => {
       const r = await api("POST", path, {});
       notify(r.changed ? `Resumed ${what}.` : `The ${what} was not paused.`);
@@ -21,11 +29,9 @@ export function renderStanding(items) {
     return h("div", { class: "standing-item", "data-kind": sp.kind, "data-name": sp.name },
       h("span", { class: "pause-icon", "aria-hidden": "true" }, "❚❚"),
       h("div", { class: "standing-text" },
-        h("strong", {}, `${sp.kind === "activity" ? "Activity" : "Orchestrator"} `),
+        h("strong", {}, `${title} `),
         h("span", { class: "mono" }, sp.name),
-        h("span", { class: "muted" }, sp.kind === "activity"
-          ? " is held in every orchestration"
-          : " is paused: its instances pause, new ones are held"),
+        h("span", { class: "muted" }, effect),
         pauseSummary({ ...sp, source: "client" })),
       h("button", { type: "button", class: "small", onclick: () => resume().catch(showError) },
         "Resume"));
