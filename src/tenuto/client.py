@@ -23,11 +23,13 @@ from . import retention as _retention
 from ._checks import check_statuses, check_text, check_time
 from ._checks import check_tags as check_tags  # re-exported (the gRPC service uses them)
 from ._checks import check_version as check_version
+from ._entity_client import EntityClient
 from ._ids import check_instance_id as check_instance_id  # re-exported: the id rules
 from ._json import dumps, loads, loads_shown, shown
 from ._wakeups import DONE
 from .app import App, check_name, name_of
 from .clock import SYSTEM_CLOCK, Clock
+from .entities import is_entity_id
 from .errors import (
     InstanceNotFound,
     InvalidCursor,
@@ -139,7 +141,7 @@ def _history_event(seq: int, event: Event) -> HistoryEvent:
     return HistoryEvent(seq, event.type, from_timestamp(event.ts), data)  # type: ignore[arg-type]
 
 
-class Client:
+class Client(EntityClient):
     """A synchronous client of a tenuto database.
 
     ``db`` is a URL (``sqlite:///tenuto.db``, ``postgresql://...``); it defaults to
@@ -443,7 +445,12 @@ class Client:
         On an instance that is paused already, ``resume_at`` sets (or moves) the time it
         resumes by itself, whatever paused it, and the call returns ``True``; the pause
         keeps its reason and actor, and the change is recorded in the history (an
-        ``ExecutionSuspended`` event with ``rescheduled: true``)."""
+        ``ExecutionSuspended`` event with ``rescheduled: true``).
+
+        An entity id, ``@name@key``, pauses that entity: its operations queue, in
+        order, until it is resumed (see :mod:`tenuto.entities`)."""
+        if is_entity_id(instance_id):
+            return self._pause_entity(instance_id, reason, resume_at, by)
         instance_id = _known_id(instance_id)
         at, why, actor = check_time(resume_at, "resume_at"), check_text(reason), self._by(by)
         changed = self.store.run(
@@ -460,7 +467,10 @@ class Client:
         return bool(changed)
 
     def resume(self, instance_id: str, reason: str | None = None, *, by: str | None = None) -> bool:
-        """Resume a PAUSED instance; ``True`` if it changed, ``False`` if it was not paused."""
+        """Resume a PAUSED instance (or entity, ``@name@key``); ``True`` if it changed,
+        ``False`` if it was not paused."""
+        if is_entity_id(instance_id):
+            return self._resume_entity(instance_id, reason, by)
         instance_id = _known_id(instance_id)
         why, actor = check_text(reason), self._by(by)
         changed = self.store.run(
@@ -813,6 +823,12 @@ class AsyncClient:
     standing_pauses = _in_thread(Client.standing_pauses)
     set_retention = _in_thread(Client.set_retention)
     retention = _in_thread(Client.retention)
+    signal_entity = _in_thread(Client.signal_entity)
+    get_entity = _in_thread(Client.get_entity)
+    query_entities = _in_thread(Client.query_entities)
+    clean_entity_storage = _in_thread(Client.clean_entity_storage)
+    pause_entity_type = _in_thread(Client.pause_entity_type)
+    resume_entity_type = _in_thread(Client.resume_entity_type)
 
     async def wait_many(
         self, instance_ids: Iterable[str], timeout: float | None = None

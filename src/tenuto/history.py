@@ -27,6 +27,13 @@ seconds) and a JSON object of fields:
 ``Rewound``                             event, and that event's fields: an event that
                                         a rewind forgot, kept in its place (no replay
                                         sees it)
+``EntityOperationCalled``               task_id, entity, name (the operation), input
+``EntityOperationSignaled``             task_id, entity, name, input, signal_time
+``EntityLockRequested``                 task_id, entities (sorted)
+``EntityUnlockSent``                    task_id, entities
+``EntityOperationCompleted``            task_id, result
+``EntityOperationFailed``               task_id, failure
+``EntityLockGranted``                   task_id
 ======================================  ===============================================
 
 Messages delivered to an orchestration (activity results, timers, events) travel through
@@ -59,10 +66,27 @@ ACTIVITY_HELD: Final = "ActivityHeld"
 ACTIVITY_RELEASED: Final = "ActivityReleased"
 EXECUTION_REWOUND: Final = "ExecutionRewound"
 REWOUND: Final = "Rewound"
+# Durable entities (see tenuto.entities): what an orchestration sends, and what comes back.
+ENTITY_CALLED: Final = "EntityOperationCalled"
+ENTITY_SIGNALED: Final = "EntityOperationSignaled"
+ENTITY_LOCK_REQUESTED: Final = "EntityLockRequested"
+ENTITY_UNLOCK_SENT: Final = "EntityUnlockSent"
+ENTITY_COMPLETED: Final = "EntityOperationCompleted"
+ENTITY_FAILED: Final = "EntityOperationFailed"
+ENTITY_LOCK_GRANTED: Final = "EntityLockGranted"
 
 #: Message types that complete a task identified by ``task_id``.
 TASK_RESULTS: Final = frozenset(
-    {TASK_COMPLETED, TASK_FAILED, TIMER_FIRED, SUB_COMPLETED, SUB_FAILED}
+    {
+        TASK_COMPLETED,
+        TASK_FAILED,
+        TIMER_FIRED,
+        SUB_COMPLETED,
+        SUB_FAILED,
+        ENTITY_COMPLETED,
+        ENTITY_FAILED,
+        ENTITY_LOCK_GRANTED,
+    }
 )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from .. import _json
 from ..history import Event, Message
 from ..status import PAUSABLE, TERMINAL, Status
+from ._entity_sql import SqlEntityReads, SqlEntityWrites
 from .base import (
     INSTANCE_FIELDS,
     ActivityRow,
@@ -184,7 +185,7 @@ def filter_sql(dialect: Dialect, flt: Selection) -> tuple[str, list[Any]]:
     return (" AND ".join(conds) or "1 = 1"), params
 
 
-class SqlReader(Reader):
+class SqlReader(SqlEntityReads, Reader):
     """Reads shared by the SQL backends."""
 
     def __init__(self, cur: SqlCursor) -> None:
@@ -413,7 +414,7 @@ class SqlReader(Reader):
         return [r[0] for r in rows]
 
 
-class SqlTx(SqlReader, Tx):
+class SqlTx(SqlEntityWrites, SqlReader, Tx):
     """The write primitives, in SQL shared by the backends."""
 
     def __init__(self, cur: SqlCursor) -> None:

@@ -28,6 +28,7 @@ from .._wakeups import TOPICS, WORK
 from ..errors import ValidationError
 from ..history import Event, Message
 from ..status import Status
+from .entity_base import EntityReads, EntityWrites
 
 T = TypeVar("T")
 log = logging.getLogger("tenuto.store")
@@ -176,7 +177,7 @@ class Selection:
     ids: tuple[str, ...] = field(default_factory=tuple)
 
 
-class Reader(abc.ABC):
+class Reader(EntityReads, abc.ABC):
     """Consistent reads outside a write transaction."""
 
     @abc.abstractmethod
@@ -264,7 +265,7 @@ class Reader(abc.ABC):
         through a whole store, a page at a time (exports)."""
 
 
-class Tx(Reader):
+class Tx(Reader, EntityWrites):
     """One database transaction. All writes commit together or not at all; it reads
     what it has written."""
 
