@@ -22,7 +22,7 @@ from typing import Any
 
 from . import history as h
 from ._json import Raw, dumps, loads
-from ._wakeups import DONE
+from ._wakeups import DONE, ENTITIES
 from .errors import InstanceExists, InstanceFinished, InstanceNotFinished, InstanceNotFound
 from .status import LIVE, PAUSABLE, TERMINAL, Failure, Status
 from .store.base import HistoryRow, InstanceRow, NewMessage, Selection, StandingPauseRow, Tx
@@ -444,7 +444,7 @@ def terminate(
     tx.annotate(targets, h.Event(h.EXECUTION_TERMINATED, now, {"reason": reason, "by": by}))
     tx.delete_pending_work(targets)
     if tx.release_entity_locks(targets):
-        tx.wake()
+        tx.wake(ENTITIES)
     gone = set(targets)
     if recursive:
         children = tx.children(targets, LIVE)
@@ -716,7 +716,7 @@ def resume_type(
         paused = tx.select_ids(Selection(statuses=(Status.PAUSED,), name=name))
         resume(tx, paused, reason=reason, by=by, now=now, only_source=ORCHESTRATOR, hand_over=True)
     elif kind == ENTITY:
-        tx.wake()  # their queued operations are due again
+        tx.wake(ENTITIES)  # their queued operations are due again
     else:
         released = tx.release_activity_type(name)
         if released:

@@ -17,6 +17,7 @@ caller. While locked, only the holder's operations run; the others wait in order
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 from . import _control
 from . import history as h
 from ._json import dumps, loads
+from ._wakeups import ENTITIES
 from .app import App
 from .entities import EntityContext, EntityId, EntityState, OrchestrationStarted
 from .status import Failure, PauseInfo, Status, from_timestamp
@@ -56,15 +58,19 @@ class Batch:
     lockers: set[str] = field(default_factory=set)
 
 
-def run_batch(app: App, row: EntityRow, ops: Sequence[EntityOpRow], now: float) -> Batch:
-    """Apply ``ops`` to the entity in order (those the lock lets run); the result to
-    write. A failing operation leaves the state as it was and sends nothing."""
+def run_batch(
+    app: App, row: EntityRow, ops: Sequence[EntityOpRow], now: float, deadline: float
+) -> Batch:
+    """Apply ``ops`` to the entity in order (those the lock lets run), until the
+    monotonic clock passes ``deadline`` (the rest stay queued: a batch must commit
+    before its lease runs out); the result to write. A failing operation leaves the
+    state as it was and sends nothing."""
     assert row.lease is not None
     batch = Batch(row, row.lease, state=row.state, locked_by=row.locked_by)
     entity_id = EntityId.parse(row.entity_id)
     code = app.get_entity(row.name)
     pending = list(ops)
-    while pending:
+    while pending and time.monotonic() < deadline:
         op = next((o for o in pending if _may_run(batch.locked_by, o)), None)
         if op is None:
             break
@@ -181,7 +187,7 @@ def write_batches(tx: Tx, batches: Sequence[Batch], now: float) -> int:
     _respond(tx, [m for b in done for m in b.responses], now)
     _start(tx, [s for b in done for s in b.starts], now)
     if ops or any(b.locked_by is None and b.row.locked_by is not None for b in done):
-        tx.wake()
+        tx.wake(ENTITIES)
     return len(done)
 
 
@@ -238,7 +244,7 @@ def signal(
 ) -> None:
     """Queue a one-way operation (from a client), due at ``at``."""
     tx.add_entity_ops([NewEntityOp(str(entity_id), SIGNAL, operation, input_json, at)], now)
-    tx.wake()
+    tx.wake(ENTITIES)
 
 
 def pause(
@@ -282,7 +288,7 @@ def resume(
         [eid],
         {"pause_reason": None, "pause_by": None, "pause_since": None, "pause_resume_at": None},
     )
-    tx.wake()
+    tx.wake(ENTITIES)
     tx.after_commit(lambda: track("resumed", eid, reason=reason, by=by))
     return True
 
@@ -300,7 +306,7 @@ def clean(tx: Tx) -> tuple[int, int]:
         ]
         if orphans:
             tx.update_entities(orphans, {"locked_by": None})
-            tx.wake()
+            tx.wake(ENTITIES)
             released = len(orphans)
     return tx.delete_empty_entities(), released
 

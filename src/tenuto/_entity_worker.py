@@ -11,9 +11,10 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 
 from . import _entities
-from ._wakeups import WORK
+from ._wakeups import ENTITIES
 from .app import App
 from .clock import Clock
 from .store.base import Store, Tx
@@ -52,7 +53,7 @@ class EntityRunner:
         self.applied = 0
         self._leases = itertools.count(1)
         self._stopping = threading.Event()
-        self._listener = store.listener([WORK])
+        self._listener = store.listener([ENTITIES])
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -100,7 +101,13 @@ class EntityRunner:
         if not rows:
             return resumed > 0
         now = self.clock.now()
-        batches = [_entities.run_batch(self.app, row, ops[row.entity_id], now) for row in rows]
+        # The whole round must be written well before the leases run out: the batches
+        # stop taking operations at half the lease (the rest wait for the next round).
+        # An operation is expected to be short, as orchestrator code is.
+        deadline = time.monotonic() + self.lease_seconds / 2
+        batches = [
+            _entities.run_batch(self.app, row, ops[row.entity_id], now, deadline) for row in rows
+        ]
         written = self.store.run(lambda tx: _entities.write_batches(tx, batches, self.clock.now()))
         self.batches += written
         self.applied += sum(len(b.applied) for b in batches)

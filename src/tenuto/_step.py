@@ -20,7 +20,7 @@ from typing import Any, Final, Protocol
 from . import _control, actions, metrics
 from . import history as h
 from ._json import dumps, loads
-from ._wakeups import DONE, WORK
+from ._wakeups import DONE, ENTITIES, WORK
 from .actions import Action, Outcome
 from .clock import Clock
 from .errors import InstanceExists
@@ -585,8 +585,10 @@ def write(
     if wake:
         tx.set_due([w for w in wake if w is not None], now)
     made_due = bool(wake or restarted or any(ep.children for ep in done))
-    if activities or made_due or entity_work:
+    if activities or made_due:
         tx.wake(WORK)
+    if entity_work:
+        tx.wake(ENTITIES)
     if any(ep.finished for ep in done):
         tx.wake(DONE)
     tx.after_commit(lambda: _observe(done, clock.now()))

@@ -1,7 +1,8 @@
 """Entities for the tests that run workers as subprocesses (tests/test_entities.py).
 
-``slow`` operations sleep ``$ENTITY_OP_SECONDS`` and append a line to ``$ENTITY_LOG``
-when they start, so a test can kill the worker in the middle of a batch.
+``slow`` operations append a line to ``$ENTITY_LOG`` when they begin and when they end,
+sleeping ``$ENTITY_OP_SECONDS`` between, so a test can kill the worker in the middle of
+a batch, or see whether two workers ever ran one entity at once.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ from datetime import timedelta
 import tenuto
 
 app = tenuto.App()
+
+
+def _log(line: str) -> None:
+    with open(os.environ["ENTITY_LOG"], "a") as f:
+        f.write(line + "\n")
 
 
 @app.entity
@@ -31,9 +37,9 @@ def counter(ctx: tenuto.EntityContext, amount: int | None = None) -> object:
         ctx.delete_state()
         return None
     if ctx.operation == "slow":
-        with open(os.environ["ENTITY_LOG"], "a") as f:
-            f.write(f"{ctx.entity_id} {amount} {os.getpid()}\n")
+        _log(f"begin {ctx.entity_id} {amount} {os.getpid()}")
         time.sleep(float(os.environ.get("ENTITY_OP_SECONDS", "0.05")))
+        _log(f"end {ctx.entity_id} {amount} {os.getpid()}")
         ctx.set_state(value + amount)
         return None
     raise ValueError(f"unknown operation {ctx.operation!r}")
