@@ -210,7 +210,7 @@ class StatsModel(BaseModel):
 
 
 class StandingPauseModel(BaseModel):
-    kind: Literal["orchestrator", "activity"]
+    kind: Literal["orchestrator", "activity", "entity"]
     name: str
     reason: str | None
     by: str | None

@@ -220,9 +220,10 @@ class SqlEntityWrites(EntityWrites):
 
     def update_entities(self, entity_ids: Sequence[str], changes: dict[str, Any]) -> None:
         sets, params = _sets(changes)
+        sets = sets.rstrip(", ")
         for part in chunks(sorted(set(entity_ids)), self.d.batch):
             cond, more = self.d.in_list("entity_id", part)
-            self._x(f"UPDATE entities SET {sets.rstrip(', ')} WHERE {cond}", [*params, *more])
+            self._x(f"UPDATE entities SET {sets} WHERE {cond}", [*params, *more])
 
     def lock_entity_rows(self, entity_ids: Sequence[str]) -> list[EntityRow]:
         return self._entity_rows(entity_ids, self.d.for_update)
