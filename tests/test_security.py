@@ -358,6 +358,12 @@ SQL_FRAGMENTS = {
     "_INSTANCE_PAUSED",
     "_TYPE_HELD",
     "AS_LEFT",
+    # the entity tables' column lists and fixed conditions (store/_entity_sql.py)
+    "ENTITY_COLUMNS",
+    "_OP_COLUMNS",
+    "_O_COLUMNS",
+    "_MAY_RUN",
+    "_TYPE_PAUSED",
     # conditions and lists built from placeholders by the dialect
     "cond",
     "scond",

@@ -8,12 +8,15 @@ The public surface::
 """
 
 from ._activities import ActivityInfo, activity_info
+from ._entity_client import EntityCleaning
 from .app import App
 from .client import AsyncClient, Client
 from .clock import Clock, SystemClock
 from .context import OrchestrationContext
+from .entities import EntityContext, EntityId, EntityState
 from .errors import (
     ActivityFailed,
+    EntityOperationFailed,
     EventTimeout,
     InstanceExists,
     InstanceFinished,
@@ -22,6 +25,7 @@ from .errors import (
     InvalidCursor,
     InvalidJSON,
     InvalidType,
+    LockingRulesViolation,
     NonDeterminismError,
     SubOrchestrationFailed,
     TaskFailed,
@@ -59,6 +63,11 @@ __all__ = [
     "AsyncClient",
     "Client",
     "Clock",
+    "EntityCleaning",
+    "EntityContext",
+    "EntityId",
+    "EntityOperationFailed",
+    "EntityState",
     "EventTimeout",
     "EventsPage",
     "Failure",
@@ -73,6 +82,7 @@ __all__ = [
     "InvalidJSON",
     "InvalidType",
     "Limit",
+    "LockingRulesViolation",
     "NonDeterminismError",
     "OrchestrationContext",
     "Page",

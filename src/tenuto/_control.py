@@ -24,7 +24,7 @@ from typing import Any
 from . import _failures
 from . import history as h
 from ._json import Raw, dumps, loads
-from ._wakeups import DONE
+from ._wakeups import DONE, ENTITIES
 from .errors import InstanceExists, InstanceFinished, InstanceNotFinished, InstanceNotFound
 from .status import LIVE, PAUSABLE, TERMINAL, Failure, Status
 from .store.base import HistoryRow, InstanceRow, NewMessage, Selection, StandingPauseRow, Tx
@@ -34,6 +34,7 @@ from .tracking import track
 #: Kinds of standing pauses (and, for an instance, ``pause.source`` of a standing pause).
 ORCHESTRATOR = "orchestrator"
 ACTIVITY = "activity"
+ENTITY = "entity"
 #: ``pause.source`` of an explicit pause, and of a pause that came from the parent.
 CLIENT = "client"
 PARENT = "parent"
@@ -467,6 +468,8 @@ def terminate(
     )
     tx.annotate(targets, h.Event(h.EXECUTION_TERMINATED, now, {"reason": reason, "by": by}))
     tx.delete_pending_work(targets)
+    if tx.release_entity_locks(targets):
+        tx.wake(ENTITIES)
     gone = set(targets)
     if recursive:
         children = tx.children(targets, LIVE)
@@ -712,6 +715,8 @@ def pause_type(
     if kind == ORCHESTRATOR:
         live = tx.select_ids(Selection(statuses=PAUSABLE, name=name))
         pause(tx, live, reason=reason, by=by, resume_at=None, now=now, source=ORCHESTRATOR)
+    elif kind == ENTITY:
+        pass  # entity claims skip every entity of a name under a standing pause
     elif kind == ACTIVITY:
         waiting = tx.hold_activity_type(name)
         if waiting:
@@ -735,6 +740,8 @@ def resume_type(
     if kind == ORCHESTRATOR:
         paused = tx.select_ids(Selection(statuses=(Status.PAUSED,), name=name))
         resume(tx, paused, reason=reason, by=by, now=now, only_source=ORCHESTRATOR, hand_over=True)
+    elif kind == ENTITY:
+        tx.wake(ENTITIES)  # their queued operations are due again
     elif kind == ACTIVITY:
         released = tx.release_activity_type(name)
         if released:

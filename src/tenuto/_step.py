@@ -20,13 +20,14 @@ from typing import Any, Final, Protocol
 from . import _control, actions, metrics
 from . import history as h
 from ._json import dumps, loads
-from ._wakeups import DONE, WORK
+from ._wakeups import DONE, ENTITIES, WORK
 from .actions import Action, Outcome
 from .clock import Clock
 from .errors import InstanceExists
 from .replay import Replayer
 from .status import Failure, Status, type_name
 from .store.base import HistoryRow, InstanceRow, NewActivity, NewMessage, Tx
+from .store.entity_base import NewEntityOp
 from .store.outbox import TrackingRecord
 from .tracking import track
 
@@ -77,6 +78,11 @@ class Step:
     #: Messages for other instances (sent events), delivered only if they are live.
     sent: list[NewMessage] = field(default_factory=list)
     children: list[InstanceRow] = field(default_factory=list)
+    #: Operations sent to entities (calls, signals, locks, unlocks).
+    entity_ops: list[NewEntityOp] = field(default_factory=list)
+    #: Whether the execution may hold entity locks (to release if it ends): unknown
+    #: unless tenuto's replay engine ran it and saw no lock requested.
+    may_hold_locks: bool = True
     wake_parent: bool = False
     finished: bool = False
     restarted: bool = False
@@ -170,7 +176,13 @@ class PastHistory:
         self.started = any(e.type == h.EXECUTION_STARTED for e in past)
         self._waiting: set[Any] = set()
         for e in past:
-            if e.type in (h.TASK_SCHEDULED, h.TIMER_CREATED, h.SUB_CREATED):
+            if e.type in (
+                h.TASK_SCHEDULED,
+                h.TIMER_CREATED,
+                h.SUB_CREATED,
+                h.ENTITY_CALLED,
+                h.ENTITY_LOCK_REQUESTED,
+            ):
                 self._waiting.add(e.data.get("task_id", -1))
             elif e.type in h.TASK_RESULTS:
                 self._waiting.discard(e.data.get("task_id", -1))
@@ -185,14 +197,20 @@ class PastHistory:
 
 
 def build(d: Decision) -> Step:
-    """The writes of a step that did not fail or continue as new (see :func:`failed`,
-    :func:`continued` for those)."""
+    """The writes of a step (see :func:`failed`, :func:`continued` for its ends)."""
+    ep = _build(d)
+    if d.replayer is not None and not d.replayer.locked_ever:
+        ep.may_hold_locks = False
+    return ep
+
+
+def _build(d: Decision) -> Step:
     if isinstance(d.outcome, actions.ContinuedAsNew):
         raised = [e.ts for e in d.new_events if e.type == h.EVENT_RAISED]
         ep = continued(d.row, d.outcome, d.now, d.consumed, min(raised, default=d.now))
         for action in d.actions:
-            if isinstance(action, actions.SendEvent):  # the rest is moot, and so is the history
-                _sent_rows(ep, action, d.now)
+            if isinstance(action, actions.ONE_WAY):  # the rest is moot, and so is the history
+                _rows_of(action)(ep, action, d.now)
         return ep
     if isinstance(d.outcome, actions.Failed):
         return failed(d.row, d.outcome.failure, d.now, d.new_events)
@@ -322,6 +340,36 @@ def _sent_rows(ep: Step, action: actions.SendEvent, now: float) -> None:
     ep.sent.append(NewMessage(action.instance_id, None, raised, now))
 
 
+def _entity_op(ep: Step, entity: str, kind: str, task_id: int, at: float) -> NewEntityOp:
+    row = ep.row
+    return NewEntityOp(entity, kind, None, None, at, row.instance_id, row.execution_id, task_id)
+
+
+def _call_rows(ep: Step, action: actions.CallEntity, now: float) -> None:
+    op = _entity_op(ep, action.entity, "call", action.task_id, now)
+    op.operation, op.input = action.name, dumps(action.input)
+    ep.entity_ops.append(op)
+
+
+def _signal_rows(ep: Step, action: actions.SignalEntity, now: float) -> None:
+    at = now if action.signal_time is None else action.signal_time
+    op = _entity_op(ep, action.entity, "signal", action.task_id, at)
+    op.operation, op.input = action.name, dumps(action.input)
+    ep.entity_ops.append(op)
+
+
+def _lock_rows(ep: Step, action: actions.LockEntities, now: float) -> None:
+    # The first entity is locked first; each forwards the request to the next, in the
+    # sorted order every critical section uses, so two sections cannot deadlock.
+    op = _entity_op(ep, action.entities[0], "lock", action.task_id, now)
+    op.lock_set = dumps(list(action.entities[1:]))
+    ep.entity_ops.append(op)
+
+
+def _unlock_rows(ep: Step, action: actions.UnlockEntities, now: float) -> None:
+    ep.entity_ops += [_entity_op(ep, e, "unlock", action.task_id, now) for e in action.entities]
+
+
 def _no_rows(ep: Step, action: Action, now: float) -> None:
     """A self-pause writes its state, not rows (see :func:`build`); a patch marker, its
     history event only."""
@@ -334,6 +382,10 @@ _ROWS: dict[type, Callable[[Step, Any, float], None]] = {
     actions.SendEvent: _sent_rows,
     actions.PauseSelf: _no_rows,
     actions.PatchMarker: _no_rows,
+    actions.CallEntity: _call_rows,
+    actions.SignalEntity: _signal_rows,
+    actions.LockEntities: _lock_rows,
+    actions.UnlockEntities: _unlock_rows,
 }
 
 
@@ -556,6 +608,7 @@ def write(
         finish = _record_held(tx, activities, now)
     if messages:
         tx.add_messages(messages)
+    entity_work = _entity_writes(tx, done, now)
     live = [ep.instance_id for ep in done if not ep.finished]
     if live:
         # From the inbox, not from memory: messages may have come in during the step.
@@ -568,6 +621,8 @@ def write(
     made_due = bool(wake or restarted or any(ep.children for ep in done))
     if activities or made_due:
         tx.wake(WORK)
+    if entity_work:
+        tx.wake(ENTITIES)
     if any(ep.finished for ep in done):
         tx.wake(DONE)
     for ep in done:
@@ -592,6 +647,17 @@ def _settle_inboxes(tx: Tx, done: Sequence[Step]) -> None:
         tx.delete_pending_work(renewed, keep_events=True)
         for iid in renewed:
             tx.delete_history(iid)
+
+
+def _entity_writes(tx: Tx, done: Sequence[Step], now: float) -> bool:
+    """Queue the operations the steps sent to entities, and unlock the entities of the
+    executions that ended (completed, failed, continued as new); whether there was any."""
+    ops = [op for ep in done for op in ep.entity_ops]
+    if ops:
+        tx.add_entity_ops(ops, now)
+    ended = [ep.instance_id for ep in done if (ep.finished or ep.restarted) and ep.may_hold_locks]
+    released = tx.release_entity_locks(ended) if ended else []
+    return bool(ops or released)
 
 
 def _deliverable(tx: Tx, sent: Sequence[NewMessage]) -> list[NewMessage]:

@@ -17,7 +17,9 @@ from collections.abc import Iterable
 
 WORK = "work"
 DONE = "done"
-TOPICS = frozenset({WORK, DONE})
+#: Operations for entities were queued, or entities unlocked or resumed (entity loops).
+ENTITIES = "entities"
+TOPICS = frozenset({WORK, DONE, ENTITIES})
 
 
 class Hub:

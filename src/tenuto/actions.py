@@ -129,6 +129,72 @@ class SendEvent(_Action):
 
 
 @dataclass(frozen=True, slots=True)
+class CallEntity(_Action):
+    """Call an entity's operation; the task gives its result."""
+
+    task_id: int
+    entity: str
+    name: str
+    input: Any
+
+    EVENT: ClassVar[str] = h.ENTITY_CALLED
+    DOES: ClassVar[str] = "calls entity operation {name!r}"
+
+    def _fields(self) -> dict[str, Any]:
+        return {"entity": self.entity, "name": self.name, "input": self.input}
+
+
+@dataclass(frozen=True, slots=True)
+class SignalEntity(_Action):
+    """Send an entity a one-way operation, at ``signal_time`` (``None``: now)."""
+
+    task_id: int
+    entity: str
+    name: str
+    input: Any
+    signal_time: float | None
+
+    EVENT: ClassVar[str] = h.ENTITY_SIGNALED
+    DOES: ClassVar[str] = "signals entity operation {name!r}"
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "entity": self.entity,
+            "name": self.name,
+            "input": self.input,
+            "signal_time": self.signal_time,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LockEntities(_Action):
+    """Lock entities (sorted) for a critical section; the task completes once all are."""
+
+    task_id: int
+    entities: tuple[str, ...]
+
+    EVENT: ClassVar[str] = h.ENTITY_LOCK_REQUESTED
+    DOES: ClassVar[str] = "locks entities"
+
+    def _fields(self) -> dict[str, Any]:
+        return {"entities": list(self.entities)}
+
+
+@dataclass(frozen=True, slots=True)
+class UnlockEntities(_Action):
+    """Release the entities of a critical section (one-way)."""
+
+    task_id: int
+    entities: tuple[str, ...]
+
+    EVENT: ClassVar[str] = h.ENTITY_UNLOCK_SENT
+    DOES: ClassVar[str] = "unlocks entities"
+
+    def _fields(self) -> dict[str, Any]:
+        return {"entities": list(self.entities)}
+
+
+@dataclass(frozen=True, slots=True)
 class PatchMarker:
     """The code ran past ``ctx.patched(patch)`` for the first time: the history says so,
     so that every replay takes the same path. Not a durable call: it takes no task id
@@ -143,13 +209,37 @@ class PatchMarker:
 
 
 #: The actions that take a task id, matched with the history on replay.
-DurableCall = ScheduleActivity | CreateTimer | CreateSubOrchestration | PauseSelf | SendEvent
+DurableCall = (
+    ScheduleActivity
+    | CreateTimer
+    | CreateSubOrchestration
+    | PauseSelf
+    | SendEvent
+    | CallEntity
+    | SignalEntity
+    | LockEntities
+    | UnlockEntities
+)
 Action = DurableCall | PatchMarker
+
+#: Actions that send something and wait for nothing: what the code sent before it ended
+#: is sent (see ``Replayer._finish``).
+ONE_WAY = (SendEvent, SignalEntity, UnlockEntities)
 
 #: Each kind of action by the type of the history event that records it.
 BY_EVENT: dict[str, type[DurableCall]] = {
     kind.EVENT: kind
-    for kind in (ScheduleActivity, CreateTimer, CreateSubOrchestration, PauseSelf, SendEvent)
+    for kind in (
+        ScheduleActivity,
+        CreateTimer,
+        CreateSubOrchestration,
+        PauseSelf,
+        SendEvent,
+        CallEntity,
+        SignalEntity,
+        LockEntities,
+        UnlockEntities,
+    )
 }
 
 

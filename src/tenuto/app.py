@@ -12,6 +12,7 @@ from .errors import InvalidType, UnknownActivity, UnknownOrchestrator, Validatio
 from .retry import EXHAUSTED_POLICIES, RetryPolicy
 
 if TYPE_CHECKING:
+    from .entities import Entity
     from .retention import Retention
 
 
@@ -163,6 +164,7 @@ class App:
         self._orchestrators: dict[str, Orchestrator] = {}
         self._activities: dict[str, Activity] = {}
         self._schedules: dict[str, DeclaredSchedule] = {}
+        self._entities: dict[str, Entity] = {}
         self.retention = None if retention is None else _retention().of(retention)
         self.on_nondeterminism: str = (
             check_policy(on_nondeterminism, NONDETERMINISM_POLICIES, "App(on_nondeterminism=...)")
@@ -312,3 +314,34 @@ class App:
     @property
     def activity_names(self) -> list[str]:
         return list(self._activities)
+
+    # -- entities (see tenuto.entities) ---------------------------------------------------
+
+    @overload
+    def entity(self, target: F, /) -> F: ...
+    @overload
+    def entity(self, /, *, name: str | None = None) -> Callable[[F], F]: ...
+
+    def entity(self, target: Any = None, /, *, name: str | None = None) -> Any:
+        """Register a durable entity: a function ``(ctx, input)`` that dispatches on
+        ``ctx.operation``, or a class whose public methods are its operations (see
+        :mod:`tenuto.entities`). Its name (stored in lower case) defaults to the
+        function's or class's."""
+        from .entities import Entity, EntityId
+
+        def register(t: F) -> F:
+            key = EntityId(name or t.__name__, "k").name
+            self._check_free(key, self._entities, "entity")
+            self._entities[key] = Entity.of(key, t)
+            setattr(t, _NAME_ATTR, key)
+            return t
+
+        return register(target) if target is not None else register
+
+    def get_entity(self, name: str) -> Entity | None:
+        """The entity registered under ``name`` (any case), or ``None``."""
+        return self._entities.get(name.lower())
+
+    @property
+    def entity_names(self) -> list[str]:
+        return list(self._entities)

@@ -24,12 +24,14 @@ from . import retention as _retention
 from ._checks import check_statuses, check_text, check_time
 from ._checks import check_tags as check_tags  # re-exported (the gRPC service uses them)
 from ._checks import check_version as check_version
+from ._entity_client import EntityClient
 from ._flow_client import FlowMethods, _standing
 from ._ids import check_instance_id as check_instance_id  # re-exported: the id rules
 from ._json import dumps, loads, loads_shown, shown
 from ._wakeups import DONE
 from .app import App, check_name, name_of
 from .clock import SYSTEM_CLOCK, Clock
+from .entities import is_entity_id
 from .errors import (
     InstanceNotFound,
     InvalidCursor,
@@ -143,7 +145,7 @@ def _history_event(seq: int, event: Event) -> HistoryEvent:
     return HistoryEvent(seq, event.type, from_timestamp(event.ts), data)  # type: ignore[arg-type]
 
 
-class Client(FlowMethods):
+class Client(FlowMethods, EntityClient):
     """A synchronous client of a tenuto database.
 
     ``db`` is a URL (``sqlite:///tenuto.db``, ``postgresql://...``); it defaults to
@@ -468,7 +470,12 @@ class Client(FlowMethods):
         On an instance that is paused already, ``resume_at`` sets (or moves) the time it
         resumes by itself, whatever paused it, and the call returns ``True``; the pause
         keeps its reason and actor, and the change is recorded in the history (an
-        ``ExecutionSuspended`` event with ``rescheduled: true``)."""
+        ``ExecutionSuspended`` event with ``rescheduled: true``).
+
+        An entity id, ``@name@key``, pauses that entity: its operations queue, in
+        order, until it is resumed (see :mod:`tenuto.entities`)."""
+        if is_entity_id(instance_id):
+            return self._pause_entity(instance_id, reason, resume_at, by)
         instance_id = _known_id(instance_id)
         at, why, actor = check_time(resume_at, "resume_at"), check_text(reason), self._by(by)
         changed = self.store.run(
@@ -492,12 +499,15 @@ class Client(FlowMethods):
         by: str | None = None,
         deliver_failure: bool = False,
     ) -> bool:
-        """Resume a PAUSED instance; ``True`` if it changed, ``False`` if it was not paused.
+        """Resume a PAUSED instance (or entity, ``@name@key``); ``True`` if it changed,
+        ``False`` if it was not paused.
 
         An instance paused by a call that failed its last attempt (``pause.source ==
         "failure"``, see ``RetryPolicy.on_exhausted``) runs the call again with a fresh
         attempt budget; with ``deliver_failure=True``, its code gets the failure instead
         (``ActivityFailed`` where it waits on the call)."""
+        if is_entity_id(instance_id):
+            return self._resume_entity(instance_id, reason, by)
         instance_id = _known_id(instance_id)
         why, actor = check_text(reason), self._by(by)
         if not isinstance(deliver_failure, bool):
@@ -873,6 +883,12 @@ class AsyncClient:
     limit_orchestrator = _in_thread(Client.limit_orchestrator)
     remove_orchestrator_limit = _in_thread(Client.remove_orchestrator_limit)
     limits = _in_thread(Client.limits)
+    signal_entity = _in_thread(Client.signal_entity)
+    get_entity = _in_thread(Client.get_entity)
+    query_entities = _in_thread(Client.query_entities)
+    clean_entity_storage = _in_thread(Client.clean_entity_storage)
+    pause_entity_type = _in_thread(Client.pause_entity_type)
+    resume_entity_type = _in_thread(Client.resume_entity_type)
 
     async def wait_many(
         self, instance_ids: Iterable[str], timeout: float | None = None

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 from . import _failures
 from ._ids import check_instance_id
 from ._json import dumps, is_text
+from ._locks import LockTask
 from .app import check_name, name_of
+from .entities import EntityId, check_operation
 from .errors import InvalidType, ValidationError
 from .retry import RetryPolicy
 from .status import to_timestamp
@@ -201,6 +203,47 @@ class OrchestrationContext:
     def _change_id(change_id: str) -> str:
         with _plain_refusals():
             return check_name(change_id, "change id")
+
+    def call_entity(
+        self, entity_id: EntityId | str, operation: str, input: Any = None
+    ) -> Task[Any]:
+        """Call an operation of an entity (``EntityId`` or ``"@name@key"``); the task
+        gives its result, or raises :class:`~tenuto.EntityOperationFailed` if it raised.
+        Inside a critical section, only the entities it holds may be called."""
+        with _plain_refusals():
+            target = str(EntityId.of(entity_id))
+            check_operation(operation)
+        dumps(input, f"the input of entity operation {operation!r}")
+        return self._r.call_entity(target, operation, input)
+
+    def signal_entity(
+        self,
+        entity_id: EntityId | str,
+        operation: str,
+        input: Any = None,
+        *,
+        signal_time: datetime | timedelta | None = None,
+    ) -> None:
+        """Send an entity a one-way operation, now or at ``signal_time`` (a datetime,
+        or a delay from ``now()``)."""
+        with _plain_refusals():
+            target = str(EntityId.of(entity_id))
+            check_operation(operation)
+        dumps(input, f"the input of entity operation {operation!r}")
+        at = None if signal_time is None else self._deadline(signal_time)
+        self._r.signal_entity(target, operation, input, at)
+
+    def lock_entities(self, *entity_ids: EntityId | str) -> LockTask:
+        """Lock entities for a critical section: ``with (yield ctx.lock_entities(a, b)):``
+        or ``async with ctx.lock_entities(a, b):``. While held, operations from anyone
+        else wait; the block's end (or the orchestration's, however it ends) unlocks."""
+        if not entity_ids:
+            raise ValueError("lock_entities needs at least one entity")
+        with _plain_refusals():
+            targets = tuple(sorted({str(EntityId.of(e)) for e in entity_ids}))
+        task = self._r.lock_entities(targets)
+        assert isinstance(task, LockTask)
+        return task
 
     def _deadline(self, when: datetime | timedelta) -> float:
         if isinstance(when, timedelta):

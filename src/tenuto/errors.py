@@ -181,3 +181,20 @@ class InvalidJSON(ValidationError, TypeError):
     ``TypeError`` as well, as tenuto's refusals of values that are not JSON have always
     been.
     """
+
+
+class EntityOperationFailed(TaskFailed):
+    """An entity operation called with ``ctx.call_entity`` raised; the entity's state is
+    as it was before the operation."""
+
+    def __init__(self, entity_id: str, operation: str, failure: Failure) -> None:
+        super().__init__(
+            f"operation {operation!r} of entity {entity_id!r} failed: {failure}", failure
+        )
+        self.entity_id = entity_id
+        self.operation = operation
+
+
+class LockingRulesViolation(TenutoError, RuntimeError):
+    """Orchestration code broke a rule of critical sections: it locked entities while
+    holding locks, or called an entity it does not hold inside a critical section."""

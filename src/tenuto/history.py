@@ -29,6 +29,13 @@ seconds) and a JSON object of fields:
                                         sees it)
 ``PatchMarker``                         patch: the code ran past ``ctx.patched(patch)``
                                         for the first time (it takes the new path)
+``EntityOperationCalled``               task_id, entity, name (the operation), input
+``EntityOperationSignaled``             task_id, entity, name, input, signal_time
+``EntityLockRequested``                 task_id, entities (sorted)
+``EntityUnlockSent``                    task_id, entities
+``EntityOperationCompleted``            task_id, result
+``EntityOperationFailed``               task_id, failure
+``EntityLockGranted``                   task_id
 ======================================  ===============================================
 
 Messages delivered to an orchestration (activity results, timers, events) travel through
@@ -62,10 +69,27 @@ ACTIVITY_RELEASED: Final = "ActivityReleased"
 EXECUTION_REWOUND: Final = "ExecutionRewound"
 REWOUND: Final = "Rewound"
 PATCH_MARKER: Final = "PatchMarker"
+# Durable entities (see tenuto.entities): what an orchestration sends, and what comes back.
+ENTITY_CALLED: Final = "EntityOperationCalled"
+ENTITY_SIGNALED: Final = "EntityOperationSignaled"
+ENTITY_LOCK_REQUESTED: Final = "EntityLockRequested"
+ENTITY_UNLOCK_SENT: Final = "EntityUnlockSent"
+ENTITY_COMPLETED: Final = "EntityOperationCompleted"
+ENTITY_FAILED: Final = "EntityOperationFailed"
+ENTITY_LOCK_GRANTED: Final = "EntityLockGranted"
 
 #: Message types that complete a task identified by ``task_id``.
 TASK_RESULTS: Final = frozenset(
-    {TASK_COMPLETED, TASK_FAILED, TIMER_FIRED, SUB_COMPLETED, SUB_FAILED}
+    {
+        TASK_COMPLETED,
+        TASK_FAILED,
+        TIMER_FIRED,
+        SUB_COMPLETED,
+        SUB_FAILED,
+        ENTITY_COMPLETED,
+        ENTITY_FAILED,
+        ENTITY_LOCK_GRANTED,
+    }
 )
 
 

@@ -25,11 +25,14 @@ from . import actions
 from . import history as h
 from ._ids import child_id
 from ._json import dumps
+from ._locks import CriticalSection, LockTask
 from .app import App, Orchestrator
 from .context import OrchestrationContext
 from .errors import (
     ActivityFailed,
+    EntityOperationFailed,
     EventTimeout,
+    LockingRulesViolation,
     NonDeterminismError,
     SubOrchestrationFailed,
 )
@@ -110,6 +113,11 @@ class Replayer:
         self._pause_on_mismatch = (
             on_nondeterminism or orchestrator.on_nondeterminism or app.on_nondeterminism
         ) == "pause"
+        #: The entities this execution holds locked (a critical section), if any.
+        self.critical: tuple[str, ...] | None = None
+        self._locking = False
+        #: Whether it ever asked for entity locks (to release them when it ends).
+        self.locked_ever = False
 
     # -- applying events -------------------------------------------------------------
 
@@ -269,6 +277,26 @@ class Replayer:
         if event.data.get("task_id") is not None:
             self._self_pause = self._open.pop(event.data["task_id"], None)
 
+    def _on_lock_requested(self, event: h.Event) -> None:
+        self._on_action_event(event)
+        self.locked_ever = True
+
+    def _on_lock_granted(self, event: h.Event) -> None:
+        task = self._open.pop(event.data["task_id"], None)
+        self._names.pop(event.data["task_id"], None)
+        self._locking = False
+        if isinstance(task, LockTask):
+            self.critical = task.entities
+            task._complete(CriticalSection(self, task.entities))
+
+    def _on_entity_failed(self, event: h.Event) -> None:
+        task_id = event.data["task_id"]
+        task = self._open.pop(task_id, None)
+        if task is not None:
+            failure = Failure.from_json(event.data["failure"])
+            entity, _, operation = self._names.pop(task_id).partition("\0")
+            task._fail(EntityOperationFailed(entity, operation, failure))
+
     _HANDLERS: dict[str, Callable[[Replayer, h.Event], None]] = {
         h.EXECUTION_STARTED: _on_execution_started,
         h.ORCHESTRATOR_STARTED: _on_orchestrator_started,
@@ -283,6 +311,10 @@ class Replayer:
         h.EXECUTION_SUSPENDED: _on_suspended,  # a self-pause's, or a client's pause
         h.EXECUTION_RESUMED: _on_resumed,
         h.PATCH_MARKER: _on_patch_marker,
+        h.ENTITY_LOCK_REQUESTED: _on_lock_requested,
+        h.ENTITY_COMPLETED: _on_task_completed,
+        h.ENTITY_FAILED: _on_entity_failed,
+        h.ENTITY_LOCK_GRANTED: _on_lock_granted,
     }
 
     # -- driving the code ------------------------------------------------------------
@@ -347,16 +379,19 @@ class Replayer:
             self._pending = {
                 task_id: action
                 for task_id, action in self._pending.items()
-                if isinstance(action, actions.SendEvent)
+                if isinstance(action, actions.ONE_WAY)
             }
             self._awaiting = None
 
     # -- operations for OrchestrationContext ------------------------------------------
 
     def _new_task(
-        self, action_factory: Callable[[int], actions.DurableCall], label: str
+        self,
+        action_factory: Callable[[int], actions.DurableCall],
+        label: str,
+        task: Task[Any] | None = None,
     ) -> Task[Any]:
-        task: Task[Any] = Task()
+        task = Task() if task is None else task
         if self.outcome is not None:
             return task  # finished: the call is moot and never completes
         task_id = self._next_task_id
@@ -461,6 +496,43 @@ class Replayer:
                 (*self.outcome.carry_over, (name, data)),
                 self.outcome.version,
             )
+
+    # -- entities --------------------------------------------------------------------
+
+    def call_entity(self, entity: str, operation: str, input: Any) -> Task[Any]:
+        if self.critical is not None and entity not in self.critical:
+            raise LockingRulesViolation(
+                f"entity {entity!r} is called inside a critical section that does not hold "
+                f"it (it holds {', '.join(self.critical)}): lock it with the others"
+            )
+        return self._new_task(
+            lambda tid: actions.CallEntity(tid, entity, operation, input),
+            f"{entity}\0{operation}",
+        )
+
+    def signal_entity(self, entity: str, operation: str, input: Any, at: float | None) -> None:
+        self._one_way(lambda tid: actions.SignalEntity(tid, entity, operation, input, at))
+
+    def lock_entities(self, entities: tuple[str, ...]) -> Task[Any]:
+        if self.critical is not None or self._locking:
+            raise LockingRulesViolation(
+                "lock_entities inside a critical section: lock every entity you need at once"
+            )
+        self._locking = True
+        task = LockTask(entities)
+        return self._new_task(lambda tid: actions.LockEntities(tid, entities), "lock", task)
+
+    def unlock_entities(self, entities: tuple[str, ...]) -> None:
+        if self.critical == entities:
+            self.critical = None
+            self._one_way(lambda tid: actions.UnlockEntities(tid, entities))
+
+    def _one_way(self, action_factory: Callable[[int], actions.DurableCall]) -> None:
+        if self.outcome is not None:
+            return
+        task_id = self._next_task_id
+        self._next_task_id += 1
+        self._pending[task_id] = action_factory(task_id)
 
 
 def _records_an_action(event: h.Event) -> bool:

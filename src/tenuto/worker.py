@@ -37,6 +37,7 @@ from ._activities import (
     deliver_outcomes,
     retry_names,
 )
+from ._entity_worker import EntityRunner
 from ._firer import ScheduleFirer
 from ._runner import Claimed, ReplayCache, StepRunner
 from ._step import Committed, Step
@@ -155,6 +156,19 @@ class Worker:
         self.polls = 0
         #: Eager steps committed: in the transaction that took the result they ran on.
         self.eager_steps = 0
+        #: The entity loop, if the app has entities (see tenuto._entity_worker).
+        self.entities = (
+            EntityRunner(
+                app,
+                self.store,
+                clock,
+                self.id,
+                lease_seconds=lease_seconds,
+                poll_interval=poll_interval,
+            )
+            if app.entity_names
+            else None
+        )
         own = app.retention if retention is None else Retention.of(retention)
         self.purger = Purger(
             self.store,
@@ -182,6 +196,8 @@ class Worker:
         threading.Thread(target=self._watch, name=f"tenuto-watchdog-{self.id}", daemon=True).start()
         self.purger.start()
         self.firer.start()
+        if self.entities is not None:
+            self.entities.start()
         log.info(
             "worker %s started (orchestrators: %s; activities: %s)",
             self.id,
@@ -205,6 +221,8 @@ class Worker:
         self._listener.kick()
         self.purger.stop()
         self.firer.stop()
+        if self.entities is not None:
+            self.entities.stop()
         if self._thread is not None:
             self._thread.join(timeout if timeout is not None else self.shutdown_grace + 10)
         self._activities.shutdown()

@@ -23,7 +23,7 @@ from starlette.middleware import Middleware
 from .. import errors
 from ..client import Client
 from ..schedules import ScheduleExists, ScheduleNotFound
-from . import api, durable, events_route, flow_api, metrics_route
+from . import api, durable, durable_entities, entities, events_route, flow_api, metrics_route
 from . import dashboard as dash
 from .common import ApiError, error_response
 from .middleware import DEFAULT_MAX_BODY, LimitBody, RefuseCrossSite, RequireToken
@@ -72,6 +72,8 @@ def create_app(
     app.include_router(api.router)
     app.include_router(flow_api.router)
     app.include_router(durable.router)
+    app.include_router(entities.router)
+    app.include_router(durable_entities.router)
     app.include_router(metrics_route.router)
     app.include_router(events_route.router)
     if dashboard:

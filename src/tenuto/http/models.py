@@ -227,7 +227,7 @@ class StatsModel(BaseModel):
 
 
 class StandingPauseModel(BaseModel):
-    kind: Literal["orchestrator", "activity", "schedule"]
+    kind: Literal["orchestrator", "activity", "schedule", "entity"]
     name: str
     reason: str | None
     by: str | None

@@ -15,6 +15,7 @@ from typing import Any
 from .. import _json
 from ..history import Event, Message
 from ..status import PAUSABLE, TERMINAL, Status
+from ._entity_sql import SqlEntityReads, SqlEntityWrites
 from ._flow_sql import FlowSqlReader, FlowSqlTx
 from ._outbox_sql import SqlOutboxReads, SqlOutboxWrites
 from .base import (
@@ -186,7 +187,7 @@ def filter_sql(dialect: Dialect, flt: Selection) -> tuple[str, list[Any]]:
     return (" AND ".join(conds) or "1 = 1"), params
 
 
-class SqlReader(SqlOutboxReads, FlowSqlReader, Reader):
+class SqlReader(SqlOutboxReads, FlowSqlReader, SqlEntityReads, Reader):
     """Reads shared by the SQL backends."""
 
     def __init__(self, cur: SqlCursor) -> None:
@@ -416,7 +417,7 @@ class SqlReader(SqlOutboxReads, FlowSqlReader, Reader):
         return [r[0] for r in rows]
 
 
-class SqlTx(SqlOutboxWrites, SqlReader, FlowSqlTx, Tx):
+class SqlTx(SqlOutboxWrites, SqlEntityWrites, SqlReader, FlowSqlTx, Tx):
     """The write primitives, in SQL shared by the backends."""
 
     def __init__(self, cur: SqlCursor) -> None:

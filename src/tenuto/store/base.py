@@ -28,6 +28,7 @@ from .._wakeups import TOPICS, WORK
 from ..errors import ValidationError
 from ..history import Event, Message
 from ..status import Status
+from .entity_base import EntityReads, EntityWrites
 from .flow import FlowReader, FlowTx
 from .outbox import OutboxReads, OutboxWrites
 
@@ -178,7 +179,7 @@ class Selection:
     ids: tuple[str, ...] = field(default_factory=tuple)
 
 
-class Reader(OutboxReads, FlowReader):
+class Reader(OutboxReads, FlowReader, EntityReads):
     """Consistent reads outside a write transaction."""
 
     @abc.abstractmethod
@@ -266,7 +267,7 @@ class Reader(OutboxReads, FlowReader):
         through a whole store, a page at a time (exports)."""
 
 
-class Tx(Reader, OutboxWrites, FlowTx):
+class Tx(Reader, OutboxWrites, FlowTx, EntityWrites):
     """One database transaction. All writes commit together or not at all; it reads
     what it has written."""
 
