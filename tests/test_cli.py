@@ -41,6 +41,7 @@ COMMANDS = [
     "retention",
     "export",
     "import",
+    "workers",
 ]
 
 app = tenuto.App()

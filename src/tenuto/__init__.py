@@ -44,6 +44,16 @@ from .status import (
     Status,
 )
 from .tasks import Task
+from .work import (
+    AwaitedEvent,
+    ChildWork,
+    PendingTimer,
+    PendingWork,
+    QueuedActivity,
+    RunningActivity,
+    WaitingResult,
+    WorkerInfo,
+)
 from .worker import Worker
 
 __version__ = "0.1.0"
@@ -53,6 +63,8 @@ __all__ = [
     "ActivityInfo",
     "App",
     "AsyncClient",
+    "AwaitedEvent",
+    "ChildWork",
     "Client",
     "Clock",
     "EventTimeout",
@@ -71,9 +83,13 @@ __all__ = [
     "OrchestrationContext",
     "Page",
     "PauseInfo",
+    "PendingTimer",
+    "PendingWork",
+    "QueuedActivity",
     "Retention",
     "RetentionRule",
     "RetryPolicy",
+    "RunningActivity",
     "StandingPause",
     "Status",
     "SubOrchestrationFailed",
@@ -85,6 +101,8 @@ __all__ = [
     "UnknownOrchestrator",
     "ValidationError",
     "WaitTimeout",
+    "WaitingResult",
     "Worker",
+    "WorkerInfo",
     "activity_info",
 ]

@@ -36,7 +36,7 @@ import click
 
 from ..errors import TenutoError
 from ..store import is_database_error
-from . import instances, pausing, retention, serving, transfer
+from . import instances, pausing, retention, serving, transfer, work
 from .params import parse_duration, parse_when
 from .serving import load_app
 
@@ -121,6 +121,7 @@ class _InternalError(click.ClickException):
         *serving.COMMANDS,
         *retention.COMMANDS,
         *transfer.COMMANDS,
+        *work.COMMANDS,
     ],
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="Exit codes: 0 success, 1 the operation failed (e.g. unknown id, finished "
