@@ -3,11 +3,13 @@ pause holds, when it is drained, who is working."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -220,3 +222,40 @@ def test_cli_status_sections_pause_wait_drained_and_workers(
     assert as_json["pid"] == worker.proc.pid and as_json["kind"] == "tenuto"
     error = cli.fails("pause", "--all", "--wait-drained", "5", code=2)
     assert "--wait-drained waits for one instance" in error
+
+
+# -- Durable Task SDK workers --------------------------------------------------------------
+
+_sdk_gate = threading.Event()
+
+
+def sdk_slow(ctx: Any, value: Any) -> Any:
+    _sdk_gate.wait(60)
+    return value
+
+
+def sdk_calls_slow(ctx: Any, value: Any) -> Any:
+    return (yield ctx.call_activity(sdk_slow, input=value))
+
+
+def test_sdk_workers_are_listed_and_named_by_their_running_activities(
+    backend: str, tmp_path: Path
+) -> None:
+    pytest.importorskip("durabletask")
+    from sdk_helpers import connected, open_sidecar
+
+    _sdk_gate.clear()
+    with open_sidecar(backend, tmp_path, 2.0) as side:
+        client = side.tenuto
+        with connected(side, [sdk_calls_slow], [sdk_slow]):
+            [listed] = wait_for(lambda: [w for w in client.workers() if w.kind == "sdk"])
+            assert listed.activities == ("sdk_slow",)
+            assert listed.orchestrators == ("sdk_calls_slow",)
+            assert listed.host == "127.0.0.1" and listed.pid == os.getpid()
+            iid = side.client.schedule_new_orchestration(sdk_calls_slow, input=7)
+            work = _running(client, iid)
+            assert [a.worker for a in work.running] == [listed.id]
+            _sdk_gate.set()
+            assert side.client.wait_for_orchestration_completion(iid, timeout=30) is not None
+        # A worker that disconnects is gone from the list at once.
+        wait_for(lambda: not [w for w in client.workers() if w.kind == "sdk"])
