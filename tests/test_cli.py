@@ -45,6 +45,7 @@ COMMANDS = [
     "schedule",
     "limit",
     "limits",
+    "workers",
 ]
 
 app = tenuto.App()

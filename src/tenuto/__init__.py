@@ -52,6 +52,16 @@ from .status import (
     Status,
 )
 from .tasks import Task
+from .work import (
+    AwaitedEvent,
+    ChildWork,
+    PendingTimer,
+    PendingWork,
+    QueuedActivity,
+    RunningActivity,
+    WaitingResult,
+    WorkerInfo,
+)
 from .worker import Worker
 
 __version__ = "0.1.0"
@@ -61,6 +71,8 @@ __all__ = [
     "ActivityInfo",
     "App",
     "AsyncClient",
+    "AwaitedEvent",
+    "ChildWork",
     "Client",
     "Clock",
     "EntityCleaning",
@@ -87,10 +99,14 @@ __all__ = [
     "OrchestrationContext",
     "Page",
     "PauseInfo",
+    "PendingTimer",
+    "PendingWork",
+    "QueuedActivity",
     "ReplayResult",
     "Retention",
     "RetentionRule",
     "RetryPolicy",
+    "RunningActivity",
     "ScheduleExists",
     "ScheduleInfo",
     "ScheduleNotFound",
@@ -107,7 +123,9 @@ __all__ = [
     "UnknownOrchestrator",
     "ValidationError",
     "WaitTimeout",
+    "WaitingResult",
     "Worker",
+    "WorkerInfo",
     "activity_info",
     "replay_check",
 ]

@@ -220,6 +220,7 @@ class StepRunner:
                 replayer.outcome,
                 custom_status,
                 replayer,
+                replayer.awaited_events() if replayer.outcome is None else None,
             )
         )
 

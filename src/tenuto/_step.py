@@ -63,6 +63,9 @@ class Decision:
     custom_status: str | _Unchanged | None = UNCHANGED
     #: The replay engine that took the step, to keep in memory if it commits.
     replayer: Replayer | None = None
+    #: The events the code waits for after the step, as ``(name, deadline)`` (``None``:
+    #: not known, as for a Durable Task SDK's orchestration).
+    awaiting: Sequence[tuple[str, float | None]] | None = None
 
 
 @dataclass
@@ -233,6 +236,8 @@ def _build(d: Decision) -> Step:
     ep.changes["status"] = Status.RUNNING
     if not isinstance(d.custom_status, _Unchanged):
         ep.changes["custom_status"] = d.custom_status
+    if d.awaiting:
+        ep.changes["awaiting"] = dumps([{"name": n, "timeout_at": t} for n, t in d.awaiting])
 
     if isinstance(d.outcome, actions.Completed):
         seq = row.history_len + len(events)
@@ -404,6 +409,8 @@ def base_changes(row: InstanceRow, now: float, new_events: int) -> dict[str, Any
         "lease": None,
         "lease_until": None,
         "claims": 0,
+        # Set again by a step whose code waits for events (see Decision.awaiting).
+        "awaiting": None,
     }
     if row.started_at is None:
         changes["started_at"] = now

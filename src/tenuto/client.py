@@ -18,7 +18,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack
 
-from . import _control, tracing
+from . import _control, _pending, tracing
 from . import events as _events
 from . import retention as _retention
 from ._checks import check_statuses, check_text, check_time
@@ -28,7 +28,7 @@ from ._entity_client import EntityClient
 from ._flow_client import FlowMethods, _standing
 from ._ids import check_instance_id as check_instance_id  # re-exported: the id rules
 from ._json import dumps, loads, loads_shown, shown
-from ._wakeups import DONE
+from ._wakeups import DONE, WORK
 from .app import App, check_name, name_of
 from .clock import SYSTEM_CLOCK, Clock
 from .entities import is_entity_id
@@ -59,6 +59,7 @@ from .status import (
 )
 from .store import open_store
 from .store.base import InstanceRow, Listener, Reader, Store, Tx
+from .work import PendingWork, WorkerInfo
 
 _TIME_FIELDS = ("fire_at", "resume_at")
 MAX_PAGE = 1000
@@ -771,6 +772,47 @@ class Client(FlowMethods, EntityClient):
         drains them (see :mod:`tenuto.events`)."""
         return _events.read(self.store, after, limit, wait)
 
+    def pending_work(self, instance_id: str) -> PendingWork:
+        """What the instance has in flight: activities running now and the workers
+        running them, results waiting for the orchestration (a paused instance takes
+        them after its resume), activities held, timers, awaited events, and
+        sub-orchestrations; ``drained`` is ``True`` once nothing of it (its
+        sub-orchestrations included) is running. :class:`~tenuto.InstanceNotFound` if
+        unknown."""
+        instance_id = _known_id(instance_id)
+        work = self.store.read(
+            lambda r: _pending.pending_work(r, instance_id, self.clock.now()), snapshot=True
+        )
+        if work is None:
+            raise InstanceNotFound(instance_id)
+        return work
+
+    def wait_drained(self, instance_id: str, timeout: float | None = None) -> PendingWork:
+        """Block until nothing of the instance is running (see :meth:`pending_work`);
+        returns its pending work then. After a pause, that is the moment to do the
+        maintenance: the instance is paused and quiet. Raises
+        :class:`~tenuto.WaitTimeout` after ``timeout`` seconds, naming what still runs."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        listener = self.store.listener([WORK, DONE])
+        try:
+            while True:
+                work = self.pending_work(instance_id)
+                if work.drained:
+                    return work
+                remaining = 1.0 if deadline is None else deadline - time.monotonic()
+                if remaining <= 0:
+                    raise WaitTimeout(_not_drained(work, timeout))
+                # A finished activity's result wakes this; the poll covers the children.
+                listener.wait(min(remaining, 0.25))
+        finally:
+            listener.close()
+
+    def workers(self) -> list[WorkerInfo]:
+        """The live workers, by id: host, process, what they serve, how many
+        activities they run. A worker gone for longer than its lease is not listed."""
+        rows = self.store.read(lambda r: r.workers(self.clock.now()))
+        return [_pending.worker_info(row) for row in rows]
+
     def _pause_type(
         self, kind: str, name: str, reason: str | None, resume_at: datetime | None, by: str | None
     ) -> bool:
@@ -889,6 +931,22 @@ class AsyncClient:
     clean_entity_storage = _in_thread(Client.clean_entity_storage)
     pause_entity_type = _in_thread(Client.pause_entity_type)
     resume_entity_type = _in_thread(Client.resume_entity_type)
+    pending_work = _in_thread(Client.pending_work)
+    workers = _in_thread(Client.workers)
+
+    async def wait_drained(self, instance_id: str, timeout: float | None = None) -> PendingWork:
+        """Wait until nothing of the instance is running (see
+        :meth:`Client.wait_drained`)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        interval = 0.005
+        while True:
+            work = await self.pending_work(instance_id)
+            if work.drained:
+                return work
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(_not_drained(work, timeout))
+            await asyncio.sleep(interval)
+            interval = min(interval * 1.5, 0.25)
 
     async def wait_many(
         self, instance_ids: Iterable[str], timeout: float | None = None
@@ -931,6 +989,15 @@ _WAIT_WINDOW = 64
 
 def _finished(ids: list[str], r: Reader) -> list[InstanceRow]:
     return r.finished_instances(ids)
+
+
+def _not_drained(work: PendingWork, timeout: float | None) -> str:
+    running = [f"{a.name} (task {a.task_id})" for a in work.running]
+    running += [f"sub-orchestration {c.instance_id}" for c in work.children if not c.drained]
+    return (
+        f"instance {work.instance_id!r} still runs {', '.join(running)} after {timeout} s; "
+        "wait longer, or see it with pending_work"
+    )
 
 
 def _many_unfinished(

@@ -100,6 +100,8 @@ class Replayer:
         self._open: dict[int, Task[Any]] = {}
         self._names: dict[int, str] = {}
         self._waiters: dict[str, deque[Task[Any]]] = {}
+        #: The deadline of each waiter given a timeout (shown as pending work).
+        self._event_deadlines: dict[Task[Any], float] = {}
         self._buffered: dict[str, deque[Any]] = {}
         self._self_pause: Task[Any] | None = None
         #: The patches the history holds a marker of, and the markers to record.
@@ -439,7 +441,17 @@ class Replayer:
         self._waiters.setdefault(name, deque()).append(event)
         if timeout_at is None:
             return event
+        self._event_deadlines[event] = timeout_at
         return _EventWithTimeout(self, name, event, self.create_timer(timeout_at))
+
+    def awaited_events(self) -> list[tuple[str, float | None]]:
+        """The events the code waits for now, each with its deadline (``None``: none)."""
+        waiting = [(name, task) for name, tasks in self._waiters.items() for task in tasks]
+        # Deadlines of waiters no longer waiting (the event came, or the timeout) go.
+        live = {task for _, task in waiting}
+        for task in [t for t in self._event_deadlines if t not in live]:
+            del self._event_deadlines[task]
+        return [(name, self._event_deadlines.get(task)) for name, task in waiting]
 
     def _forget_waiter(self, name: str, task: Task[Any]) -> None:
         waiters = self._waiters.get(name)

@@ -39,6 +39,7 @@ from ._activities import (
 )
 from ._entity_worker import EntityRunner
 from ._firer import ScheduleFirer
+from ._json import dumps
 from ._runner import Claimed, ReplayCache, StepRunner
 from ._step import Committed, Step
 from ._wakeups import WORK
@@ -48,7 +49,7 @@ from .errors import ValidationError
 from .retention import Purger, Retention
 from .status import Failure, storable_text, type_name
 from .store import open_store
-from .store.base import ActivityRow, InstanceRow, Store, Tx
+from .store.base import ActivityRow, InstanceRow, Store, Tx, WorkerRow
 
 log = logging.getLogger("tenuto.worker")
 
@@ -56,6 +57,8 @@ log = logging.getLogger("tenuto.worker")
 _FORCED_CLAIM = 0.1
 #: How long a starting worker waits for an unreachable database before giving up.
 _STARTUP_WAIT = 30.0
+#: Rows of workers not seen for this long (seconds) are removed by a starting worker.
+_FORGET_GONE_WORKERS = 3600.0
 #: Up to this many history events, an eager step runs without reading its instance
 #: first: if it turns out stale, the full replay that follows costs a few milliseconds.
 _EAGER_UNREAD_HISTORY = 1_000
@@ -139,6 +142,7 @@ class Worker:
         self._async_names = [n for n in app.activity_names if app.get_activity(n).is_async]
         self._lease_counter = itertools.count(1)
         self._next_renewal = 0.0
+        self._started_at = 0.0
         self._next_resume_check = 0.0
         self._stopping = threading.Event()
         self._stopped = threading.Event()
@@ -187,6 +191,8 @@ class Worker:
         """Start the worker's threads and return at once."""
         if self._thread is not None:
             raise RuntimeError("this worker has already been started")
+        self._started_at = self.clock.now()
+
         # A worker started while the database restarts waits for it, as a running one does.
         self.store.run(self._register, outage_wait=_STARTUP_WAIT)
         self._thread = threading.Thread(
@@ -213,6 +219,8 @@ class Worker:
         tx.register_names(self._orchestrators, self._activity_names, now)
         _limits.declare(tx, self.app, now, by=f"worker {self.id}")
         _schedules.declare(tx, self.app, now)
+        tx.delete_workers(seen_before=now - max(_FORGET_GONE_WORKERS, 10 * self.lease_seconds))
+        tx.put_worker(self._heartbeat(now))
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop claiming work, let running activities finish (up to the shutdown grace),
@@ -227,6 +235,11 @@ class Worker:
             self._thread.join(timeout if timeout is not None else self.shutdown_grace + 10)
         self._activities.shutdown()
         self._listener.close()
+        if self._thread is not None:
+            try:  # gone at once from the list of workers (else after its lease)
+                self.store.run(lambda tx: tx.delete_workers([self.id]))
+            except Exception:
+                log.debug("worker %s: could not remove its heartbeat", self.id, exc_info=True)
         if self._own_store:
             self.store.close()
 
@@ -381,6 +394,7 @@ class Worker:
                     leases = self._activities.leases()
                     if leases:
                         tx.renew_leases(leases, now + self.lease_seconds)
+                    tx.put_worker(self._heartbeat(now))
                     self._next_renewal = tick + self.lease_seconds / 3
                 resumed = 0
                 if claim and tick >= self._next_resume_check:
@@ -637,6 +651,21 @@ class Worker:
             return self._async_names
         return []
 
+    def _heartbeat(self, now: float) -> WorkerRow:
+        """This worker's row in the list of workers (see :meth:`tenuto.Client.workers`)."""
+        return WorkerRow(
+            id=self.id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            kind="tenuto",
+            started_at=self._started_at,
+            last_seen=now,
+            lease_seconds=self.lease_seconds,
+            orchestrators=dumps(list(self._orchestrators)),
+            activities=dumps(list(self._activity_names)),
+            running=self.running_activities,
+        )
+
     def _count_eager(self, n: int) -> None:
         self.eager_steps += n
 
@@ -715,9 +744,9 @@ class Worker:
         now = self.clock.now()
         if at is not None:
             timeout = min(timeout, max(at - now, 0.0))
-        if self.running_activities:
-            timeout = min(timeout, max(self._next_renewal - time.monotonic(), 0.0))
-        return timeout
+        # Leases to renew, and in any case the heartbeat that keeps it in the list of
+        # workers (due at the same cadence).
+        return min(timeout, max(self._next_renewal - time.monotonic(), 0.0))
 
     def __repr__(self) -> str:
         return f"<Worker {self.id} {self.store.url}>"

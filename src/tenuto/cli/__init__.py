@@ -47,6 +47,7 @@ from . import (
     schedules,
     serving,
     transfer,
+    work,
 )
 from .params import parse_duration, parse_when
 from .serving import load_app
@@ -137,6 +138,7 @@ class _InternalError(click.ClickException):
         *events.COMMANDS,
         *schedules.COMMANDS,
         *limits.COMMANDS,
+        *work.COMMANDS,
     ],
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="Exit codes: 0 success, 1 the operation failed (e.g. unknown id, finished "

@@ -25,6 +25,7 @@ from .params import (
 )
 from .render import print_json, report_count, show_list, show_status
 from .timeline import show_history
+from .work import pending_rows
 
 
 @click.command()
@@ -98,7 +99,10 @@ def start(
 @JSON_OPTION
 def status(instance_id: str, wait: float | None, db: str | None, as_json: bool) -> None:
     """Show an instance: status, pause (reason, by, since), activities held by a standing
-    pause, version, tags, input, output, failure.
+    pause, what it has in flight (activities running and on which worker, results
+    waiting for the resume, timers, awaited events, children, whether it is drained),
+    version, tags, input, output, failure. (--json: the status alone; the pending work
+    is GET /api/instances/ID/work, or Client.pending_work.)
 
     \b
     Examples:
@@ -116,7 +120,10 @@ def status(instance_id: str, wait: float | None, db: str | None, as_json: bool) 
         if as_json:
             print_json(st.to_json())
         else:
-            show_status(st, client.standing_pauses() if st.held_activities else ())
+            # What is in flight: only a live instance has any.
+            work = None if st.is_terminal else client.pending_work(instance_id)
+            standing = client.standing_pauses() if st.held_activities else ()
+            show_status(st, standing, pending_rows(work) if work is not None else ())
     if timed_out:
         # A script must tell "finished" from "gave up waiting" by the exit code alone.
         click.echo(

@@ -30,6 +30,7 @@ from .render import (
     standing_summary,
     time_text,
 )
+from .work import report_drained
 
 
 @click.command()
@@ -44,6 +45,17 @@ from .render import (
     default=None,
     help="Resume by itself at this time: ISO 8601, or from now such as +30m or +2h.",
 )
+@click.option(
+    "--wait-drained",
+    type=click.FloatRange(min=0),
+    is_flag=False,
+    flag_value=600.0,
+    default=None,
+    metavar="[SECONDS]",
+    help="After pausing one instance, wait (up to SECONDS, default 600) until nothing of "
+    "it runs: work that had started finishes, its results wait for the resume. Exits 1 "
+    "if it still runs by then.",
+)
 @BY_OPTION
 @DB_OPTION
 @JSON_OPTION
@@ -55,6 +67,7 @@ def pause(
     activity: str | None,
     reason: str | None,
     resume_at: datetime | None,
+    wait_drained: float | None,
     by: str | None,
     db: str | None,
     as_json: bool,
@@ -74,12 +87,15 @@ def pause(
     \b
     Examples:
       tenuto pause billing-2024-05 --reason "business hours" --resume-at +8h
+      tenuto pause billing-2024-05 --reason "db upgrade" --wait-drained 300
       tenuto pause --all --name backup --reason "storage outage"
       tenuto pause --all --reason "incident 1234"      (every live instance)
       tenuto pause --orchestrator backup --reason "business hours" --resume-at +8h
       tenuto pause --activity charge_card --reason "billing upgrade"
     """
     target = type_target(instance_id, all_, flt, orchestrator, activity)
+    if wait_drained is not None and (target is not None or all_):
+        raise click.UsageError("--wait-drained waits for one instance: give its ID")
     with Client(db, actor=by) as client:
         if target is not None:
             kind, name = target
@@ -104,7 +120,13 @@ def pause(
                 f"{time_text(st.pause.resume_at)}."
             )
             return
-        _report_change(st, changed, "Paused", "already paused", as_json)
+        if wait_drained is None:
+            _report_change(st, changed, "Paused", "already paused", as_json)
+            return
+        if not as_json:
+            _report_change(st, changed, "Paused", "already paused", as_json)
+            click.echo("Waiting for the work that had started to finish...")
+        report_drained(client.wait_drained(instance_id, timeout=wait_drained), as_json)
 
 
 @click.command()

@@ -164,9 +164,14 @@ def standing_summary(sp: StandingPause) -> str:
 # -- views -----------------------------------------------------------------------------
 
 
-def show_status(st: InstanceStatus, standing: Sequence[StandingPause] = ()) -> None:
+def show_status(
+    st: InstanceStatus,
+    standing: Sequence[StandingPause] = (),
+    more: Sequence[tuple[str, Any]] = (),
+) -> None:
     """One instance as a two-column grid; ``standing`` gives the reasons of the activity
-    pauses that hold its ``held_activities``."""
+    pauses that hold its ``held_activities``; ``more`` rows follow its pause (what it
+    has in flight)."""
     from rich.table import Table
 
     grid = Table.grid(padding=(0, 2))
@@ -180,7 +185,7 @@ def show_status(st: InstanceStatus, standing: Sequence[StandingPause] = ()) -> N
     if st.pause is not None:
         rows += [
             ("Paused since", text(since_text(st.pause.since))),
-            ("Paused by", text(paused_by(st.pause, st.name))),
+            ("Paused by", text(_paused_by(st))),
             ("Reason", text(st.pause.reason or "(none given)")),
         ]
         if st.pause.source in _WHAT_TO_DO:
@@ -189,6 +194,7 @@ def show_status(st: InstanceStatus, standing: Sequence[StandingPause] = ()) -> N
             rows.append(("Resumes at", text(time_text(st.pause.resume_at))))
     if st.held_activities:
         rows.append(("Held activities", text(_held(st.held_activities, standing), PAUSE_STYLE)))
+    rows += more
     rows += [
         ("Created", text(time_text(st.created_at))),
         ("Updated", text(time_text(st.updated_at))),
@@ -211,6 +217,15 @@ def show_status(st: InstanceStatus, standing: Sequence[StandingPause] = ()) -> N
     for key, value in rows:
         grid.add_row(key, value)
     print_rich(grid)
+
+
+def _paused_by(st: InstanceStatus) -> str:
+    """Who paused it; for a child paused with its parent, through which parent."""
+    assert st.pause is not None
+    who = paused_by(st.pause, st.name)
+    if st.pause.source == "parent" and st.parent_instance_id:
+        return f"{who} (via parent {st.parent_instance_id})".lstrip()
+    return who
 
 
 def _held(names: Sequence[str], standing: Sequence[StandingPause]) -> str:

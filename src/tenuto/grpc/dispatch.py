@@ -53,7 +53,7 @@ from .._wakeups import DONE, WORK
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ValidationError
 from ..status import Failure
-from ..store.base import ActivityRow, InstanceRow, Store, Tx
+from ..store.base import ActivityRow, InstanceRow, Store, Tx, WorkerRow
 from . import convert
 
 log = logging.getLogger("tenuto.grpc")
@@ -86,6 +86,10 @@ class Stream:
     misses: int = 0
     #: Claim passes made for it (each one leases whatever it may take).
     claims: int = 0
+    #: Where it connected from (the gRPC peer, such as ``ipv4:10.0.0.7:51234``).
+    peer: str | None = None
+    #: When it connected (epoch seconds).
+    opened_at: float = 0.0
 
 
 @dataclass
@@ -233,12 +237,42 @@ class Dispatcher:
                 del self._steps[token]
                 step.stream.steps.discard(token)
         live = sorted(lease for lease in leases if lease)
-        if live:
-            self.store.run(lambda tx: tx.renew_leases(live, now + self.lease_seconds))
+        beats = [self._heartbeat(stream, now) for stream in self.streams]
+
+        def renew(tx: Tx) -> None:
+            if live:
+                tx.renew_leases(live, now + self.lease_seconds)
+            for beat in beats:
+                tx.put_worker(beat)
+
+        if live or beats:
+            self.store.run(renew)
+
+    def worker_id(self, stream: Stream) -> str:
+        """The id a stream's worker is listed under (see :meth:`tenuto.Client.workers`);
+        its leases start with it, so pending work names it as the worker running an
+        activity."""
+        return f"{self.id}/{stream.id}"
+
+    def _heartbeat(self, stream: Stream, now: float) -> WorkerRow:
+        with self._lock:
+            running = len(stream.activity_tokens)
+        return WorkerRow(
+            id=self.worker_id(stream),
+            host=_peer_host(stream.peer) or socket.gethostname(),
+            pid=os.getpid(),
+            kind="sdk",
+            started_at=stream.opened_at,
+            last_seen=now,
+            lease_seconds=self.lease_seconds,
+            orchestrators=None if stream.orchestrators is None else dumps(stream.orchestrators),
+            activities=None if stream.activities is None else dumps(stream.activities),
+            running=running,
+        )
 
     # -- streams -----------------------------------------------------------------------
 
-    def open(self, request: pb.GetWorkItemsRequest) -> Stream:
+    def open(self, request: pb.GetWorkItemsRequest, peer: str | None = None) -> Stream:
         orchestrators: list[str] | None = None
         activities: list[str] | None = None
         versions: dict[str, list[str]] = {}
@@ -257,11 +291,19 @@ class Dispatcher:
                 self.activities_per_worker,
             ),
             versions,
+            peer=peer,
+            opened_at=self.clock.now(),
         )
-        if orchestrators or activities:
-            # Known names let `tenuto start` and the HTTP API check the names they get.
-            now = self.clock.now()
-            self.store.run(lambda tx: tx.register_names(orchestrators or [], activities or [], now))
+        now = self.clock.now()
+        beat = self._heartbeat(stream, now)
+
+        def register(tx: Tx) -> None:
+            if orchestrators or activities:
+                # Known names let `tenuto start` and the HTTP API check the names they get.
+                tx.register_names(orchestrators or [], activities or [], now)
+            tx.put_worker(beat)
+
+        self.store.run(register)
         with self._lock:
             self._streams.add(stream)
         log.info(
@@ -280,11 +322,17 @@ class Dispatcher:
             self._streams.discard(stream)
             steps = [(t, self._steps.pop(t)) for t in stream.steps if t in self._steps]
             stream.steps.clear()
-        if steps:
-            try:
-                self.store.run(lambda tx: _release(tx, steps))
-            except Exception:
-                log.exception("could not release the steps of a disconnected SDK worker")
+        gone = self.worker_id(stream)
+
+        def release(tx: Tx) -> None:
+            if steps:
+                _release(tx, steps)
+            tx.delete_workers([gone])
+
+        try:
+            self.store.run(release)
+        except Exception:
+            log.exception("could not release the steps of a disconnected SDK worker")
         self.changed()
         log.info("SDK worker disconnected (stream %d)", stream.id)
 
@@ -296,7 +344,7 @@ class Dispatcher:
         with self._lock:
             room_steps = stream.max_steps - len(stream.steps)
             room_activities = stream.max_activities - len(stream.activity_tokens)
-        lease = f"{self.id}:{next(self._counter)}"
+        lease = f"{self.worker_id(stream)}:{next(self._counter)}"
         now = self.clock.now()
         until = now + self.lease_seconds
         take_steps = room_steps > 0 and stream.orchestrators != []
@@ -537,3 +585,15 @@ def _activity_item(token: str, act: ActivityRow) -> pb.WorkItem:
     if act.trace_parent is not None:  # the SDK worker's activity span joins the trace
         request.parentTraceContext.traceParent = act.trace_parent
     return pb.WorkItem(completionToken=token, activityRequest=request)
+
+
+def _peer_host(peer: str | None) -> str | None:
+    """The address in a gRPC peer (``ipv4:10.0.0.7:51234`` -> ``10.0.0.7``)."""
+    if not peer:
+        return None
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv6":
+        return rest.rsplit(":", 1)[0].strip("[]") or None
+    if kind == "ipv4":
+        return rest.rsplit(":", 1)[0] or None
+    return rest or kind

@@ -515,7 +515,7 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
     ) -> Iterator[pb.WorkItem]:
         dispatcher = self.dispatcher
         try:
-            stream = dispatcher.open(request)
+            stream = dispatcher.open(request, peer=context.peer())
         except Exception as exc:
             _abort(context, exc, self.store)
             return

@@ -23,7 +23,16 @@ from starlette.middleware import Middleware
 from .. import errors
 from ..client import Client
 from ..schedules import ScheduleExists, ScheduleNotFound
-from . import api, durable, durable_entities, entities, events_route, flow_api, metrics_route
+from . import (
+    api,
+    durable,
+    durable_entities,
+    entities,
+    events_route,
+    flow_api,
+    metrics_route,
+    work_api,
+)
 from . import dashboard as dash
 from .common import ApiError, error_response
 from .middleware import DEFAULT_MAX_BODY, LimitBody, RefuseCrossSite, RequireToken
@@ -71,6 +80,7 @@ def create_app(
     app.state.tokens_configured = bool(tokens)
     app.include_router(api.router)
     app.include_router(flow_api.router)
+    app.include_router(work_api.router)
     app.include_router(durable.router)
     app.include_router(entities.router)
     app.include_router(durable_entities.router)

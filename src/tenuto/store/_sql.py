@@ -30,6 +30,8 @@ from .base import (
     StandingPauseRow,
     Tx,
     Versions,
+    WorkerRow,
+    WorkRow,
     chunks,
 )
 
@@ -69,6 +71,9 @@ _INSTANCE_PAUSED = (
     " AND i.status = 'PAUSED')"
 )
 _STANDING_COLUMNS = "kind, name, reason, by, since, resume_at"
+_WORKER_COLUMNS = (
+    "id, host, pid, kind, started_at, last_seen, lease_seconds, orchestrators, activities, running"
+)
 #: Rows read from the head of the due index to find the next due time (see _next_due).
 _HEAD = 16
 #: Most list parameters bound in one statement (SQLite's limit is 32766).
@@ -415,6 +420,61 @@ class SqlReader(SqlOutboxReads, FlowSqlReader, SqlEntityReads, Reader):
             [*params, limit],
         )
         return [r[0] for r in rows]
+
+    def work_rows(self, instance_ids: Sequence[str]) -> list[WorkRow]:
+        rows: list[WorkRow] = []
+        for part in chunks(list(instance_ids), self.d.batch):
+            cond, params = self.d.in_list("instance_id", part)
+            for iid, task_id, name, attempt, held, type_held, lease, started, visible in self._q(
+                "SELECT instance_id, task_id, name, attempt, held, "
+                f"CASE WHEN {_TYPE_HELD} THEN 1 ELSE 0 END, lease, started_at, visible_at "
+                f"FROM activities WHERE {cond} ORDER BY id",
+                params,
+            ):
+                rows.append(
+                    WorkRow(
+                        iid, task_id, name, attempt, bool(held), bool(type_held),
+                        lease, started, visible,
+                    )
+                )  # fmt: skip
+        return rows
+
+    def awaiting(self, instance_ids: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for part in chunks(list(instance_ids), self.d.batch):
+            cond, params = self.d.in_list("instance_id", part)
+            found.update(
+                self._q(
+                    f"SELECT instance_id, awaiting FROM instances WHERE {cond} "
+                    "AND awaiting IS NOT NULL",
+                    params,
+                )
+            )
+        return found
+
+    def children_of(self, parent_ids: Sequence[str]) -> list[InstanceRow]:
+        rows: list[InstanceRow] = []
+        for part in chunks(list(parent_ids), self.d.batch):
+            cond, params = self.d.in_list("parent_instance_id", part)
+            rows += map(
+                instance_row,
+                self._q(
+                    f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE {cond} "
+                    "ORDER BY created_at, instance_id",
+                    params,
+                ),
+            )
+        return rows
+
+    def workers(self, now: float) -> list[WorkerRow]:
+        return [
+            WorkerRow(*r)
+            for r in self._q(
+                f"SELECT {_WORKER_COLUMNS} FROM workers WHERE last_seen + lease_seconds >= ? "
+                "ORDER BY id",
+                (now,),
+            )
+        ]
 
 
 class SqlTx(SqlOutboxWrites, SqlEntityWrites, SqlReader, FlowSqlTx, Tx):
@@ -821,14 +881,14 @@ class SqlTx(SqlOutboxWrites, SqlEntityWrites, SqlReader, FlowSqlTx, Tx):
     ) -> list[Any]:
         cond, params = self.d.names(names, exclude)
         return self._q(
-            "UPDATE activities SET lease = ?, visible_at = ? WHERE id IN ("
+            "UPDATE activities SET lease = ?, visible_at = ?, started_at = ? WHERE id IN ("
             f"  SELECT id FROM activities WHERE held = 0 AND visible_at <= ? AND {cond}"
             # Checked here too, not only through held: a claim that commits after a
             # standing pause must not start what the pause was too early to hold.
             f"  AND NOT {_TYPE_HELD}"
             f"  ORDER BY visible_at, id LIMIT ? {self.d.skip_locked}"
             f") RETURNING {_ACTIVITY_COLUMNS}",
-            [lease, lease_until, now, *params, limit],
+            [lease, lease_until, now, now, *params, limit],
         )
 
     def deliver_results(
@@ -913,3 +973,25 @@ class SqlTx(SqlOutboxWrites, SqlEntityWrites, SqlReader, FlowSqlTx, Tx):
                 )
             )
         return held
+
+    # -- workers ---------------------------------------------------------------------
+
+    def put_worker(self, row: WorkerRow) -> None:
+        values = [
+            row.id, row.host, row.pid, row.kind, row.started_at, row.last_seen,
+            row.lease_seconds, row.orchestrators, row.activities, row.running,
+        ]  # fmt: skip
+        marks = ", ".join("?" for _ in values)
+        updated = [c.strip() for c in _WORKER_COLUMNS.split(",")][1:]
+        self._x(
+            f"INSERT INTO workers ({_WORKER_COLUMNS}) VALUES ({marks}) ON CONFLICT (id) DO "
+            f"UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in updated)}",
+            values,
+        )
+
+    def delete_workers(self, ids: Sequence[str] = (), seen_before: float | None = None) -> None:
+        for part in chunks(list(ids), self.d.batch):
+            cond, params = self.d.in_list("id", part)
+            self._x(f"DELETE FROM workers WHERE {cond}", params)
+        if seen_before is not None:
+            self._x("DELETE FROM workers WHERE last_seen < ?", (seen_before,))

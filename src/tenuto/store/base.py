@@ -59,6 +59,7 @@ INSTANCE_FIELDS = frozenset(
         "lease_until",
         "claims",
         "version",
+        "awaiting",
     }
 )
 
@@ -104,6 +105,9 @@ class InstanceRow:
     tags: str | None = None
     #: The W3C ``traceparent`` of the span it was started under (``None``: not traced).
     trace_parent: str | None = None
+    #: The events its code waits for (JSON text). Written by steps, read apart
+    #: (:meth:`Reader.awaiting`): not among the columns an instance read returns.
+    awaiting: str | None = None
 
 
 @dataclass(slots=True)
@@ -135,6 +139,44 @@ class StandingPauseRow:
     by: str | None
     since: float
     resume_at: float | None
+
+
+@dataclass(slots=True)
+class WorkRow:
+    """A queued or running activity execution, as pending work shows it."""
+
+    instance_id: str
+    task_id: int
+    name: str
+    attempt: int
+    #: Held by a pause of its instance (or by a standing activity pause).
+    held: bool
+    #: Its activity type is under a standing pause.
+    type_held: bool
+    #: The lease of the worker running it (``None``: not started).
+    lease: str | None
+    #: When the attempt holding the lease started.
+    started_at: float | None
+    #: When it may start, or (while leased) when its lease runs out.
+    visible_at: float
+
+
+@dataclass(slots=True)
+class WorkerRow:
+    """A worker's heartbeat: who it is, what it serves, how busy it is. ``kind`` is
+    ``"tenuto"`` or ``"sdk"`` (a Durable Task SDK worker connected over gRPC); the
+    name lists are JSON text (``None``: any name)."""
+
+    id: str
+    host: str
+    pid: int
+    kind: str
+    started_at: float
+    last_seen: float
+    lease_seconds: float
+    orchestrators: str | None
+    activities: str | None
+    running: int
 
 
 @dataclass(slots=True)
@@ -265,6 +307,24 @@ class Reader(OutboxReads, FlowReader, EntityReads):
     def page_ids(self, flt: Selection, after: str | None, limit: int) -> list[str]:
         """Ids of instances matching ``flt``, in id order, after the id ``after``: a way
         through a whole store, a page at a time (exports)."""
+
+    # -- pending work and workers (see tenuto.work) ---------------------------------
+
+    @abc.abstractmethod
+    def work_rows(self, instance_ids: Sequence[str]) -> list[WorkRow]:
+        """The queued and running activity executions of these instances, by id."""
+
+    @abc.abstractmethod
+    def awaiting(self, instance_ids: Sequence[str]) -> dict[str, str]:
+        """The events each instance waits for (JSON text, as its last step wrote it)."""
+
+    @abc.abstractmethod
+    def children_of(self, parent_ids: Sequence[str]) -> list[InstanceRow]:
+        """The sub-orchestrations of ``parent_ids``, oldest first."""
+
+    @abc.abstractmethod
+    def workers(self, now: float) -> list[WorkerRow]:
+        """The workers whose last heartbeat is within their lease of ``now``, by id."""
 
 
 class Tx(Reader, OutboxWrites, FlowTx, EntityWrites):
@@ -526,6 +586,17 @@ class Tx(Reader, OutboxWrites, FlowTx, EntityWrites):
     def annotate(self, instance_ids: Sequence[str], event: Event) -> None:
         """Append the same event to the history of each instance (pause, resume, ...)."""
 
+    # -- workers ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def put_worker(self, row: WorkerRow) -> None:
+        """Record a worker's heartbeat (insert or replace its row)."""
+
+    @abc.abstractmethod
+    def delete_workers(self, ids: Sequence[str] = (), seen_before: float | None = None) -> None:
+        """Remove the rows of workers ``ids`` (stopped), and of those last seen before
+        ``seen_before`` (long gone)."""
+
 
 class Listener(abc.ABC):
     """Waits for committed changes of its topics (work made due, instances finished).
@@ -577,6 +648,11 @@ class Store(abc.ABC):
     def reader(self) -> AbstractContextManager[Reader]:
         """A read-only view."""
 
+    def snapshot(self) -> AbstractContextManager[Reader]:
+        """A read-only view in which every read sees the same committed state (for a
+        picture made of several reads); by default :meth:`reader`, where that holds."""
+        return self.reader()
+
     @abc.abstractmethod
     def listener(self, topics: Iterable[str] = TOPICS) -> Listener:
         """Something to wait on for changes of ``topics`` committed by anyone."""
@@ -611,12 +687,12 @@ class Store(abc.ABC):
                     raise
                 time.sleep(min(0.005 * 2**attempt, 0.5))
 
-    def read(self, fn: Callable[[Reader], T], attempts: int = 3) -> T:
-        """Run ``fn`` with a reader, again after a transient failure (reads are always
-        safe to repeat)."""
+    def read(self, fn: Callable[[Reader], T], attempts: int = 3, snapshot: bool = False) -> T:
+        """Run ``fn`` with a reader (a :meth:`snapshot` if ``snapshot``), again after a
+        transient failure (reads are always safe to repeat)."""
         for attempt in range(attempts):
             try:
-                with self.reader() as r:
+                with self.snapshot() if snapshot else self.reader() as r:
                     return fn(r)
             except Exception as exc:
                 if attempt + 1 >= attempts or not (

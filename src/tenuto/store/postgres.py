@@ -420,6 +420,7 @@ _COLUMN_TYPES = {
             "pause_source",
             "lease",
             "version",
+            "awaiting",
         ),
         "text",
     ),
@@ -608,6 +609,19 @@ class PostgresStore(Store):
             finally:
                 if not conn.broken:
                     conn.autocommit = False
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Reader]:
+        # One REPEATABLE READ transaction: every read sees the same committed state.
+        with self.pool.connection() as conn:
+            try:
+                with conn.transaction():
+                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    yield SqlReader(_Cursor(conn))
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                if conn.broken:
+                    conn.close()  # the pool then replaces it instead of handing it out
+                raise
 
     def listener(self, topics: Iterable[str] = TOPICS) -> Listener:
         with self._lock:
