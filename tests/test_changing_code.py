@@ -11,6 +11,7 @@ import pytest
 
 import tenuto
 from tenuto import Status
+from test_cli import run_cli
 from test_crash import WorkerProcess
 
 from helpers import wait_for
@@ -172,6 +173,8 @@ def test_a_patch_keeps_old_instances_on_the_old_path_and_new_ones_on_the_new(cli
     wait_for(lambda: _types(client.history("new")).count("TaskCompleted") == 2, timeout=30)
     assert "PatchMarker" in _types(client.history("new"))
     assert "PatchMarker" not in _types(client.history("old"))
+    timeline = run_cli("history", "new", "--db", workers.db_url).stdout
+    assert "took the new path of patch 'fraud-check'" in timeline
 
     old, new = _approved(client, "old", "new")
     assert old.runtime_status is Status.COMPLETED, old.failure or old.pause

@@ -95,6 +95,9 @@ def test_the_cli_resumes_and_delivers_the_failure(client, workers, db_url):
     assert resumed.returncode == 0, resumed.stderr
     st = client.wait("pay-3", timeout=30)
     assert st.output["charge_failed"] == "payment service down (flag fail)"
+    timeline = " ".join(run_cli("history", "pay-3", "--db", db_url).stdout.split())
+    assert "paused by tenuto, a call having failed its last attempt" in timeline
+    assert "the failure delivered to the code" in timeline
 
     refused = run_cli("resume", "--all", "--deliver-failure", "--db", db_url)
     assert refused.returncode == 2
