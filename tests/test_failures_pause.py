@@ -5,6 +5,8 @@ failure to the code (``deliver_failure``)."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 import tenuto
@@ -120,7 +122,8 @@ def fetches(ctx, x):
     return (yield ctx.call_activity(fetch, x))
 
 
-def test_the_app_default_pauses_calls_without_a_policy(client, start_worker):
+def test_the_app_default_pauses_calls_without_a_policy(client, start_worker, caplog):
+    caplog.set_level(logging.INFO, logger="tenuto")
     broken["fetch"] = True
     start_worker(pausing)
     iid = client.start(fetches, 4)
@@ -128,6 +131,11 @@ def test_the_app_default_pauses_calls_without_a_policy(client, start_worker):
     assert st.pause is not None and st.pause.reason == (
         "activity 'fetch' failed once: TimeoutError: the upstream service timed out"
     )
+    # Someone must act: the tracking log says so as a warning.
+    paused = wait_for(
+        lambda: [r for r in caplog.records if getattr(r, "tenuto", {}).get("event") == "paused"]
+    )
+    assert paused[0].levelno == logging.WARNING and paused[0].tenuto["source"] == "failure"
     broken["fetch"] = False
     client.resume(iid)
     st = client.wait(iid, timeout=30)
