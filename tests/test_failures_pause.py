@@ -11,7 +11,7 @@ import pytest
 
 import tenuto
 from tenuto import Status
-from test_changing_code import Workers
+from test_changing_code import Workers, _types
 from test_cli import run_cli
 
 from helpers import wait_for
@@ -140,3 +140,74 @@ def test_the_app_default_pauses_calls_without_a_policy(client, start_worker, cap
     client.resume(iid)
     st = client.wait(iid, timeout=30)
     assert st.runtime_status is Status.COMPLETED and st.output == 40
+
+
+# -- sub-orchestrations -------------------------------------------------------------------
+
+families = tenuto.App()
+child_bug = {"on": True}
+calls: list[str] = []
+
+
+@families.activity
+def prepare(x: int) -> int:
+    calls.append(f"prepare {x}")
+    return x
+
+
+@families.activity
+def risky(x: int) -> int:
+    calls.append(f"risky {x}")
+    if child_bug["on"]:
+        raise ValueError("a bug in the child")
+    return x * 2
+
+
+@families.orchestrator
+def child(ctx, x):
+    return (yield ctx.call_activity(risky, x))
+
+
+@families.orchestrator
+def parent(ctx, x):
+    prepared = yield ctx.call_activity(prepare, x)
+    try:
+        return (yield ctx.call_sub_orchestrator(child, prepared, on_exhausted="pause"))
+    except tenuto.SubOrchestrationFailed as error:
+        return f"handled: {error.failure.message}"
+
+
+def _parent_paused(client, start_worker, iid: str) -> tenuto.InstanceStatus:
+    child_bug["on"] = True
+    calls.clear()
+    start_worker(families)
+    client.start(parent, 3, instance_id=iid)
+    st = _paused_by_failure(client, iid)
+    assert client.status(f"{iid}:1").runtime_status is Status.FAILED
+    return st
+
+
+def test_a_failed_sub_orchestration_pauses_its_parent_and_a_resume_rewinds_it(client, start_worker):
+    st = _parent_paused(client, start_worker, "family-1")
+    assert st.pause is not None and st.pause.source == "failure"
+    assert st.pause.reason == (
+        "sub-orchestration 'child' (family-1:1) failed: tenuto.errors.ActivityFailed: "
+        "activity 'risky' failed: ValueError: a bug in the child"
+    )
+    assert "SubOrchestrationInstanceFailed" not in _types(client.history("family-1"))
+
+    child_bug["on"] = False
+    assert client.resume("family-1", "child fixed")
+    st = client.wait("family-1", timeout=30)
+    assert st.runtime_status is Status.COMPLETED and st.output == 6
+    assert calls == ["prepare 3", "risky 3", "risky 3"]  # prepare ran once
+    assert client.status("family-1:1").runtime_status is Status.COMPLETED
+
+
+def test_a_failed_sub_orchestration_delivered_to_the_parent(client, start_worker):
+    _parent_paused(client, start_worker, "family-2")
+    assert client.resume("family-2", deliver_failure=True)
+    st = client.wait("family-2", timeout=30)
+    assert st.runtime_status is Status.COMPLETED
+    assert st.output.startswith("handled: ") and "a bug in the child" in st.output
+    assert calls == ["prepare 3", "risky 3"]

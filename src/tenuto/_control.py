@@ -316,7 +316,10 @@ def resume(
         tx.update_instances(waiting, {**cleared, "status": Status.PENDING})
     failed = [r for r in rows if r.pause_source == FAILURE]
     if failed and not deliver_failure:
-        _failures.run_again(tx, failed, now)
+        children = _failures.run_again(tx, failed, now)
+        for child in tx.lock_instances(children) if children else []:
+            if child.status is Status.FAILED:
+                _rewind(tx, child, reason=reason, by=by, now=now)
     resumed: dict[str, Any] = {"reason": reason, "by": by}
     if failed and deliver_failure:
         resumed["deliver_failure"] = True

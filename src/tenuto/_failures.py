@@ -88,10 +88,22 @@ def pause_on_failures(tx: Tx, failed: Sequence[tuple[ActivityRow, Failure]], now
         _track(tx, "paused", row.instance_id, reason=reason, by="tenuto", source=FAILURE)
 
 
-def run_again(tx: Tx, rows: Sequence[InstanceRow], now: float) -> None:
+def sub_failure_reason(failed: dict[str, Any]) -> str:
+    """The pause reason of a failed sub-orchestration (see ``Replayer.failure_to_hold``)."""
+    failure = Failure.from_json(failed["failure"])
+    return (
+        f"sub-orchestration {failed['sub_orchestration']!r} ({failed['instance_id']}) "
+        f"failed: {failure.type}: {failure.message}"
+    )[:2000]
+
+
+def run_again(tx: Tx, rows: Sequence[InstanceRow], now: float) -> list[str]:
     """For instances paused by failed calls, being resumed: drop each queued failure and
-    queue its call again, held (the resume releases it), with a fresh attempt budget."""
+    queue its call again, held (the resume releases it), with a fresh attempt budget.
+    Returns the failed sub-orchestrations to rewind (the caller does: their new result
+    comes as the first one did)."""
     inboxes = tx.inbox_of([r.instance_id for r in rows])
+    children: list[str] = []
     for row in rows:
         history = tx.load_history(row.instance_id)
         calls = _failed_since_resume(history)
@@ -99,14 +111,28 @@ def run_again(tx: Tx, rows: Sequence[InstanceRow], now: float) -> None:
             continue
         scheduled = {e.data.get("task_id"): e.data for e in history if e.type == h.TASK_SCHEDULED}
         failures = {
-            m.event.data.get("task_id"): m.id
+            (m.event.type, m.event.data.get("task_id")): m.id
             for m in inboxes.get(row.instance_id, [])
-            if m.event.type == h.TASK_FAILED and m.execution_id == row.execution_id
+            if m.event.type in (h.TASK_FAILED, h.SUB_FAILED) and m.execution_id == row.execution_id
         }
-        again = [c for c in calls if c["task_id"] in failures and c["task_id"] in scheduled]
+        subs = [
+            c
+            for c in calls
+            if "sub_orchestration" in c and (h.SUB_FAILED, c["task_id"]) in failures
+        ]
+        if subs:
+            tx.delete_messages([failures[(h.SUB_FAILED, c["task_id"])] for c in subs])
+            children += [c["instance_id"] for c in subs]
+        again = [
+            c
+            for c in calls
+            if "activity" in c
+            and (h.TASK_FAILED, c["task_id"]) in failures
+            and c["task_id"] in scheduled
+        ]
         if not again:
             continue
-        tx.delete_messages([failures[c["task_id"]] for c in again])
+        tx.delete_messages([failures[(h.TASK_FAILED, c["task_id"])] for c in again])
         tx.insert_activities(
             NewActivity(
                 row.instance_id,
@@ -123,6 +149,7 @@ def run_again(tx: Tx, rows: Sequence[InstanceRow], now: float) -> None:
         )
         for c in again:
             _track(tx, "failure_retried", row.instance_id, activity=c["activity"])
+    return children
 
 
 def _failed_since_resume(history: Sequence[h.Event]) -> list[dict[str, Any]]:
