@@ -560,9 +560,18 @@ def replace(
         purge(tx, [r.instance_id for r in rows])
 
 
-def restart(tx: Tx, instance_id: str, new_id: str, *, now: float) -> None:
+def restart(
+    tx: Tx,
+    instance_id: str,
+    new_id: str,
+    *,
+    now: float,
+    reason: str | None = None,
+    by: str | None = None,
+) -> None:
     """Start a finished instance again, as ``new_id`` (which may be its own id: the old
-    instance is then purged first), with its original input, version and tags.
+    instance is then purged first), with its original input, version and tags; its
+    history starts with the restart (``ExecutionRestarted``, with ``reason`` and ``by``).
     :class:`InstanceNotFinished` if it is live."""
     row = _lock_one(tx, instance_id)
     if not row.status.is_terminal:
@@ -578,6 +587,9 @@ def restart(tx: Tx, instance_id: str, new_id: str, *, now: float) -> None:
         version=row.version,
         tags=None if row.tags is None else loads(row.tags),
     )
+    restarted = {"restarted_from": instance_id, "reason": reason, "by": by}
+    tx.annotate([new_id], h.Event(h.EXECUTION_RESTARTED, now, restarted))
+    track_each(tx, "restarted", [new_id], **restarted)
 
 
 def rewind(tx: Tx, instance_id: str, *, reason: str | None, by: str | None, now: float) -> None:

@@ -9,7 +9,7 @@ and ``instance_id``), and a readable ``key=value`` message::
 Events: ``started``, ``paused``, ``pause_rescheduled`` (a pause's scheduled resume set
 or moved), ``resumed``, ``completed``, ``failed``, ``terminated``,
 ``continued_as_new``, ``purged``, ``event_raised``, ``activity_retry``,
-``activity_failed``, ``lease_lost``, ``failure_retried`` (a call that paused its
+``activity_failed``, ``lease_lost``, ``restarted``, ``failure_retried`` (a call that paused its
 instance runs again on resume). A pause by tenuto itself (its code no longer matches its
 history, a call failed its last attempt) is a WARNING too.
 Use :class:`JsonFormatter` to write them as JSON lines.

@@ -116,6 +116,8 @@ def describe(event: HistoryEvent, tasks: dict[Any, str]) -> str:
     if kind == "ExecutionResumed":
         delivered = ", the failure delivered to the code" if d.get("deliver_failure") else ""
         return f"resumed by {d.get('by')}{delivered}" + _reason(d)
+    if kind == "ExecutionRestarted":
+        return f"restarted from {d.get('restarted_from')} by {d.get('by')}" + _reason(d)
     if kind == "PatchMarker":
         return f"took the new path of patch {d.get('patch')!r}"
     if kind == "ActivityHeld":

@@ -252,6 +252,8 @@ class RewindRequest(BaseModel):
 class RestartRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    reason: str | None = Reason
+    by: str | None = By
     new_instance_id: bool = Field(
         default=False,
         description="Start the new run under a new random id (the finished instance "
