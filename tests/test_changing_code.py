@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import httpx
 import pytest
 
 import tenuto
@@ -77,7 +78,9 @@ def _paused(client: tenuto.Client, iid: str) -> tenuto.InstanceStatus:
     )
 
 
-def test_a_code_change_pauses_the_instance_and_rolling_back_resumes_it(client, workers):
+def test_a_code_change_pauses_the_instance_and_rolling_back_resumes_it(
+    client, workers, http_server
+):
     workers.start("orders_v1")
     iid = client.start("order", "book", instance_id="order-1")
     before = _waiting_for_approval(client, iid)
@@ -98,6 +101,9 @@ def test_a_code_change_pauses_the_instance_and_rolling_back_resumes_it(client, w
     assert _types(after[len(before) :]) == ["ExecutionSuspended"]
     assert after[-1].data["source"] == "nondeterminism"
     assert workers.ran("check_fraud book") == 0
+    shown = httpx.get(f"{http_server().url}/api/instances/{iid}", timeout=30).json()
+    assert shown["runtime_status"] == "PAUSED"
+    assert (shown["pause"]["source"], shown["pause"]["reason"]) == ("nondeterminism", reason)
 
     # Resumed under the same code: paused again, nothing run.
     assert client.resume(iid, "try again")
