@@ -101,6 +101,9 @@ def test_a_code_change_pauses_the_instance_and_rolling_back_resumes_it(
     assert _types(after[len(before) :]) == ["ExecutionSuspended"]
     assert after[-1].data["source"] == "nondeterminism"
     assert workers.ran("check_fraud book") == 0
+    status = " ".join(run_cli("status", iid, "--db", workers.db_url).stdout.split())
+    assert "Paused by tenuto (its code no longer matches its history)" in status
+    assert "tenuto replay-check" in status  # what to do
     shown = httpx.get(f"{http_server().url}/api/instances/{iid}", timeout=30).json()
     assert shown["runtime_status"] == "PAUSED"
     assert (shown["pause"]["source"], shown["pause"]["reason"]) == ("nondeterminism", reason)
