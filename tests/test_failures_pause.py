@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+import httpx
 import pytest
 
 import tenuto
@@ -211,3 +212,23 @@ def test_a_failed_sub_orchestration_delivered_to_the_parent(client, start_worker
     assert st.runtime_status is Status.COMPLETED
     assert st.output.startswith("handled: ") and "a bug in the child" in st.output
     assert calls == ["prepare 3", "risky 3"]
+
+
+def test_deliver_failure_is_refused_for_another_pause(client, start_worker, http_server, db_url):
+    start_worker(families)
+    child_bug["on"] = False
+    iid = client.start(parent, 1)
+    client.pause(iid, "look at it")
+    with pytest.raises(tenuto.ValidationError, match="was not paused by a failed call"):
+        client.resume(iid, deliver_failure=True)
+    st = client.status(iid)
+    assert st.runtime_status is Status.PAUSED and st.pause.source == "client"  # unchanged
+    server = http_server()
+    r = httpx.post(
+        f"{server.url}/api/instances/{iid}/resume", json={"deliver_failure": True}, timeout=30
+    )
+    assert r.status_code == 422 and "no failure to deliver" in r.json()["message"]
+    refused = run_cli("resume", iid, "--deliver-failure", "--db", db_url)
+    assert refused.returncode == 1 and "no failure to deliver" in refused.stderr
+    assert client.resume(iid)
+    assert client.wait(iid, timeout=30).output == 2

@@ -24,7 +24,13 @@ from . import _failures
 from . import history as h
 from ._json import Raw, dumps, loads
 from ._wakeups import DONE
-from .errors import InstanceExists, InstanceFinished, InstanceNotFinished, InstanceNotFound
+from .errors import (
+    InstanceExists,
+    InstanceFinished,
+    InstanceNotFinished,
+    InstanceNotFound,
+    ValidationError,
+)
 from .status import LIVE, PAUSABLE, TERMINAL, Failure, Status
 from .store.base import HistoryRow, InstanceRow, NewMessage, Selection, StandingPauseRow, Tx
 from .tracking import track
@@ -299,6 +305,8 @@ def resume(
         rows = _hand_over(tx, rows, now)
     if not rows:
         return []
+    if deliver_failure:
+        _check_failure_pauses(rows)
     targets = [r.instance_id for r in rows]
     cleared = {
         "pause_reason": None,
@@ -340,6 +348,18 @@ def resume(
     track_each(tx, "resumed", targets, reason=reason, by=by)
     tx.wake()
     return targets
+
+
+def _check_failure_pauses(rows: Sequence[InstanceRow]) -> None:
+    """``deliver_failure`` applies to instances paused by a failed call; for another pause
+    it is a mistake, refused before anything changes."""
+    for r in rows:
+        if r.pause_source != FAILURE:
+            raise ValidationError(
+                f"instance {r.instance_id!r} was not paused by a failed call (its pause "
+                f"came from {r.pause_source!r}): there is no failure to deliver; resume it "
+                "without deliver_failure"
+            )
 
 
 def _take_over(
