@@ -5,6 +5,7 @@ failure to the code (``deliver_failure``)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import httpx
@@ -232,3 +233,21 @@ def test_deliver_failure_is_refused_for_another_pause(client, start_worker, http
     assert refused.returncode == 1 and "no failure to deliver" in refused.stderr
     assert client.resume(iid)
     assert client.wait(iid, timeout=30).output == 2
+
+
+def test_the_async_client_delivers_the_failure_and_restarts_with_a_reason(
+    client, start_worker, db_url
+):
+    _parent_paused(client, start_worker, "family-async")
+
+    async def main() -> str:
+        async with tenuto.AsyncClient(db_url, actor="dana") as ac:
+            assert await ac.resume("family-async", deliver_failure=True)
+            await ac.wait("family-async", timeout=30)
+            return await ac.restart("family-async", True, reason="try the child again")
+
+    again = asyncio.run(main())
+    first = client.history(again)[0]
+    assert first.type == "ExecutionRestarted"
+    assert (first.data["reason"], first.data["by"]) == ("try the child again", "dana")
+    assert client.status("family-async").output.startswith("handled: ")
