@@ -13,7 +13,7 @@ import pytest
 import tenuto
 from tenuto import Status
 from test_cli import run_cli
-from test_crash import WorkerProcess
+from test_crash import APPS, WorkerProcess
 
 from helpers import wait_for
 
@@ -115,6 +115,13 @@ def test_a_code_change_pauses_the_instance_and_rolling_back_resumes_it(
         timeout=30,
     )
     assert client.status(iid).runtime_status is Status.PAUSED
+
+    # Which code would replay it: not v2, v1 would.
+    env = {"PYTHONPATH": str(APPS)}
+    v2 = run_cli("replay-check", "orders_v2:app", "--db", workers.db_url, env=env)
+    assert v2.returncode == 1 and "order-1" in v2.stdout, v2.stderr
+    v1 = run_cli("replay-check", "orders_v1:app", "--db", workers.db_url, env=env)
+    assert v1.returncode == 0, v1.stdout + v1.stderr
 
     workers.start("orders_v1")  # rolled back
     assert client.resume(iid, "rolled back")
