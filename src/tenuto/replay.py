@@ -151,7 +151,10 @@ class Replayer:
         whether the code, where it runs, reproduces actions the history recorded after
         that point (then a patch without a marker was not there when they were taken)."""
         self._patches.update(str(e.data["patch"]) for e in events if e.type == h.PATCH_MARKER)
-        last = max((i for i, e in enumerate(events) if _records_an_action(e)), default=-1)
+        # The last such action, looked for from the end (where it usually is).
+        last = next(
+            (i for i in range(len(events) - 1, -1, -1) if _records_an_action(events[i])), -1
+        )
         try:
             for i, event in enumerate(events):
                 self._recorded_ahead = i < last
