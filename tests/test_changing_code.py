@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import httpx
 import pytest
 
 import tenuto
 from tenuto import Status
-from test_crash import WorkerProcess
+from test_cli import run_cli
+from test_crash import APPS, WorkerProcess
 
 from helpers import wait_for
 
@@ -76,7 +78,9 @@ def _paused(client: tenuto.Client, iid: str) -> tenuto.InstanceStatus:
     )
 
 
-def test_a_code_change_pauses_the_instance_and_rolling_back_resumes_it(client, workers):
+def test_a_code_change_pauses_the_instance_and_rolling_back_resumes_it(
+    client, workers, http_server
+):
     workers.start("orders_v1")
     iid = client.start("order", "book", instance_id="order-1")
     before = _waiting_for_approval(client, iid)
@@ -97,6 +101,12 @@ def test_a_code_change_pauses_the_instance_and_rolling_back_resumes_it(client, w
     assert _types(after[len(before) :]) == ["ExecutionSuspended"]
     assert after[-1].data["source"] == "nondeterminism"
     assert workers.ran("check_fraud book") == 0
+    status = " ".join(run_cli("status", iid, "--db", workers.db_url).stdout.split())
+    assert "Paused by tenuto (its code no longer matches its history)" in status
+    assert "tenuto replay-check" in status  # what to do
+    shown = httpx.get(f"{http_server().url}/api/instances/{iid}", timeout=30).json()
+    assert shown["runtime_status"] == "PAUSED"
+    assert (shown["pause"]["source"], shown["pause"]["reason"]) == ("nondeterminism", reason)
 
     # Resumed under the same code: paused again, nothing run.
     assert client.resume(iid, "try again")
@@ -105,6 +115,13 @@ def test_a_code_change_pauses_the_instance_and_rolling_back_resumes_it(client, w
         timeout=30,
     )
     assert client.status(iid).runtime_status is Status.PAUSED
+
+    # Which code would replay it: not v2, v1 would.
+    env = {"PYTHONPATH": str(APPS)}
+    v2 = run_cli("replay-check", "orders_v2:app", "--db", workers.db_url, env=env)
+    assert v2.returncode == 1 and "order-1" in v2.stdout, v2.stderr
+    v1 = run_cli("replay-check", "orders_v1:app", "--db", workers.db_url, env=env)
+    assert v1.returncode == 0, v1.stdout + v1.stderr
 
     workers.start("orders_v1")  # rolled back
     assert client.resume(iid, "rolled back")
@@ -172,6 +189,8 @@ def test_a_patch_keeps_old_instances_on_the_old_path_and_new_ones_on_the_new(cli
     wait_for(lambda: _types(client.history("new")).count("TaskCompleted") == 2, timeout=30)
     assert "PatchMarker" in _types(client.history("new"))
     assert "PatchMarker" not in _types(client.history("old"))
+    timeline = run_cli("history", "new", "--db", workers.db_url).stdout
+    assert "took the new path of patch 'fraud-check'" in timeline
 
     old, new = _approved(client, "old", "new")
     assert old.runtime_status is Status.COMPLETED, old.failure or old.pause

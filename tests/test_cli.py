@@ -46,6 +46,9 @@ COMMANDS = [
     "limit",
     "limits",
     "workers",
+    "replay-check",
+    "rewind",
+    "restart",
 ]
 
 app = tenuto.App()
@@ -155,7 +158,7 @@ def table_row(output: str, *needles: str) -> str:
 def test_help_lists_every_command_and_each_command_has_examples():
     proc = run_cli("--help")
     assert proc.returncode == 0
-    listed = re.findall(r"^  (\w+)\s{2,}", proc.stdout.split("Commands:")[1], re.MULTILINE)
+    listed = re.findall(r"^  ([\w-]+)\s{2,}", proc.stdout.split("Commands:")[1], re.MULTILINE)
     assert sorted(listed) == sorted(COMMANDS)
     for command in COMMANDS:
         sub = run_cli(command, "--help")

@@ -624,7 +624,10 @@ def test_rewind_restart_and_deliver_failure_from_the_dashboard(dashboard):
     wait_for(lambda: status_of(c, "checkout-failed") is tenuto.Status.FAILED, what="failed")
     wait_for(lambda: status_of(c, "checkout-paused") is tenuto.Status.PAUSED, what="paused")
 
-    # Paused by the failure: it says so, and what to do.
+    # Paused by the failure: it says so in the list, and on its page with what to do.
+    dash.open()
+    expect(dash.row("checkout-paused")).to_contain_text("a call failed its last attempt")
+    dash.screenshot("dashboard-list-paused-by-failure.png")
     dash.open("#/instance/checkout-paused")
     expect(dash.page.locator(".pause-panel")).to_contain_text("a call failed its last attempt")
     expect(dash.page.locator(".pause-panel")).to_contain_text("card processor down")

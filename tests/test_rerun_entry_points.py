@@ -60,10 +60,15 @@ def test_rewind_and_restart_through_the_cli(client, workers, db_url):
     again = run_cli("rewind", "r-cli", "--db", db_url)
     assert again.returncode == 1 and "did not fail" in again.stderr
 
-    restarted = run_cli("restart", "r-cli", "--db", db_url)
+    restarted = run_cli("restart", "r-cli", "-r", "new prices", "--by", "bob", "--db", db_url)
     assert restarted.returncode == 0, restarted.stderr
     assert restarted.stdout.startswith("Restarted r-cli as r-cli (now ")
     _completed_once(client, workers, "r-cli", runs=2)
+    first = client.history("r-cli")[0]
+    assert first.type == "ExecutionRestarted"
+    assert (first.data["reason"], first.data["by"]) == ("new prices", "bob")
+    timeline = run_cli("history", "r-cli", "--db", db_url).stdout
+    assert "restarted from r-cli by bob: new prices" in " ".join(timeline.split())
     shown = run_cli("restart", "r-cli", "--new-id", "--json", "--db", db_url)
     new_id = json.loads(shown.stdout)["instance"]["instance_id"]
     assert new_id != "r-cli"
@@ -82,10 +87,19 @@ def test_rewind_and_restart_through_rest(client, workers, http_server):
         assert refused.status_code == 409 and "did not fail" in refused.json()["message"]
         assert api.post("/api/instances/nope/rewind").status_code == 404
 
-        r = api.post("/api/instances/r-rest/restart", json={"new_instance_id": True})
+        r = api.post(
+            "/api/instances/r-rest/restart",
+            json={"new_instance_id": True, "reason": "again", "by": "carol"},
+        )
         assert r.status_code == 201, r.text
         new_id = r.json()["instance_id"]
         assert new_id != "r-rest" and client.wait(new_id, timeout=30).output == PAID
+        first = client.history(new_id)[0].data
+        assert (first["restarted_from"], first["reason"], first["by"]) == (
+            "r-rest",
+            "again",
+            "carol",
+        )
         bad = api.post("/api/instances/r-rest/restart", json={"new_instance_id": "maybe"})
         assert bad.status_code == 422
 

@@ -25,7 +25,13 @@ from . import _failures
 from . import history as h
 from ._json import Raw, dumps, loads
 from ._wakeups import DONE, ENTITIES
-from .errors import InstanceExists, InstanceFinished, InstanceNotFinished, InstanceNotFound
+from .errors import (
+    InstanceExists,
+    InstanceFinished,
+    InstanceNotFinished,
+    InstanceNotFound,
+    ValidationError,
+)
 from .status import LIVE, PAUSABLE, TERMINAL, Failure, Status
 from .store.base import HistoryRow, InstanceRow, NewMessage, Selection, StandingPauseRow, Tx
 from .store.outbox import TrackingRecord
@@ -306,6 +312,8 @@ def resume(
         rows = _hand_over(tx, rows, now)
     if not rows:
         return []
+    if deliver_failure:
+        _check_failure_pauses(rows)
     targets = [r.instance_id for r in rows]
     cleared = {
         "pause_reason": None,
@@ -323,7 +331,10 @@ def resume(
         tx.update_instances(waiting, {**cleared, "status": Status.PENDING})
     failed = [r for r in rows if r.pause_source == FAILURE]
     if failed and not deliver_failure:
-        _failures.run_again(tx, failed, now)
+        children = _failures.run_again(tx, failed, now)
+        for child in tx.lock_instances(children) if children else []:
+            if child.status is Status.FAILED:
+                _rewind(tx, child, reason=reason, by=by, now=now)
     resumed: dict[str, Any] = {"reason": reason, "by": by}
     if failed and deliver_failure:
         resumed["deliver_failure"] = True
@@ -344,6 +355,18 @@ def resume(
     track_each(tx, "resumed", targets, reason=reason, by=by)
     tx.wake()
     return targets
+
+
+def _check_failure_pauses(rows: Sequence[InstanceRow]) -> None:
+    """``deliver_failure`` applies to instances paused by a failed call; for another pause
+    it is a mistake, refused before anything changes."""
+    for r in rows:
+        if r.pause_source != FAILURE:
+            raise ValidationError(
+                f"instance {r.instance_id!r} was not paused by a failed call (its pause "
+                f"came from {r.pause_source!r}): there is no failure to deliver; resume it "
+                "without deliver_failure"
+            )
 
 
 def _take_over(
@@ -566,9 +589,18 @@ def replace(
         purge(tx, [r.instance_id for r in rows])
 
 
-def restart(tx: Tx, instance_id: str, new_id: str, *, now: float) -> None:
+def restart(
+    tx: Tx,
+    instance_id: str,
+    new_id: str,
+    *,
+    now: float,
+    reason: str | None = None,
+    by: str | None = None,
+) -> None:
     """Start a finished instance again, as ``new_id`` (which may be its own id: the old
-    instance is then purged first), with its original input, version and tags.
+    instance is then purged first), with its original input, version and tags; its
+    history starts with the restart (``ExecutionRestarted``, with ``reason`` and ``by``).
     :class:`InstanceNotFinished` if it is live."""
     row = _lock_one(tx, instance_id)
     if not row.status.is_terminal:
@@ -584,6 +616,9 @@ def restart(tx: Tx, instance_id: str, new_id: str, *, now: float) -> None:
         version=row.version,
         tags=None if row.tags is None else loads(row.tags),
     )
+    restarted = {"restarted_from": instance_id, "reason": reason, "by": by}
+    tx.annotate([new_id], h.Event(h.EXECUTION_RESTARTED, now, restarted))
+    track_each(tx, "restarted", [new_id], **restarted)
 
 
 def rewind(tx: Tx, instance_id: str, *, reason: str | None, by: str | None, now: float) -> None:

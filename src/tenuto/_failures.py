@@ -1,13 +1,16 @@
 """Failures that pause: a call whose last attempt failed, under
 ``RetryPolicy(on_exhausted="pause")`` (or the app's default, ``App(on_exhausted=...)``).
 
-The failure is queued for the orchestration as any result is, and in the same
-transaction the instance is paused (``pause.source == "failure"``, the error in the
-pause reason, the call's details in the pause record of its history), so its code does
-not see it. What the resume does with it:
+An activity's failure is queued for the orchestration as any result is, and in the
+same transaction the instance is paused (:func:`pause_on_failures`: ``pause.source ==
+"failure"``, the error in the pause reason, the call's details in the pause record of
+its history), so its code does not see it. A sub-orchestration's failure reaches its
+parent as a message too; the parent's step that finds it pauses the parent instead of
+running the code (``Replayer.failure_to_hold``). What the resume does with it:
 
-* a plain resume (:func:`run_again`) drops the queued failure and queues the call
-  again with a fresh attempt budget, as the history recorded it: the code never knows;
+* a plain resume (:func:`run_again`) drops the queued failure and runs the call again:
+  an activity is queued again with a fresh attempt budget, a child is rewound (only
+  what failed in it runs again). The code never knows;
 * ``resume(..., deliver_failure=True)`` leaves the failure queued: the next step hands
   it to the code, whose own error handling runs.
 """
@@ -19,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import history as h
+from ._checks import MAX_REASON
 from ._json import dumps, loads
 from .app import App
 from .retry import RetryPolicy
@@ -56,9 +60,8 @@ def pause_on_failures(tx: Tx, failed: Sequence[tuple[ActivityRow, Failure]], now
         if row is None or row.status.is_terminal or row.execution_id != activity.execution_id:
             continue
         times = "once" if activity.attempt == 1 else f"{activity.attempt} times"
-        reason = (f"activity {activity.name!r} failed {times}: {failure.type}: {failure.message}")[
-            :2000
-        ]
+        error = f"{failure.type}: {failure.message}"
+        reason = f"activity {activity.name!r} failed {times}: {error}"[:MAX_REASON]
         changes: dict[str, Any] = {
             "pause_reason": reason,
             "pause_by": "tenuto",
@@ -88,10 +91,20 @@ def pause_on_failures(tx: Tx, failed: Sequence[tuple[ActivityRow, Failure]], now
         _track(tx, "paused", row.instance_id, reason=reason, by="tenuto", source=FAILURE)
 
 
-def run_again(tx: Tx, rows: Sequence[InstanceRow], now: float) -> None:
+def sub_failure_reason(failed: dict[str, Any]) -> str:
+    """The pause reason of a failed sub-orchestration (see ``Replayer.failure_to_hold``)."""
+    failure = Failure.from_json(failed["failure"])
+    child = f"sub-orchestration {failed['sub_orchestration']!r} ({failed['instance_id']})"
+    return f"{child} failed: {failure.type}: {failure.message}"[:MAX_REASON]
+
+
+def run_again(tx: Tx, rows: Sequence[InstanceRow], now: float) -> list[str]:
     """For instances paused by failed calls, being resumed: drop each queued failure and
-    queue its call again, held (the resume releases it), with a fresh attempt budget."""
+    queue its call again, held (the resume releases it), with a fresh attempt budget.
+    Returns the failed sub-orchestrations to rewind (the caller does: their new result
+    comes as the first one did)."""
     inboxes = tx.inbox_of([r.instance_id for r in rows])
+    children: list[str] = []
     for row in rows:
         history = tx.load_history(row.instance_id)
         calls = _failed_since_resume(history)
@@ -99,14 +112,28 @@ def run_again(tx: Tx, rows: Sequence[InstanceRow], now: float) -> None:
             continue
         scheduled = {e.data.get("task_id"): e.data for e in history if e.type == h.TASK_SCHEDULED}
         failures = {
-            m.event.data.get("task_id"): m.id
+            (m.event.type, m.event.data.get("task_id")): m.id
             for m in inboxes.get(row.instance_id, [])
-            if m.event.type == h.TASK_FAILED and m.execution_id == row.execution_id
+            if m.event.type in (h.TASK_FAILED, h.SUB_FAILED) and m.execution_id == row.execution_id
         }
-        again = [c for c in calls if c["task_id"] in failures and c["task_id"] in scheduled]
+        subs = [
+            c
+            for c in calls
+            if "sub_orchestration" in c and (h.SUB_FAILED, c["task_id"]) in failures
+        ]
+        if subs:
+            tx.delete_messages([failures[(h.SUB_FAILED, c["task_id"])] for c in subs])
+            children += [c["instance_id"] for c in subs]
+        again = [
+            c
+            for c in calls
+            if "activity" in c
+            and (h.TASK_FAILED, c["task_id"]) in failures
+            and c["task_id"] in scheduled
+        ]
         if not again:
             continue
-        tx.delete_messages([failures[c["task_id"]] for c in again])
+        tx.delete_messages([failures[(h.TASK_FAILED, c["task_id"])] for c in again])
         tx.insert_activities(
             NewActivity(
                 row.instance_id,
@@ -123,6 +150,7 @@ def run_again(tx: Tx, rows: Sequence[InstanceRow], now: float) -> None:
         )
         for c in again:
             _track(tx, "failure_retried", row.instance_id, activity=c["activity"])
+    return children
 
 
 def _failed_since_resume(history: Sequence[h.Event]) -> list[dict[str, Any]]:

@@ -39,7 +39,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from . import _control, _step, tracing
+from . import _control, _failures, _step, tracing
 from . import history as h
 from ._step import MAX_CLAIMS, Committed, Step
 from .app import App
@@ -201,6 +201,12 @@ class StepRunner:
             self.app, self.app.get_orchestrator(row.name), row.instance_id, row.execution_id
         )
         replayer.replay(claimed.history)
+        held = None if replayer.mismatch else replayer.failure_to_hold(claimed.messages)
+        if held is not None:
+            # A child failed under a call that pauses on failure: the code must not see
+            # it; the instance pauses, its inbox as it is.
+            reason = _failures.sub_failure_reason(held)
+            return _step.paused(row, now, reason, _control.FAILURE, {"failed": held})
         new_events, consumed = _step.new_events(row, claimed.messages, now, replayer)
         if replayer.mismatch is not None:
             # The code changed under the instance: pause it, its history and inbox as

@@ -573,9 +573,17 @@ class Client(FlowMethods, EntityClient):
             lambda tx: _control.rewind(tx, instance_id, reason=why, by=actor, now=self.clock.now())
         )
 
-    def restart(self, instance_id: str, new_instance_id: bool = False) -> str:
+    def restart(
+        self,
+        instance_id: str,
+        new_instance_id: bool = False,
+        *,
+        reason: str | None = None,
+        by: str | None = None,
+    ) -> str:
         """Start a finished instance again from the beginning, with its original input,
-        version and tags; returns the id of the new run.
+        version and tags; returns the id of the new run. The new run's history starts
+        with the restart (an ``ExecutionRestarted`` event with ``reason`` and ``by``).
 
         Under the same id by default (the finished instance and its history are replaced,
         in one transaction), or under a new random id with ``new_instance_id=True`` (the
@@ -583,8 +591,13 @@ class Client(FlowMethods, EntityClient):
         is live, :class:`~tenuto.InstanceNotFound` if it is unknown.
         """
         instance_id = _known_id(instance_id)
+        why, actor = check_text(reason), self._by(by)
         new_id = uuid.uuid4().hex if new_instance_id else instance_id
-        self.store.run(lambda tx: _control.restart(tx, instance_id, new_id, now=self.clock.now()))
+        self.store.run(
+            lambda tx: _control.restart(
+                tx, instance_id, new_id, now=self.clock.now(), reason=why, by=actor
+            )
+        )
         return new_id
 
     def purge(self, instance_id: str, *, recursive: bool = False) -> None:

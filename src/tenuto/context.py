@@ -19,10 +19,10 @@ from . import _failures
 from ._ids import check_instance_id
 from ._json import dumps, is_text
 from ._locks import LockTask
-from .app import check_name, name_of
+from .app import check_name, check_policy, name_of
 from .entities import EntityId, check_operation
 from .errors import InvalidType, ValidationError
-from .retry import RetryPolicy
+from .retry import EXHAUSTED_POLICIES, RetryPolicy
 from .status import to_timestamp
 from .tasks import Task, WhenAll, WhenAny
 
@@ -82,6 +82,7 @@ class OrchestrationContext:
         input: Any = None,
         *,
         instance_id: str | None = None,
+        on_exhausted: str | None = None,
     ) -> Task[Any]:
         """Start a child orchestration and wait for its output.
 
@@ -91,14 +92,21 @@ class OrchestrationContext:
         "JSON values and instance ids" in the concepts). If the child fails or is
         terminated, waiting raises :class:`~tenuto.SubOrchestrationFailed`. Pausing this
         instance pauses the child.
+
+        ``on_exhausted="pause"`` (or the app's ``on_exhausted``, when not given): if the
+        child fails, this instance pauses instead (``pause.source == "failure"``);
+        resuming it rewinds the child (what failed in it runs again), and
+        ``resume(..., deliver_failure=True)`` raises the failure here instead.
         """
+        policy = check_policy(on_exhausted, EXHAUSTED_POLICIES, "on_exhausted")
         with _plain_refusals():
             registered = self._r.app.get_orchestrator(name_of(orchestrator))
         dumps(input, f"the input of sub-orchestrator {registered.name!r}")
         if instance_id is not None:
             with _plain_refusals():
                 check_instance_id(instance_id, "sub-orchestration instance id")
-        return self._r.schedule_sub_orchestration(registered.name, input, instance_id)
+        pauses = (policy or self._r.app.on_exhausted) == "pause"
+        return self._r.schedule_sub_orchestration(registered.name, input, instance_id, pauses)
 
     def create_timer(self, fire_at: datetime | timedelta) -> Task[None]:
         """A durable timer that fires at ``fire_at`` (a datetime, or a delay from ``now()``).

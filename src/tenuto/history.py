@@ -27,6 +27,8 @@ seconds) and a JSON object of fields:
 ``Rewound``                             event, and that event's fields: an event that
                                         a rewind forgot, kept in its place (no replay
                                         sees it)
+``ExecutionRestarted``                  restarted_from, reason, by (the first event of
+                                        an instance restarted, see ``Client.restart``)
 ``PatchMarker``                         patch: the code ran past ``ctx.patched(patch)``
                                         for the first time (it takes the new path)
 ``EntityOperationCalled``               task_id, entity, name (the operation), input
@@ -69,6 +71,7 @@ ACTIVITY_RELEASED: Final = "ActivityReleased"
 EXECUTION_REWOUND: Final = "ExecutionRewound"
 REWOUND: Final = "Rewound"
 PATCH_MARKER: Final = "PatchMarker"
+EXECUTION_RESTARTED: Final = "ExecutionRestarted"
 # Durable entities (see tenuto.entities): what an orchestration sends, and what comes back.
 ENTITY_CALLED: Final = "EntityOperationCalled"
 ENTITY_SIGNALED: Final = "EntityOperationSignaled"

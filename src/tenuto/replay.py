@@ -108,6 +108,11 @@ class Replayer:
         self._patches: set[str] = set()
         self._markers: dict[str, actions.PatchMarker] = {}
         self._recorded_ahead = False
+        # Sub-orchestration calls that pause on failure, failures a pause holds, and
+        # those a resume handed to the code (see failure_to_hold).
+        self._pausing_calls: set[int] = set()
+        self._held: set[int] = set()
+        self._deliverable: set[int] = set()
         #: The mismatch between code and history that stopped this replay, when the
         #: orchestrator's policy is to pause on it (see :meth:`apply`).
         self.mismatch: NonDeterminismError | None = None
@@ -156,7 +161,10 @@ class Replayer:
         whether the code, where it runs, reproduces actions the history recorded after
         that point (then a patch without a marker was not there when they were taken)."""
         self._patches.update(str(e.data["patch"]) for e in events if e.type == h.PATCH_MARKER)
-        last = max((i for i, e in enumerate(events) if _records_an_action(e)), default=-1)
+        # The last such action, looked for from the end (where it usually is).
+        last = next(
+            (i for i in range(len(events) - 1, -1, -1) if _records_an_action(events[i])), -1
+        )
         try:
             for i, event in enumerate(events):
                 self._recorded_ahead = i < last
@@ -270,12 +278,18 @@ class Replayer:
 
     def _on_resumed(self, event: h.Event) -> None:
         self.current_time = event.ts
+        if event.data.get("deliver_failure"):
+            self._deliverable |= self._held
+        self._held.clear()
         if self._self_pause is not None:
             task, self._self_pause = self._self_pause, None
             task._complete(None)
 
     def _on_suspended(self, event: h.Event) -> None:
         self._on_action_event(event)
+        failed = event.data.get("failed")
+        if isinstance(failed, dict) and "sub_orchestration" in failed:
+            self._held.add(int(failed["task_id"]))
         if event.data.get("task_id") is not None:
             self._self_pause = self._open.pop(event.data["task_id"], None)
 
@@ -410,14 +424,44 @@ class Replayer:
         return self._new_task(lambda tid: actions.CreateTimer(tid, fire_at), "timer")
 
     def schedule_sub_orchestration(
-        self, name: str, input: Any, instance_id: str | None
+        self, name: str, input: Any, instance_id: str | None, pause_on_failure: bool = False
     ) -> Task[Any]:
         def action(tid: int) -> actions.DurableCall:
             child = instance_id or self._child_id(tid)
             self._names[tid] = f"{name}\0{child}"
+            if pause_on_failure:
+                self._pausing_calls.add(tid)
             return actions.CreateSubOrchestration(tid, name, child, input)
 
         return self._new_task(action, name)
+
+    def failure_to_hold(self, messages: Sequence[h.Message]) -> dict[str, Any] | None:
+        """Of the messages a step is to deliver, the first failure of a sub-orchestration
+        whose call pauses on failure (``on_exhausted="pause"``) and that no resume
+        handed to the code (``deliver_failure``): the details of the pause it makes
+        instead (see :mod:`tenuto._failures`); ``None`` if there is none. A terminated
+        child's failure is delivered: terminating it said what to do."""
+        for message in messages:
+            data, task_id = message.event.data, message.event.data.get("task_id")
+            if (
+                message.event.type != h.SUB_FAILED
+                or message.execution_id != self.execution_id
+                or task_id not in self._pausing_calls
+                or task_id not in self._open
+                or task_id in self._deliverable
+            ):
+                continue
+            failure = Failure.from_json(data["failure"])
+            if failure.type == "tenuto.Terminated":
+                continue
+            name, _, child = self._names.get(task_id, "").partition("\0")
+            return {
+                "task_id": task_id,
+                "sub_orchestration": name,
+                "instance_id": child,
+                "failure": failure.to_json(),
+            }
+        return None
 
     def _child_id(self, task_id: int) -> str:
         return child_id(self.instance_id, self.generation, task_id)

@@ -9,7 +9,9 @@ and ``instance_id``), and a readable ``key=value`` message::
 Events: ``started``, ``paused``, ``pause_rescheduled`` (a pause's scheduled resume set
 or moved), ``resumed``, ``completed``, ``failed``, ``terminated``,
 ``continued_as_new``, ``purged``, ``event_raised``, ``activity_retry``,
-``activity_failed``, ``lease_lost``.
+``activity_failed``, ``lease_lost``, ``restarted``, ``failure_retried`` (a call that paused its
+instance runs again on resume). A pause by tenuto itself (its code no longer matches its
+history, a call failed its last attempt) is a WARNING too.
 Use :class:`JsonFormatter` to write them as JSON lines.
 
 Every record is also written to the store's outbox, in the transaction of the change
@@ -35,6 +37,8 @@ logger = logging.getLogger("tenuto")
 logger.addHandler(logging.NullHandler())
 
 _WARN = frozenset({"failed", "activity_failed", "lease_lost"})
+#: Pause sources that need someone to act (see docs/changing-code.md).
+_WARN_PAUSES = frozenset({"nondeterminism", "failure"})
 
 #: Callbacks run for every tracked change this process commits (metrics subscribe here).
 observers: list[Callable[[str, dict[str, Any]], None]] = []
@@ -61,7 +65,8 @@ def emit(event: str, instance_id: str, fields: dict[str, Any], seq: int, at: flo
 
 def _log(data: dict[str, Any]) -> None:
     event = data["event"]
-    level = logging.WARNING if event in _WARN else logging.INFO
+    warn = event in _WARN or (event == "paused" and data.get("source") in _WARN_PAUSES)
+    level = logging.WARNING if warn else logging.INFO
     if logger.isEnabledFor(level):
         text = " ".join(
             f"{k}={v!r}" if isinstance(v, str) and k != "instance_id" else f"{k}={v}"

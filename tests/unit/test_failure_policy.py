@@ -5,10 +5,20 @@ from __future__ import annotations
 import pytest
 
 import tenuto
+from tenuto import history as h
 from tenuto._failures import pauses, policy_for
 from tenuto.retry import RetryPolicy
+from tenuto.status import Failure
 
-from histories import execution_started, orchestrator_started, replay
+from histories import (
+    T0,
+    execution_started,
+    message,
+    orchestrator_started,
+    replay,
+    resumed,
+    sub_created,
+)
 
 PAUSING = tenuto.App(on_exhausted="pause")
 
@@ -61,3 +71,36 @@ def test_a_policy_that_does_not_exist_is_refused(bad):
         RetryPolicy(on_exhausted=bad)
     with pytest.raises(ValueError, match=r"App\(on_exhausted=...\) must be 'raise' or 'pause'"):
         tenuto.App(on_exhausted=bad)
+
+
+@PAUSING.orchestrator
+def parent(ctx, _):
+    return (yield ctx.call_sub_orchestrator("calls", None, instance_id="kid"))
+
+
+def _kid_failed(kind: str = "builtins.ValueError") -> h.Message:
+    failure = Failure(kind, "it broke").to_json()
+    return message(9, h.Event(h.SUB_FAILED, T0, {"task_id": 0, "failure": failure}))
+
+
+def _suspended_by_the_kid() -> h.Event:
+    failed = {"task_id": 0, "sub_orchestration": "calls", "instance_id": "kid"}
+    data = {"reason": "r", "by": "tenuto", "source": "failure", "failed": failed}
+    return h.Event(h.EXECUTION_SUSPENDED, T0, data)
+
+
+def test_a_child_failure_is_held_until_a_resume_delivers_it():
+    started = (orchestrator_started(), execution_started("parent"), sub_created(0, "calls", "kid"))
+    r = replay(PAUSING, "parent", *started)
+    held = r.failure_to_hold([_kid_failed()])
+    assert held is not None and (held["sub_orchestration"], held["instance_id"]) == ("calls", "kid")
+    assert held["failure"]["message"] == "it broke"
+    # A terminated child's failure is delivered: terminating it said what to do.
+    assert r.failure_to_hold([_kid_failed("tenuto.Terminated")]) is None
+
+    plain = replay(PAUSING, "parent", *started, _suspended_by_the_kid(), resumed())
+    assert plain.failure_to_hold([_kid_failed()]) is not None  # resumed: held again
+    delivered = resumed()
+    delivered.data["deliver_failure"] = True
+    r = replay(PAUSING, "parent", *started, _suspended_by_the_kid(), delivered)
+    assert r.failure_to_hold([_kid_failed()]) is None

@@ -48,9 +48,18 @@ def rewind(
     is_flag=True,
     help="Start the new run under a new random id; the finished instance stays.",
 )
+@REASON_OPTION
+@BY_OPTION
 @DB_OPTION
 @JSON_OPTION
-def restart(instance_id: str, new_id: bool, db: str | None, as_json: bool) -> None:
+def restart(
+    instance_id: str,
+    new_id: bool,
+    reason: str | None,
+    by: str | None,
+    db: str | None,
+    as_json: bool,
+) -> None:
     """Start a finished instance again from the beginning, with its original input.
 
     By default the new run replaces the finished instance (and its history) under the
@@ -58,11 +67,11 @@ def restart(instance_id: str, new_id: bool, db: str | None, as_json: bool) -> No
 
     \b
     Examples:
-      tenuto restart order-17
+      tenuto restart order-17 --reason "run it with the fixed pricing"
       tenuto restart order-17 --new-id --json
     """
-    with Client(db) as client:
-        started = client.restart(instance_id, new_instance_id=new_id)
+    with Client(db, actor=by) as client:
+        started = client.restart(instance_id, new_instance_id=new_id, reason=reason)
         st = client.status(started)
     if as_json:
         print_json({"instance": st.to_json()})

@@ -26,6 +26,8 @@ _PAUSED_BY = {
     "orchestration": "itself",
     "parent": "with its parent, by {by}",
     "orchestrator": "with its orchestrator (standing pause), by {by}",
+    "nondeterminism": "by {by}, its code no longer matching its history",
+    "failure": "by {by}, a call having failed its last attempt",
 }
 
 
@@ -112,7 +114,12 @@ def describe(event: HistoryEvent, tasks: dict[Any, str]) -> str:
             line += f" (resumes at {_iso(d['resume_at'])})"
         return line
     if kind == "ExecutionResumed":
-        return f"resumed by {d.get('by')}" + _reason(d)
+        delivered = ", the failure delivered to the code" if d.get("deliver_failure") else ""
+        return f"resumed by {d.get('by')}{delivered}" + _reason(d)
+    if kind == "ExecutionRestarted":
+        return f"restarted from {d.get('restarted_from')} by {d.get('by')}" + _reason(d)
+    if kind == "PatchMarker":
+        return f"took the new path of patch {d.get('patch')!r}"
     if kind == "ActivityHeld":
         by = f" of {d['by']}" if d.get("by") else ""
         return f"activity {d.get('activity')} held by a standing pause{by}" + _reason(d)

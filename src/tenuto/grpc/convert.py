@@ -61,6 +61,7 @@ _NOT_REPLAYED = frozenset(
         h.EXECUTION_REWOUND,
         h.REWOUND,
         h.PATCH_MARKER,
+        h.EXECUTION_RESTARTED,
     }
 )
 

@@ -357,10 +357,15 @@ def rewind(
     responses={**_NOT_FOUND, **_CONFLICT},
 )
 def restart(
-    instance_id: InstanceId, client: ClientDep, body: RestartRequest | None = None
+    instance_id: InstanceId, client: ClientDep, request: Request, body: RestartRequest | None = None
 ) -> InstanceModel:
     """Start a finished instance again from the beginning, with its original input
     (409 if it is live); returns the new run."""
     body = body or RestartRequest()
-    new_id = client.restart(instance_id, new_instance_id=body.new_instance_id)
+    new_id = client.restart(
+        instance_id,
+        new_instance_id=body.new_instance_id,
+        reason=body.reason,
+        by=actor(request, body.by),
+    )
     return InstanceModel.of(client.status(new_id))

@@ -838,5 +838,5 @@ def restart(
     run's management URLs, as a start does."""
     new_id = parse_bool(restart_with_new_id, "restartWithNewInstanceId", False)
     with _df_errors():
-        started = client.restart(instance_id, new_instance_id=new_id)
+        started = client.restart(instance_id, new_instance_id=new_id, by=actor(request))
     return _check_status_response(request, started)

@@ -39,7 +39,11 @@ class PauseModel(BaseModel):
     by: str | None
     since: datetime
     resume_at: datetime | None
-    source: str = Field(description="client, orchestration, or parent")
+    source: str = Field(
+        description="Where the pause came from: client, orchestration (it paused itself), "
+        "parent, orchestrator (a standing pause), or tenuto itself: nondeterminism (its "
+        "code no longer matches its history) or failure (a call failed its last attempt)."
+    )
 
 
 class InstanceModel(BaseModel):
@@ -258,6 +262,8 @@ class RewindRequest(BaseModel):
 class RestartRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    reason: str | None = Reason
+    by: str | None = By
     new_instance_id: bool = Field(
         default=False,
         description="Start the new run under a new random id (the finished instance "

@@ -63,11 +63,12 @@ function restartDialog(id) {
       h("label", { class: "check" },
         h("input", { name: "new_id", type: "checkbox" }),
         " Under a new ID (keep this instance; otherwise the new run replaces it)"),
+      h("label", {}, "Reason (optional)", h("input", { name: "reason", maxlength: 4096 })),
     ],
     onSubmit: async (form) => {
-      const r = await api("POST", `api/instances/${enc(id)}/restart`, {
-        new_instance_id: form.new_id.checked,
-      });
+      const body = { new_instance_id: form.new_id.checked };
+      if (form.reason.value.trim()) body.reason = form.reason.value.trim();
+      const r = await api("POST", `api/instances/${enc(id)}/restart`, body);
       notify(`Restarted ${id} as ${r.instance_id}.`);
       if (r.instance_id !== id) location.hash = `#/instance/${enc(r.instance_id)}`;
       else refresh();
