@@ -156,9 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nA = {args.base}, B = working tree; {args.rounds} rounds, each A and B back to back")
     drained = "no drainer" if args.no_drain else "B drains its outbox in the same process"
     print(f"({args.count} orchestrations of {args.steps} activities each; {drained})\n")
-    print(
-        "| backend | steps/s A | steps/s B | B / A (per round: median, range) | CPU ms/step A | B |"
-    )
+    print("| backend | steps/s A | steps/s B | B / A per round: median, range | CPU ms/step A, B |")
     print("| --- | --- | --- | --- | --- |")
     for backend, found, cpu in rows:
         # Rounds run back to back are compared with each other: the machine's load drifts
