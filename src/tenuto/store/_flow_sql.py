@@ -82,37 +82,32 @@ class FlowSqlReader(FlowReader):
         self, kind: str, names: Sequence[str] | None, exclude: Sequence[str], lock: bool
     ) -> dict[str, LimitRow]:
         """The limits of ``kind`` on ``names`` (``None``: any) but not ``exclude``;
-        with ``lock``, their rows locked for update, in name order."""
-        found = {r.name: r for r in self.flow_limits(kind)}
-        wanted = sorted(n for n in found if (names is None or n in names) and n not in set(exclude))
-        if not wanted or not lock or not self.d.for_update:
-            return {n: found[n] for n in wanted}
-        cond, params = self.d.in_list("name", wanted)
-        rows = self._q(
-            f"SELECT {_LIMIT_COLUMNS} FROM flow_limits WHERE kind = ? AND {cond} "
-            f"ORDER BY name {self.d.for_update}",
-            [kind, *params],
-        )
-        return {r[1]: LimitRow(*r) for r in rows}
+        with ``lock``, every limit row of ``kind`` locked for update, in name order (one
+        statement: a claim pays one read whether limits exist or not)."""
+        tail = f"ORDER BY name {self.d.for_update}" if lock else "ORDER BY name"
+        rows = self._q(f"SELECT {_LIMIT_COLUMNS} FROM flow_limits WHERE kind = ? {tail}", (kind,))
+        skip = set(exclude)
+        return {
+            r[1]: LimitRow(*r)
+            for r in rows
+            if (names is None or r[1] in names) and r[1] not in skip
+        }
 
     def _activity_room(self, limit: LimitRow, now: float) -> int:
         """How many more executions of a limited activity may start at ``now``."""
+        window, allowed = rate_window(limit.per_second or 1.0)
+        # Both counts in one statement. No upper bound on ``at``: a claimer that
+        # committed meanwhile with a later clock reading is counted too.
+        starts = "(SELECT COUNT(*) FROM limit_starts WHERE name = ? AND at > ?)"
+        running, started = self._q(
+            "SELECT (SELECT COUNT(*) FROM activities WHERE name = ? AND lease IS NOT NULL "
+            f"AND visible_at > ?), {starts if limit.per_second is not None else '0'}",
+            [limit.name, now, *([limit.name, now - window] if limit.per_second else [])],
+        )[0]
         room = 1 << 30
         if limit.max_concurrent is not None:
-            running = self._q(
-                "SELECT COUNT(*) FROM activities WHERE name = ? AND lease IS NOT NULL "
-                "AND visible_at > ?",
-                (limit.name, now),
-            )[0][0]
             room = min(room, limit.max_concurrent - int(running))
         if limit.per_second is not None:
-            window, allowed = rate_window(limit.per_second)
-            # No upper bound on ``at``: a claimer that committed meanwhile with a later
-            # clock reading is counted too.
-            started = self._q(
-                "SELECT COUNT(*) FROM limit_starts WHERE name = ? AND at > ?",
-                (limit.name, now - window),
-            )[0][0]
             room = min(room, allowed - int(started))
         return max(room, 0)
 
@@ -308,7 +303,8 @@ class FlowSqlTx(FlowSqlReader, FlowTx):
         limits = self._limits_of("activity", names, exclude, lock=True)
         if not limits:
             return claim(names, exclude, limit)
-        taken = claim(names, [*exclude, *limits], limit)
+        free = names is None or any(n not in limits and n not in exclude for n in names)
+        taken = claim(names, [*exclude, *limits], limit) if free else []
         for name, lim in limits.items():
             room = min(self._activity_room(lim, now), limit - len(taken))
             if room <= 0:
