@@ -142,8 +142,10 @@ class FlowSqlReader(FlowReader):
                 continue
             if lim.kind == "orchestrator" and self._orchestrator_room(lim, now) == 0:
                 blocked_o.append(lim.name)
+                # A step leased elsewhere is due when its lease runs out, at the earliest.
                 rows = self._q(
-                    "SELECT MIN(next_due) FROM instances WHERE name = ? AND status = ?",
+                    "SELECT MIN(CASE WHEN lease_until > next_due THEN lease_until "
+                    "ELSE next_due END) FROM instances WHERE name = ? AND status = ?",
                     (lim.name, Status.RUNNING.value),
                 )
                 times += [r[0] for r in rows if r[0] is not None]
