@@ -82,6 +82,17 @@ class FlowSqlReader(FlowReader):
         )
         return [LimitRow(*r) for r in rows]
 
+    def schedule_work(self, now: float) -> bool:
+        return bool(
+            self._q(
+                "SELECT 1 FROM schedules s WHERE buffered IS NOT NULL OR watch_run IS NOT NULL "
+                "OR (next_fire IS NOT NULL AND next_fire <= ? AND NOT EXISTS (SELECT 1 FROM "
+                "standing_pauses sp WHERE sp.kind = 'schedule' AND sp.name = s.schedule_id)) "
+                "LIMIT 1",
+                (now,),
+            )
+        )
+
     def _limits_of(
         self, kind: str, names: Sequence[str] | None, exclude: Sequence[str], lock: bool
     ) -> dict[str, LimitRow]:
