@@ -111,13 +111,14 @@ class FlowSqlReader(FlowReader):
     def _activity_room(self, limit: LimitRow, now: float) -> int:
         """How many more executions of a limited activity may start at ``now``."""
         window, allowed = rate_window(limit.per_second or 1.0)
-        # Both counts in one statement. No upper bound on ``at``: a claimer that
+        # Both counts in one statement (without a rate, the second counts nothing:
+        # no start is later than infinity). No upper bound on ``at``: a claimer that
         # committed meanwhile with a later clock reading is counted too.
-        starts = "(SELECT COUNT(*) FROM limit_starts WHERE name = ? AND at > ?)"
+        since = now - window if limit.per_second is not None else math.inf
         running, started = self._q(
             "SELECT (SELECT COUNT(*) FROM activities WHERE name = ? AND lease IS NOT NULL "
-            f"AND visible_at > ?), {starts if limit.per_second is not None else '0'}",
-            [limit.name, now, *([limit.name, now - window] if limit.per_second else [])],
+            "AND visible_at > ?), (SELECT COUNT(*) FROM limit_starts WHERE name = ? AND at > ?)",
+            (limit.name, now, limit.name, since),
         )[0]
         room = 1 << 30
         if limit.max_concurrent is not None:
@@ -221,12 +222,13 @@ class FlowSqlTx(FlowSqlReader, FlowTx):
 
     def finished_watched_runs(self) -> list[tuple[str, str, Status | None]]:
         marks = ", ".join("?" for _ in _TERMINAL)
+        # Only the schedule rows are locked (not the nullable side of the join).
+        tail = self.d.skip_locked.replace("UPDATE", "UPDATE OF s")
         rows = self._q(
             "SELECT s.schedule_id, s.watch_run, i.status FROM schedules s "
             "LEFT JOIN instances i ON i.instance_id = s.watch_run "
             f"WHERE s.watch_run IS NOT NULL AND (i.status IS NULL OR i.status IN ({marks})) "
-            # Only the schedule rows are locked (not the nullable side of the join).
-            f"ORDER BY s.schedule_id {self.d.skip_locked.replace('UPDATE', 'UPDATE OF s')}",
+            f"ORDER BY s.schedule_id {tail}",
             _TERMINAL,
         )
         return [(r[0], r[1], None if r[2] is None else Status(r[2])) for r in rows]
@@ -271,13 +273,13 @@ class FlowSqlTx(FlowSqlReader, FlowTx):
         )
 
     def put_limit(self, row: LimitRow, *, keep_client: bool = False) -> bool:
-        guard = " WHERE flow_limits.source <> 'client'" if keep_client else ""
         return bool(
             self._q(
                 f"INSERT INTO flow_limits ({_LIMIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (kind, name) DO UPDATE SET max_concurrent = excluded.max_concurrent, "
                 "per_second = excluded.per_second, reason = excluded.reason, by = excluded.by, "
-                f"since = excluded.since, source = excluded.source{guard} RETURNING name",
+                "since = excluded.since, source = excluded.source "
+                "WHERE flow_limits.source <> 'client' OR ? = 0 RETURNING name",
                 [
                     row.kind,
                     row.name,
@@ -287,6 +289,7 @@ class FlowSqlTx(FlowSqlReader, FlowTx):
                     row.by,
                     row.since,
                     row.source,
+                    1 if keep_client else 0,
                 ],
             )
         )
@@ -351,12 +354,13 @@ class FlowSqlTx(FlowSqlReader, FlowTx):
         limit: int,
         lease: str,
         lease_until: float,
-        columns: str,
     ) -> tuple[list[Any], str, list[Any]]:
         """Claim the PENDING instances of limited orchestrators that their limits let
         start (highest priority first, then in start order); returns their rows (as
-        ``columns``), and a condition (with its parameters) that the claim of the rest
+        ``INSTANCE_COLUMNS``), and a condition (with its parameters) that the claim of the rest
         adds so as not to take other PENDING instances of those orchestrators."""
+        from ._sql import INSTANCE_COLUMNS  # _sql imports this module
+
         limits = self._limits_of("orchestrator", names, exclude, lock=True)
         if not limits:
             return [], "", []
@@ -373,7 +377,7 @@ class FlowSqlTx(FlowSqlReader, FlowTx):
                 f"  AND next_due <= ? AND (lease_until IS NULL OR lease_until < ?) AND {cond}"
                 "  ORDER BY priority DESC, created_at, instance_id"
                 f"  LIMIT ? {self.d.skip_locked}"
-                f") RETURNING {columns}",
+                f") RETURNING {INSTANCE_COLUMNS}",
                 [lease, lease_until, Status.PENDING.value, now, now, *params, room],
             )
         cond, params = self.d.in_list("name", sorted(limits))
