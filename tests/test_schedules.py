@@ -330,3 +330,31 @@ def test_three_workers_fire_each_fire_time_once_and_survive_a_kill(
     finally:
         for w in workers:
             w.stop()
+
+
+class _Clock:
+    """A clock a test moves (the workers' and the client's view of now)."""
+
+    def __init__(self, now: float) -> None:
+        self.at = now
+
+    def now(self) -> float:
+        return self.at
+
+
+@pytest.mark.parametrize(("window", "expected"), [(30, 10), (5, 5)])
+def test_fire_times_missed_while_no_worker_ran_follow_the_catchup_window(db_url, window, expected):
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    clock = _Clock(start.timestamp())
+    with tenuto.Client(db_url, clock=clock, check_names=False) as client:
+        client.create_schedule(
+            "s", "tick", every=SECOND, catchup_window=timedelta(seconds=window),
+            overlap="allow_all",
+        )  # fmt: skip
+        clock.at += 10.5  # ten fire times pass with no worker running
+        worker = tenuto.Worker(app, db_url, clock=clock)
+        started = worker.firer.run_once()  # what a worker does when it starts
+        worker.store.close()
+        fired = [parse_fire_time(i).timestamp() - start.timestamp() for i in started]  # type: ignore[union-attr]
+        assert fired == [float(s) for s in range(11 - expected, 11)]
+        assert client.schedule("s").next_fires[0] == start + timedelta(seconds=11)

@@ -9,52 +9,40 @@ coming due.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 from . import _schedules
+from ._background import BackgroundLoop
 from .store.base import Store
 
 log = logging.getLogger("tenuto.schedules")
 
 
-class ScheduleFirer:
+class ScheduleFirer(BackgroundLoop):
     """Fires due schedules every ``interval`` seconds, in its own short transactions."""
+
+    thread_name = "tenuto-schedules"
+    what = "schedules: firing"
 
     def __init__(
         self, store: Store, worker: str, *, clock: Callable[[], float], interval: float = 0.1
     ) -> None:
-        self.store = store
-        self.worker = worker
+        super().__init__(store, worker, log, interval=interval, gap=interval)
         self.clock = clock
-        self.interval = interval
         #: Runs this firer started.
         self.fired = 0
-        self._halt = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._loop, name=f"tenuto-schedules-{self.worker}", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._halt.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        while not self._halt.is_set():
-            try:
-                self.run_once()
-            except Exception as exc:
-                if self.store.outage(exc) is None:
-                    log.exception("schedules: firing failed; trying again shortly")
-            self._halt.wait(self.interval)
+    def tick(self) -> bool:
+        self.run_once()
+        return False
 
     def run_once(self) -> list[str]:
         """Fire what is due now; returns the ids of the runs started."""
-        started = self.store.run(lambda tx: _schedules.fire_due(tx, self.clock()))
+        now = self.clock()
+        # A read first: most ticks find nothing, and need no write transaction (on
+        # SQLite, the write lock) for it.
+        if not self.store.read(lambda r: r.schedule_work(now)):
+            return []
+        started = self.store.run(lambda tx: _schedules.fire_due(tx, now))
         self.fired += len(started)
         return started

@@ -330,8 +330,8 @@ class FlowMethods:
         activity: str | Callable[..., Any],
         max_concurrent: int | None = None,
         per_second: float | None = None,
-        *,
         reason: str | None = None,
+        *,
         by: str | None = None,
     ) -> Limit:
         """Limit an activity across every worker: at most ``max_concurrent`` executions
@@ -358,8 +358,8 @@ class FlowMethods:
         self,
         orchestrator: str | Callable[..., Any],
         max_running: int,
-        *,
         reason: str | None = None,
+        *,
         by: str | None = None,
     ) -> Limit:
         """At most ``max_running`` instances of ``orchestrator`` RUNNING at once, across

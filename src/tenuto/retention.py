@@ -30,13 +30,13 @@ import json
 import logging
 import os
 import re
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import _control
+from ._background import BackgroundLoop
 from .app import check_name
 from .errors import InvalidType, ValidationError
 from .export import lines
@@ -254,9 +254,12 @@ class Exporter:
         return write
 
 
-class Purger:
+class Purger(BackgroundLoop):
     """Runs a worker's retention in a background thread: every ``interval`` seconds, and
     again at once (after ``gap`` seconds) while batches come back full."""
+
+    thread_name = "tenuto-retention"
+    what = "retention: a purge"
 
     def __init__(
         self,
@@ -271,37 +274,14 @@ class Purger:
     ) -> None:
         if batch < 1:
             raise ValidationError("the retention batch must be at least 1")
-        self.store = store
+        super().__init__(store, worker, log, interval=interval, gap=gap)
         self.own = own
-        self.worker = worker
         self.clock = clock
         self.batch = batch
-        self.interval = interval
-        self.gap = gap
         self.purged = 0
-        self._halt = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._loop, name=f"tenuto-retention-{self.worker}", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._halt.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        while not self._halt.is_set():
-            try:
-                full = self.run_once()
-            except Exception as exc:
-                if self.store.outage(exc) is None:
-                    log.exception("retention: a purge failed; trying again later")
-                full = False
-            self._halt.wait(self.gap if full else self.interval)
+    def tick(self) -> bool:
+        return self.run_once()
 
     def run_once(self) -> bool:
         """One batch per rule of the effective policy; whether any batch came back full
@@ -312,7 +292,7 @@ class Purger:
         exporter = Exporter(policy.export_to, self.worker) if policy.export_to else None
         full = False
         for rule in policy.rules:
-            if self._halt.is_set():
+            if self.halted:
                 break
 
             def batch(tx: Tx, rule: RetentionRule = rule) -> int:

@@ -11,6 +11,7 @@ import click
 from ..client import Client
 from ..filters import Filter
 from ..status import InstanceStatus, StandingPause
+from .limits import show_limits
 from .params import (
     ALL_OPTION,
     BY_OPTION,
@@ -195,11 +196,12 @@ def resume(
 @DB_OPTION
 @JSON_OPTION
 def pauses(db: str | None, as_json: bool) -> None:
-    """List the standing pauses of orchestrator and activity types.
+    """List the standing pauses of orchestrator and activity types, and of schedules.
 
     Oldest first, with reason, who, since when, and when they resume by themselves.
     Start and end them with 'tenuto pause' and 'tenuto resume' with --orchestrator NAME
-    or --activity NAME.
+    or --activity NAME ('tenuto schedule pause|resume' for schedules). Flow-control
+    limits, pauses that let some work through, follow ('tenuto limits').
 
     \b
     Examples:
@@ -208,10 +210,13 @@ def pauses(db: str | None, as_json: bool) -> None:
     """
     with Client(db) as client:
         standing = client.standing_pauses()
+        limits = client.limits()
     if as_json:
         print_json([sp.to_json() for sp in standing])
     else:
         show_standing_pauses(standing)
+        if limits:  # a limit is a pause that lets some work through: shown next to them
+            show_limits(limits)
 
 
 def _report_change(st: InstanceStatus, changed: bool, done: str, noop: str, as_json: bool) -> None:

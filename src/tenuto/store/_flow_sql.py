@@ -10,6 +10,7 @@ and the count sees every claim committed before, by any worker process.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +31,9 @@ _TERMINAL = tuple(s.value for s in TERMINAL)
 #: Starts older than the window by this much are pruned (claimers that read the clock
 #: before waiting for the limit's lock still count the starts their window covers).
 _PRUNE_SLACK = 60.0
+#: Old starts are pruned by one claim in this many (a statement saved on the others).
+_PRUNE_EVERY = 16
+_prunes = itertools.count()
 
 
 def rate_window(per_second: float) -> tuple[float, int]:
@@ -78,41 +82,48 @@ class FlowSqlReader(FlowReader):
         )
         return [LimitRow(*r) for r in rows]
 
+    def schedule_work(self, now: float) -> bool:
+        return bool(
+            self._q(
+                "SELECT 1 FROM schedules s WHERE buffered IS NOT NULL OR watch_run IS NOT NULL "
+                "OR (next_fire IS NOT NULL AND next_fire <= ? AND NOT EXISTS (SELECT 1 FROM "
+                "standing_pauses sp WHERE sp.kind = 'schedule' AND sp.name = s.schedule_id)) "
+                "LIMIT 1",
+                (now,),
+            )
+        )
+
     def _limits_of(
         self, kind: str, names: Sequence[str] | None, exclude: Sequence[str], lock: bool
     ) -> dict[str, LimitRow]:
         """The limits of ``kind`` on ``names`` (``None``: any) but not ``exclude``;
-        with ``lock``, their rows locked for update, in name order."""
-        found = {r.name: r for r in self.flow_limits(kind)}
-        wanted = sorted(n for n in found if (names is None or n in names) and n not in set(exclude))
-        if not wanted or not lock or not self.d.for_update:
-            return {n: found[n] for n in wanted}
-        cond, params = self.d.in_list("name", wanted)
-        rows = self._q(
-            f"SELECT {_LIMIT_COLUMNS} FROM flow_limits WHERE kind = ? AND {cond} "
-            f"ORDER BY name {self.d.for_update}",
-            [kind, *params],
-        )
-        return {r[1]: LimitRow(*r) for r in rows}
+        with ``lock``, every limit row of ``kind`` locked for update, in name order (one
+        statement: a claim pays one read whether limits exist or not)."""
+        tail = f"ORDER BY name {self.d.for_update}" if lock else "ORDER BY name"
+        rows = self._q(f"SELECT {_LIMIT_COLUMNS} FROM flow_limits WHERE kind = ? {tail}", (kind,))
+        skip = set(exclude)
+        return {
+            r[1]: LimitRow(*r)
+            for r in rows
+            if (names is None or r[1] in names) and r[1] not in skip
+        }
 
     def _activity_room(self, limit: LimitRow, now: float) -> int:
         """How many more executions of a limited activity may start at ``now``."""
+        window, allowed = rate_window(limit.per_second or 1.0)
+        # Both counts in one statement (without a rate, the second counts nothing:
+        # no start is later than infinity). No upper bound on ``at``: a claimer that
+        # committed meanwhile with a later clock reading is counted too.
+        since = now - window if limit.per_second is not None else math.inf
+        running, started = self._q(
+            "SELECT (SELECT COUNT(*) FROM activities WHERE name = ? AND lease IS NOT NULL "
+            "AND visible_at > ?), (SELECT COUNT(*) FROM limit_starts WHERE name = ? AND at > ?)",
+            (limit.name, now, limit.name, since),
+        )[0]
         room = 1 << 30
         if limit.max_concurrent is not None:
-            running = self._q(
-                "SELECT COUNT(*) FROM activities WHERE name = ? AND lease IS NOT NULL "
-                "AND visible_at > ?",
-                (limit.name, now),
-            )[0][0]
             room = min(room, limit.max_concurrent - int(running))
         if limit.per_second is not None:
-            window, allowed = rate_window(limit.per_second)
-            # No upper bound on ``at``: a claimer that committed meanwhile with a later
-            # clock reading is counted too.
-            started = self._q(
-                "SELECT COUNT(*) FROM limit_starts WHERE name = ? AND at > ?",
-                (limit.name, now - window),
-            )[0][0]
             room = min(room, allowed - int(started))
         return max(room, 0)
 
@@ -147,8 +158,10 @@ class FlowSqlReader(FlowReader):
                 continue
             if lim.kind == "orchestrator" and self._orchestrator_room(lim, now) == 0:
                 blocked_o.append(lim.name)
+                # A step leased elsewhere is due when its lease runs out, at the earliest.
                 rows = self._q(
-                    "SELECT MIN(next_due) FROM instances WHERE name = ? AND status = ?",
+                    "SELECT MIN(CASE WHEN lease_until > next_due THEN lease_until "
+                    "ELSE next_due END) FROM instances WHERE name = ? AND status = ?",
                     (lim.name, Status.RUNNING.value),
                 )
                 times += [r[0] for r in rows if r[0] is not None]
@@ -209,12 +222,13 @@ class FlowSqlTx(FlowSqlReader, FlowTx):
 
     def finished_watched_runs(self) -> list[tuple[str, str, Status | None]]:
         marks = ", ".join("?" for _ in _TERMINAL)
+        # Only the schedule rows are locked (not the nullable side of the join).
+        tail = self.d.skip_locked.replace("UPDATE", "UPDATE OF s")
         rows = self._q(
             "SELECT s.schedule_id, s.watch_run, i.status FROM schedules s "
             "LEFT JOIN instances i ON i.instance_id = s.watch_run "
             f"WHERE s.watch_run IS NOT NULL AND (i.status IS NULL OR i.status IN ({marks})) "
-            # Only the schedule rows are locked (not the nullable side of the join).
-            f"ORDER BY s.schedule_id {self.d.skip_locked.replace('UPDATE', 'UPDATE OF s')}",
+            f"ORDER BY s.schedule_id {tail}",
             _TERMINAL,
         )
         return [(r[0], r[1], None if r[2] is None else Status(r[2])) for r in rows]
@@ -259,13 +273,13 @@ class FlowSqlTx(FlowSqlReader, FlowTx):
         )
 
     def put_limit(self, row: LimitRow, *, keep_client: bool = False) -> bool:
-        guard = " WHERE flow_limits.source <> 'client'" if keep_client else ""
         return bool(
             self._q(
                 f"INSERT INTO flow_limits ({_LIMIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (kind, name) DO UPDATE SET max_concurrent = excluded.max_concurrent, "
                 "per_second = excluded.per_second, reason = excluded.reason, by = excluded.by, "
-                f"since = excluded.since, source = excluded.source{guard} RETURNING name",
+                "since = excluded.since, source = excluded.source "
+                "WHERE flow_limits.source <> 'client' OR ? = 0 RETURNING name",
                 [
                     row.kind,
                     row.name,
@@ -275,6 +289,7 @@ class FlowSqlTx(FlowSqlReader, FlowTx):
                     row.by,
                     row.since,
                     row.source,
+                    1 if keep_client else 0,
                 ],
             )
         )
@@ -308,7 +323,8 @@ class FlowSqlTx(FlowSqlReader, FlowTx):
         limits = self._limits_of("activity", names, exclude, lock=True)
         if not limits:
             return claim(names, exclude, limit)
-        taken = claim(names, [*exclude, *limits], limit)
+        free = names is None or any(n not in limits and n not in exclude for n in names)
+        taken = claim(names, [*exclude, *limits], limit) if free else []
         for name, lim in limits.items():
             room = min(self._activity_room(lim, now), limit - len(taken))
             if room <= 0:
@@ -316,11 +332,12 @@ class FlowSqlTx(FlowSqlReader, FlowTx):
             rows = claim([name], (), room)
             taken += rows
             if rows and lim.per_second is not None:
-                window, _ = rate_window(lim.per_second)
-                self._x(
-                    "DELETE FROM limit_starts WHERE name = ? AND at < ?",
-                    (name, now - window - _PRUNE_SLACK),
-                )
+                if next(_prunes) % _PRUNE_EVERY == 0:
+                    window, _ = rate_window(lim.per_second)
+                    self._x(
+                        "DELETE FROM limit_starts WHERE name = ? AND at < ?",
+                        (name, now - window - _PRUNE_SLACK),
+                    )
                 marks = ", ".join("(?, ?)" for _ in rows)
                 self._x(
                     f"INSERT INTO limit_starts (name, at) VALUES {marks}",
@@ -337,12 +354,13 @@ class FlowSqlTx(FlowSqlReader, FlowTx):
         limit: int,
         lease: str,
         lease_until: float,
-        columns: str,
     ) -> tuple[list[Any], str, list[Any]]:
         """Claim the PENDING instances of limited orchestrators that their limits let
         start (highest priority first, then in start order); returns their rows (as
-        ``columns``), and a condition (with its parameters) that the claim of the rest
+        ``INSTANCE_COLUMNS``), and a condition (with its parameters) that the claim of the rest
         adds so as not to take other PENDING instances of those orchestrators."""
+        from ._sql import INSTANCE_COLUMNS  # _sql imports this module
+
         limits = self._limits_of("orchestrator", names, exclude, lock=True)
         if not limits:
             return [], "", []
@@ -359,7 +377,7 @@ class FlowSqlTx(FlowSqlReader, FlowTx):
                 f"  AND next_due <= ? AND (lease_until IS NULL OR lease_until < ?) AND {cond}"
                 "  ORDER BY priority DESC, created_at, instance_id"
                 f"  LIMIT ? {self.d.skip_locked}"
-                f") RETURNING {columns}",
+                f") RETURNING {INSTANCE_COLUMNS}",
                 [lease, lease_until, Status.PENDING.value, now, now, *params, room],
             )
         cond, params = self.d.in_list("name", sorted(limits))

@@ -558,7 +558,7 @@ class SqlTx(SqlOutboxWrites, SqlEntityWrites, SqlReader, FlowSqlTx, Tx):
     ) -> list[tuple[InstanceRow, list[Message]]]:
         cond, params = self.d.names(names, exclude, versions)
         pending, more, more_params = self.claim_limited_pending(
-            names, exclude, versions, now, limit, lease, lease_until, INSTANCE_COLUMNS
+            names, exclude, versions, now, limit, lease, lease_until
         )
         cond, params, limit = cond + more, [*params, *more_params], limit - len(pending)
         claimed = pending + self._q(

@@ -79,6 +79,11 @@ class FlowReader(abc.ABC):
     def flow_limits(self, kind: str | None = None) -> list[LimitRow]:
         """Limits (of ``kind``), by kind and name."""
 
+    @abc.abstractmethod
+    def schedule_work(self, now: float) -> bool:
+        """Whether :meth:`FlowTx.due_schedules` or :meth:`FlowTx.finished_watched_runs`
+        may find something at ``now`` (a read: the write transaction only when so)."""
+
 
 class FlowTx(FlowReader):
     """Writes of schedules and limits, inside a transaction."""

@@ -343,7 +343,7 @@ class _PgTx(SqlTx):
         n = len(INSTANCE_NAMES)
         cond, params = self.d.names(names, exclude, versions)
         pending, more, more_params = self.claim_limited_pending(
-            names, exclude, versions, now, limit, lease, lease_until, INSTANCE_COLUMNS
+            names, exclude, versions, now, limit, lease, lease_until
         )
         cond, params, limit = cond + more, [*params, *more_params], limit - len(pending)
         rows = self._q(
