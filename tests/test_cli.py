@@ -41,6 +41,7 @@ COMMANDS = [
     "retention",
     "export",
     "import",
+    "entity",
 ]
 
 app = tenuto.App()

@@ -21,8 +21,8 @@ import (otherwise one line: the error, and the file and line where it happened).
 The modules: :mod:`.params` reads the command line, :mod:`.render` and
 :mod:`.timeline` print, and the commands are in :mod:`.instances` (start, status,
 list, terminate, raise, history, purge), :mod:`.pausing` (pause, resume, pauses) and
-:mod:`.serving` (worker, serve), :mod:`.retention` (retention show|set|clear) and
-:mod:`.transfer` (export, import).
+:mod:`.serving` (worker, serve), :mod:`.retention` (retention show|set|clear),
+:mod:`.transfer` (export, import) and :mod:`.entities` (entity get|list|signal|clean).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import click
 
 from ..errors import TenutoError
 from ..store import is_database_error
-from . import instances, pausing, retention, serving, transfer
+from . import entities, instances, pausing, retention, serving, transfer
 from .params import parse_duration, parse_when
 from .serving import load_app
 
@@ -121,6 +121,7 @@ class _InternalError(click.ClickException):
         *serving.COMMANDS,
         *retention.COMMANDS,
         *transfer.COMMANDS,
+        *entities.COMMANDS,
     ],
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="Exit codes: 0 success, 1 the operation failed (e.g. unknown id, finished "
