@@ -5,6 +5,7 @@
  * uses innerHTML. Routes live in the URL hash:
  *   #/?status=PAUSED,RUNNING&name=backup&prefix=vol-&from=...&to=...   the instance list
  *   #/instance/<id>                                                      one instance
+ *   #/entities                                                           the entities
  *
  * This module starts the page: the routing and the refresh loop. The views are list.js
  * (with standing.js, the banner of standing pauses) and instance.js; they act through
@@ -15,11 +16,13 @@ import { $, fmtTime, h, updateClocks } from "./format.js";
 import { ApiError, setupAuth } from "./api.js";
 import { applyFilters, refreshList, setupList } from "./list.js";
 import { refreshInstance } from "./instance.js";
+import { refreshEntities, setupEntities } from "./entities.js";
 
 /* ---------------------------------------------------------------- routing */
 
 function parseRoute() {
   const hash = location.hash.replace(/^#/, "") || "/";
+  if (hash === "/entities") return { view: "entities" };
   const match = hash.match(/^\/instance\/(.+)$/);
   if (match) {
     try {
@@ -46,7 +49,10 @@ function onRoute() {
   state.route = route;
   $("#list-view").hidden = route.view !== "list";
   $("#instance-view").hidden = route.view !== "instance";
-  if (route.view === "list") {
+  $("#entities-view").hidden = route.view !== "entities";
+  if (route.view === "entities") {
+    document.title = "tenuto · entities";
+  } else if (route.view === "list") {
     state.listHash = location.hash || "#/";
     applyFilters(route.filters, route.limit);
     document.title = "tenuto · instances";
@@ -73,6 +79,7 @@ async function reload() {
   busy = true;
   try {
     if (state.route.view === "instance") await refreshInstance();
+    else if (state.route.view === "entities") await refreshEntities();
     else await refreshList();
     if (!state.locked) {
       $("#main").hidden = false;
@@ -103,6 +110,7 @@ function start() {
   setReloader(reload);
   setupAuth();
   setupList();
+  setupEntities();
   $("#notice-close").addEventListener("click", () => { $("#notice").hidden = true; });
   $("#footer").textContent =
     `Times are in ${Intl.DateTimeFormat().resolvedOptions().timeZone || "local time"}.`;

@@ -94,6 +94,7 @@ export const SOURCES = {
   parent: "via its parent",
   orchestration: "paused itself",
   orchestrator: "standing pause of its orchestrator",
+  entity: "standing pause of its entity type",
 };
 
 /** Activities this instance waits on that a standing activity pause holds. */
