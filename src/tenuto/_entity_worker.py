@@ -97,7 +97,10 @@ class EntityRunner:
             ops = tx.entity_ops([r.entity_id for r in rows], now, self.operations) if rows else {}
             return rows, ops, resumed
 
-        rows, ops, resumed = self.store.run(claim)
+        # A claim need not reach disk before it returns (durable=False): a claim lost in a
+        # database crash is only a lease lost, and the batch is claimed again.
+        with self.store.transaction(origin=self._listener, durable=False) as tx:
+            rows, ops, resumed = claim(tx)
         if not rows:
             return resumed > 0
         now = self.clock.now()

@@ -193,17 +193,21 @@ class SqlEntityWrites(EntityWrites):
         self, entity_ids: Sequence[str], now: float, limit: int
     ) -> dict[str, list[EntityOpRow]]:
         found: dict[str, list[EntityOpRow]] = {eid: [] for eid in entity_ids}
-        for part in chunks(sorted(set(entity_ids)), self.d.batch):
-            cond, params = self.d.in_list("o.entity_id", part)
-            for r in self._q(
-                f"SELECT {_OP_COLUMNS} FROM (SELECT {_O_COLUMNS}, ROW_NUMBER() OVER "
-                "(PARTITION BY o.entity_id ORDER BY o.id) AS rn FROM entity_ops o "
-                "JOIN entities e ON e.entity_id = o.entity_id "
-                f"WHERE {cond} AND o.visible_at <= ? AND {_MAY_RUN}) t "
-                "WHERE rn <= ? ORDER BY entity_id, id",
-                [*params, now, limit],
-            ):
+        # One subquery per entity, each reading the head of its queue from the index
+        # (entity_id, id): a long queue costs a batch no more than ``limit`` rows.
+        one = (
+            f"SELECT * FROM (SELECT {_O_COLUMNS} FROM entity_ops o "
+            "JOIN entities e ON e.entity_id = o.entity_id "
+            f"WHERE o.entity_id = ? AND o.visible_at <= ? AND {_MAY_RUN} "
+            "ORDER BY o.id LIMIT ?) t"
+        )
+        for part in chunks(sorted(set(entity_ids)), 100):
+            union = " UNION ALL ".join(one for _ in part)
+            params = [x for eid in part for x in (eid, now, limit)]
+            for r in self._q(union, params):
                 found[r[1]].append(EntityOpRow(*r))
+        for ops in found.values():
+            ops.sort(key=lambda op: op.id)
         return found
 
     def save_entities(self, items: Sequence[tuple[str, str, dict[str, Any]]]) -> list[bool]:
