@@ -578,10 +578,11 @@ def test_errors_are_grpc_statuses(sidecar: Sidecar, stub: Any) -> None:
     with pytest.raises(grpc.RpcError) as info:
         sidecar.client.rewind_orchestration(done)
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert not stub.GetEntity(pb.GetEntityRequest(instanceId="@counter@x")).exists
     with pytest.raises(grpc.RpcError) as info:
-        stub.GetEntity(pb.GetEntityRequest(instanceId="@counter@x"))
+        stub.CompleteEntityTask(pb.EntityBatchResult())
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "entities" in info.value.details()
+    assert "entity work items" in info.value.details()
     stub.Hello(empty_pb2.Empty())
 
 
