@@ -23,20 +23,9 @@ from durabletask.entities import EntityInstanceId
 
 import tenuto
 from sdk_helpers import Sidecar, open_sidecar
+from test_entities_http import app  # a Counter class entity
 
 from helpers import wait_for
-
-app = tenuto.App()
-
-
-@app.entity
-class Counter:
-    def __init__(self) -> None:
-        self.value = 0
-
-    def add(self, amount: int) -> int:
-        self.value += amount
-        return self.value
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
