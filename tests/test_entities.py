@@ -298,3 +298,19 @@ class _Nothing:
 
 
 _nothing = _Nothing()
+
+
+def test_signals_to_names_no_worker_serves_are_refused(client, spawn, db_url):
+    client.signal_entity("@anything@a", "op")  # no worker has registered a name yet
+    spawn()
+    wait_for(lambda: client.store.read(lambda r: r.known_names("entity")), timeout=15)
+    with pytest.raises(tenuto.UnknownEntity, match="known entities: counter, journal"):
+        client.signal_entity("@countr@a", "add", 1)
+    with pytest.raises(tenuto.ValidationError):  # a refused value: HTTP 422, CLI exit 1
+        client.signal_entity("@countr@a", "add", 1)
+    with tenuto.Client(db_url, check_names=False) as lenient:
+        lenient.signal_entity("@countr@a", "add", 1)
+    assert client.get_entity("@countr@a").pending_operations == 1  # type: ignore[union-attr]
+    other = tenuto.App()
+    with tenuto.Client(db_url, app=other) as local, pytest.raises(tenuto.UnknownEntity):
+        local.signal_entity("@counter@a", "add", 1)

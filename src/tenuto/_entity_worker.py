@@ -57,6 +57,8 @@ class EntityRunner:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        # Clients refuse signals to entity names no worker has registered (typos).
+        self.store.run(lambda tx: tx.register_entity_names(self.names, self.clock.now()))
         self._thread = threading.Thread(
             target=self._main, name=f"tenuto-entities-{self.id}", daemon=True
         )

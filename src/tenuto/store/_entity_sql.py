@@ -163,6 +163,13 @@ class SqlEntityWrites(EntityWrites):
             ],
         )
 
+    def register_entity_names(self, names: Sequence[str], now: float) -> None:
+        self._many(
+            "INSERT INTO names (kind, name, seen_at) VALUES ('entity', ?, ?) "
+            "ON CONFLICT (kind, name) DO UPDATE SET seen_at = excluded.seen_at",
+            [(n, now) for n in names],
+        )
+
     def ensure_entities(self, entity_ids: Sequence[str], now: float) -> None:
         self._many(
             "INSERT INTO entities (entity_id, name, key, last_modified) VALUES (?, ?, ?, ?) "
