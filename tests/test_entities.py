@@ -124,7 +124,7 @@ def test_a_failing_operation_changes_nothing_and_the_caller_gets_the_error(clien
     done = client.wait(iid, timeout=30)
     assert done.runtime_status is Status.COMPLETED
     assert done.output == ["fail", "ValueError", "failing on purpose at 7"]
-    time.sleep(0)  # the failed operation's signal was never sent: the state stays 7
+    # The failed operation's signal (+1000) was never sent: the state goes 7 -> 8.
     client.signal_entity("@counter@f", "add", 1)
     wait_for(lambda: state(client, "@counter@f") == 8, timeout=15)
 

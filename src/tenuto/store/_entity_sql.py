@@ -115,7 +115,7 @@ class SqlEntityReads(EntityReads):
         times = []
         # A leased entity's operations are due when the lease runs out, at the earliest.
         row = self._q(
-            "SELECT MIN(CASE WHEN e.lease_until IS NOT NULL AND e.lease_until > o.visible_at "
+            "SELECT MIN(CASE WHEN e.lease IS NOT NULL AND e.lease_until > o.visible_at "
             "THEN e.lease_until ELSE o.visible_at END) "
             "FROM entity_ops o JOIN entities e ON e.entity_id = o.entity_id "
             f"WHERE {cond} AND e.pause_since IS NULL AND {_MAY_RUN} AND NOT {_TYPE_PAUSED}",
@@ -190,7 +190,9 @@ class SqlEntityWrites(EntityWrites):
             f"  AND NOT {_TYPE_PAUSED}"
             "   AND EXISTS (SELECT 1 FROM entity_ops o WHERE o.entity_id = e.entity_id"
             f"      AND o.visible_at <= ? AND {_MAY_RUN})"
-            f"  LIMIT ? {self.d.skip_locked}"
+            # Least recently run first (lease_until stays as the last lease's end):
+            # entities with work take turns, none waits behind busier ones.
+            f"  ORDER BY e.lease_until NULLS FIRST LIMIT ? {self.d.skip_locked}"
             f") RETURNING {ENTITY_COLUMNS}",
             [lease, lease_until, *params, now, now, limit],
         )
@@ -222,7 +224,7 @@ class SqlEntityWrites(EntityWrites):
         for entity_id, lease, changes in items:
             sets, params = _sets(changes)
             rows = self._q(
-                f"UPDATE entities SET {sets}lease = NULL, lease_until = NULL "
+                f"UPDATE entities SET {sets}lease = NULL "
                 "WHERE entity_id = ? AND lease = ? RETURNING entity_id",
                 [*params, entity_id, lease],
             )
