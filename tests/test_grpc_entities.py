@@ -20,6 +20,7 @@ import durabletask.internal.orchestrator_service_pb2 as pb
 import durabletask.internal.orchestrator_service_pb2_grpc as stubs
 from durabletask import client as dc
 from durabletask.entities import EntityInstanceId
+from durabletask.worker import TaskHubGrpcWorker
 
 import tenuto
 from sdk_helpers import Sidecar, open_sidecar
@@ -81,8 +82,66 @@ def test_bad_entity_requests_and_work_items(side: Sidecar) -> None:
         stub.SignalEntity(pb.SignalEntityRequest(instanceId="counter-a", name="add"))
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "@name@key" in info.value.details()
-    with pytest.raises(grpc.RpcError) as info:
-        stub.CompleteEntityTask(pb.EntityBatchResult())
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "@app.entity" in info.value.details()
+    # A result nobody asked for (an unknown completion token) changes nothing.
+    stub.CompleteEntityTask(pb.EntityBatchResult(completionToken="nobody"))
     channel.close()
+
+
+# -- entities run by an SDK worker ---------------------------------------------------------
+
+
+def sdk_counter(ctx: Any, amount: Any) -> Any:
+    """A function-based Durable Task SDK entity."""
+    value = ctx.get_state(int, 0)
+    if ctx.operation == "add":
+        value += amount
+        ctx.set_state(value)
+        if value >= 100:
+            ctx.signal_entity(EntityInstanceId("sdk_counter", "overflow"), "add", 1)
+        return value
+    if ctx.operation == "fail":
+        raise ValueError(f"failing on purpose at {value}")
+    return value
+
+
+mixed = tenuto.App()
+
+
+@mixed.orchestrator
+def calls_sdk_entity(ctx: tenuto.OrchestrationContext, key: str) -> Any:
+    first = yield ctx.call_entity(f"@sdk_counter@{key}", "add", 5)
+    try:
+        yield ctx.call_entity(f"@sdk_counter@{key}", "fail")
+    except tenuto.EntityOperationFailed as error:
+        failed = error.failure.message
+    with (yield ctx.lock_entities(f"@sdk_counter@{key}")):
+        locked = yield ctx.call_entity(f"@sdk_counter@{key}", "add", 95)
+    return [first, failed, locked]
+
+
+def test_an_sdk_worker_runs_entities_for_sdk_and_tenuto_callers(side: Sidecar) -> None:
+    w = TaskHubGrpcWorker(host_address=side.address)
+    w.add_entity(sdk_counter)
+    w.use_work_item_filters()
+    w.start()
+    tw = tenuto.Worker(mixed, store=side.server.store, poll_interval=0.1).start()
+    try:
+        c = side.client
+        c.signal_entity(EntityInstanceId("sdk_counter", "a"), "add", input=3)
+        c.signal_entity(EntityInstanceId("sdk_counter", "a"), "add", input=4)
+        wait_for(lambda: _sdk_state(side, "a") == 7, timeout=30)
+        iid = side.tenuto.start("calls_sdk_entity", "b")
+        done = side.tenuto.wait(iid, timeout=30)
+        assert done.runtime_status is tenuto.Status.COMPLETED, done.failure
+        assert done.output == [5, "failing on purpose at 5", 100]
+        # The SDK entity's own signal (at 100) was sent, once.
+        wait_for(lambda: _sdk_state(side, "overflow") == 1, timeout=30)
+        assert side.tenuto.get_entity("@sdk_counter@b").locked_by is None  # type: ignore[union-attr]
+    finally:
+        tw.stop()
+        w.stop()
+
+
+def _sdk_state(side: Sidecar, key: str) -> Any:
+    found = side.tenuto.get_entity(f"@sdk_counter@{key}")
+    return None if found is None else found.state

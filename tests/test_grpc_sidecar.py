@@ -580,9 +580,8 @@ def test_errors_are_grpc_statuses(sidecar: Sidecar, stub: Any) -> None:
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert not stub.GetEntity(pb.GetEntityRequest(instanceId="@counter@x")).exists
     with pytest.raises(grpc.RpcError) as info:
-        stub.CompleteEntityTask(pb.EntityBatchResult())
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "entity work items" in info.value.details()
+        stub.GetEntity(pb.GetEntityRequest(instanceId="counter-x"))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     stub.Hello(empty_pb2.Empty())
 
 

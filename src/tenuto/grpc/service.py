@@ -9,9 +9,10 @@ the stored JSON text byte for byte, and the execution id. Worker calls (``GetWor
 
 Errors: an unknown instance is ``NOT_FOUND``, a bad request ``INVALID_ARGUMENT``, an
 operation the instance's state forbids ``FAILED_PRECONDITION``, a taken id
-``ALREADY_EXISTS``. The entity client calls are served (:mod:`.entities`); entity work
-items for SDK workers are ``UNIMPLEMENTED``. Nothing a request carries
-crashes the server: an unexpected error is logged and answered ``INTERNAL``.
+``ALREADY_EXISTS``. Entities: the client calls are served by :mod:`.entities`, entity
+work items by :mod:`.entity_dispatch`; SDK orchestrations cannot call entities yet.
+Nothing a request carries crashes the server: an unexpected error is logged and
+answered ``INTERNAL``.
 """
 
 from __future__ import annotations
@@ -52,10 +53,6 @@ log = logging.getLogger("tenuto.grpc")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_ENTITIES = (
-    "entity work items are not served to SDK workers yet: register entities with "
-    "@app.entity in a tenuto worker (see docs/durable-task-sdks.md)"
-)
 #: A worker stream with nothing to send says it is alive this often (seconds): SDK
 #: workers reconnect after a silence of 120 s.
 HEALTH_PING = 30.0
@@ -612,8 +609,17 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
     ) -> pb.CleanEntityStorageResponse:
         return entities.clean(self.client, request)
 
-    def _no_entities(self, request: Any, context: grpc.ServicerContext) -> Any:
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, _ENTITIES)
+    @_rpc
+    def CompleteEntityTask(
+        self, request: pb.EntityBatchResult, context: grpc.ServicerContext
+    ) -> pb.CompleteTaskResponse:
+        self.dispatcher.entities.complete(request)
+        self.dispatcher.changed()
+        return pb.CompleteTaskResponse()
 
-    CompleteEntityTask = _no_entities
-    AbandonTaskEntityWorkItem = _no_entities
+    @_rpc
+    def AbandonTaskEntityWorkItem(
+        self, request: pb.AbandonEntityTaskRequest, context: grpc.ServicerContext
+    ) -> pb.AbandonEntityTaskResponse:
+        self.dispatcher.entities.abandon(request.completionToken)
+        return pb.AbandonEntityTaskResponse()
