@@ -49,6 +49,7 @@ COMMANDS = [
     "replay-check",
     "rewind",
     "restart",
+    "entity",
 ]
 
 app = tenuto.App()

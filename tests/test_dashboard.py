@@ -79,6 +79,13 @@ def migrate(ctx, message):
     yield ctx.call_activity(fail, message)
 
 
+@app.entity
+def tally(ctx: tenuto.EntityContext, n: int = 0) -> int:
+    """A durable entity for the entity list: adds ``n`` to its state."""
+    ctx.set_state(ctx.get_state(0) + n)
+    return int(ctx.get_state())
+
+
 @pytest.fixture
 def backend() -> str:
     """The browser tests run on SQLite (this overrides the suite's two backends)."""
@@ -660,3 +667,40 @@ def test_rewind_restart_and_deliver_failure_from_the_dashboard(dashboard):
     expect(dash.page.locator("h1")).not_to_have_text("checkout-failed")
     new_id = dash.page.locator("h1").text_content()
     assert c.wait(new_id, timeout=10).output == "charged 12"
+
+
+def test_entity_list_shows_state_queue_and_pause_and_acts(dashboard):
+    dash = dashboard()
+    c = dash.client
+    c.signal_entity("@tally@alpha", "add", 5)
+    c.signal_entity("@tally@beta", "add", 1)
+    wait_for(lambda: all(c.get_entity(f"@tally@{k}") for k in ("alpha", "beta")))
+    wait_for(lambda: (c.get_entity("@tally@beta") or _no_state).state == 1)
+    c.pause("@tally@beta", "fixing beta", by="ops")
+    c.signal_entity("@tally@beta", "add", 10)
+    c.pause_entity_type("tally", "release freeze", by="ops")
+    dash.open("#/entities")
+    alpha = dash.page.locator('#entity-rows tr[data-entity="@tally@alpha"]')
+    beta = dash.page.locator('#entity-rows tr[data-entity="@tally@beta"]')
+    expect(alpha).to_contain_text("5")
+    expect(alpha).to_contain_text("standing pause of its entity type")
+    expect(alpha).to_contain_text("held by its type")
+    expect(beta).to_contain_text("fixing beta")
+    expect(beta.locator("td.num")).to_have_text("1")
+    dash.screenshot("dashboard-entities.png")
+    beta.get_by_role("button", name="Resume").click()
+    expect(dash.notice()).to_have_text("Resumed @tally@beta.")
+    assert c.get_entity("@tally@beta").pause.source == "entity"  # type: ignore[union-attr]
+    dash.open("#/")
+    banner = dash.page.locator('#standing [data-kind=entity][data-name="tally"]')
+    expect(banner).to_contain_text("release freeze")
+    banner.get_by_role("button", name="Resume").click()
+    expect(dash.notice()).to_have_text("Resumed entity type tally.")
+    wait_for(lambda: (c.get_entity("@tally@beta") or _no_state).state == 11)
+
+
+class _NoState:
+    state = None
+
+
+_no_state = _NoState()

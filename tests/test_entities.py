@@ -124,7 +124,7 @@ def test_a_failing_operation_changes_nothing_and_the_caller_gets_the_error(clien
     done = client.wait(iid, timeout=30)
     assert done.runtime_status is Status.COMPLETED
     assert done.output == ["fail", "ValueError", "failing on purpose at 7"]
-    time.sleep(0)  # the failed operation's signal was never sent: the state stays 7
+    # The failed operation's signal (+1000) was never sent: the state goes 7 -> 8.
     client.signal_entity("@counter@f", "add", 1)
     wait_for(lambda: state(client, "@counter@f") == 8, timeout=15)
 
@@ -298,3 +298,74 @@ class _Nothing:
 
 
 _nothing = _Nothing()
+
+
+def test_signals_to_names_no_worker_serves_are_refused(client, spawn, db_url):
+    client.signal_entity("@anything@a", "op")  # no worker has registered a name yet
+    spawn()
+    wait_for(lambda: client.store.read(lambda r: r.known_names("entity")), timeout=15)
+    with pytest.raises(tenuto.UnknownEntity, match="known entities: counter, journal"):
+        client.signal_entity("@countr@a", "add", 1)
+    with pytest.raises(tenuto.ValidationError):  # a refused value: HTTP 422, CLI exit 1
+        client.signal_entity("@countr@a", "add", 1)
+    with tenuto.Client(db_url, check_names=False) as lenient:
+        lenient.signal_entity("@countr@a", "add", 1)
+    assert client.get_entity("@countr@a").pending_operations == 1  # type: ignore[union-attr]
+    other = tenuto.App()
+    with tenuto.Client(db_url, app=other) as local, pytest.raises(tenuto.UnknownEntity):
+        local.signal_entity("@counter@a", "add", 1)
+
+
+def test_a_worker_that_never_ran_it_replays_entity_calls_and_locks(client, spawn):
+    first = spawn()
+    iid = client.start("replayed", "rp")
+    wait_for(lambda: (client.get_entity("@counter@rp") or _nothing).locked_by == iid, timeout=15)
+    wait_for(lambda: state(client, "@counter@rp") == 2, timeout=15)
+    first.kill()
+    spawn()  # a cold worker: the orchestration's next step replays its whole history
+    client.raise_event(iid, "go")
+    done = client.wait(iid, timeout=30)
+    assert done.runtime_status is Status.COMPLETED, done.failure
+    assert done.output == [1, 2, 3, 103]
+    assert client.get_entity("@counter@rp").locked_by is None  # type: ignore[union-attr]
+    kinds = [e.type for e in client.history(iid)]
+    assert kinds.count("EntityOperationCalled") == 4 and "EntityLockGranted" in kinds
+    assert "EntityUnlockSent" in kinds and "EntityOperationSignaled" in kinds
+
+
+tally = tenuto.App()
+
+
+@tally.entity
+def points(ctx: tenuto.EntityContext, n: int = 0) -> int:
+    ctx.set_state(ctx.get_state(0) + n)
+    return int(ctx.get_state())
+
+
+def test_async_client_entity_methods(db_url, start_worker):
+    import asyncio
+
+    start_worker(tally, poll_interval=0.1)
+
+    async def main() -> None:
+        async with tenuto.AsyncClient(db_url) as ac:
+            await ac.signal_entity("@points@a", "add", 2)
+            deadline = time.monotonic() + 15
+            while (await ac.get_entity("@points@a") or _nothing_state).state != 2:
+                assert time.monotonic() < deadline, "the signal was not applied"
+                await asyncio.sleep(0.02)
+            page = await ac.query_entities("points")
+            assert [str(s.entity_id) for s in page.items] == ["@points@a"]
+            assert await ac.pause_entity_type("points", "async") is True
+            assert [p.kind for p in await ac.standing_pauses()] == ["entity"]
+            assert await ac.resume_entity_type("points") is True
+            assert await ac.clean_entity_storage() == tenuto.EntityCleaning(0, 0)
+
+    asyncio.run(main())
+
+
+class _NothingState:
+    state = None
+
+
+_nothing_state = _NothingState()

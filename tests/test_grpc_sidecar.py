@@ -578,10 +578,10 @@ def test_errors_are_grpc_statuses(sidecar: Sidecar, stub: Any) -> None:
     with pytest.raises(grpc.RpcError) as info:
         sidecar.client.rewind_orchestration(done)
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert not stub.GetEntity(pb.GetEntityRequest(instanceId="@counter@x")).exists
     with pytest.raises(grpc.RpcError) as info:
-        stub.GetEntity(pb.GetEntityRequest(instanceId="@counter@x"))
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "entities" in info.value.details()
+        stub.GetEntity(pb.GetEntityRequest(instanceId="counter-x"))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     stub.Hello(empty_pb2.Empty())
 
 

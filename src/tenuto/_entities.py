@@ -156,13 +156,16 @@ def _response(op: EntityOpRow, kind: str, fields: dict[str, Any], now: float) ->
 
 def write_batches(tx: Tx, batches: Sequence[Batch], now: float) -> int:
     """Write the batches whose entity is still leased by them; returns how many."""
-    lockers = sorted({c for b in batches for c in b.lockers})
+    lockers = {c for b in batches for c in b.lockers}
+    callers = {m.instance_id for b in batches for m in b.responses}
     gone: set[str] = set()
-    if lockers:
-        # Instances before entities, as every transaction locks them: a terminate that
-        # unlocks the caller's entities runs wholly before or after this.
-        live = {r.instance_id for r in tx.lock_instances(lockers) if not r.status.is_terminal}
-        gone = set(lockers) - live
+    if lockers or callers:
+        # Instances before entities, as every transaction locks them (a step that ends
+        # an orchestration unlocks its entities after locking it): no deadlock, and a
+        # terminate that unlocks the caller's entities runs wholly before or after this.
+        rows = tx.lock_instances(sorted(lockers | callers))
+        live = {r.instance_id for r in rows if not r.status.is_terminal}
+        gone = lockers - live
     items = []
     for b in sorted(batches, key=lambda b: b.row.entity_id):
         if b.locked_by in gone:

@@ -13,9 +13,10 @@ from typing import Any
 from . import _control, _entities
 from ._checks import check_text, check_time
 from ._json import dumps
+from .app import App
 from .clock import Clock
 from .entities import EntityId, EntityState, check_operation
-from .errors import InvalidCursor, ValidationError
+from .errors import InvalidCursor, UnknownEntity, ValidationError
 from .status import Page
 from .store.base import Reader, Store
 
@@ -38,6 +39,8 @@ class EntityClient:
 
     store: Store
     clock: Clock
+    app: App | None
+    check_names: bool
 
     def _by(self, by: str | None) -> str:
         raise NotImplementedError
@@ -53,6 +56,7 @@ class EntityClient:
         """Send an entity a one-way operation (now, or at ``signal_time``); the entity
         is created by its first operation. A paused entity applies it after resume."""
         target, op = EntityId.of(entity_id), check_operation(operation)
+        self._check_entity_name(target.name)
         text = dumps(input, f"the input of entity operation {op!r}")
         at = check_time(signal_time, "signal_time")
 
@@ -61,6 +65,19 @@ class EntityClient:
             _entities.signal(tx, target, op, text, now if at is None else at, now)
 
         self.store.run(send)
+
+    def _check_entity_name(self, name: str) -> None:
+        """Refuse a name that no worker serves (with ``app``: that the app lacks), as
+        ``start`` does for orchestrators, unless ``check_names=False``."""
+        if self.app is not None:
+            if self.app.get_entity(name) is None:
+                raise UnknownEntity(name, self.app.entity_names)
+            return
+        if not self.check_names:
+            return
+        known = self.store.read(lambda r: r.known_names("entity"))
+        if known and name not in known:
+            raise UnknownEntity(name, known)
 
     def get_entity(
         self, entity_id: EntityId | str, *, include_state: bool = True

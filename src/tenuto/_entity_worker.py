@@ -57,6 +57,8 @@ class EntityRunner:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        # Clients refuse signals to entity names no worker has registered (typos).
+        self.store.run(lambda tx: tx.register_entity_names(self.names, self.clock.now()))
         self._thread = threading.Thread(
             target=self._main, name=f"tenuto-entities-{self.id}", daemon=True
         )
@@ -97,7 +99,10 @@ class EntityRunner:
             ops = tx.entity_ops([r.entity_id for r in rows], now, self.operations) if rows else {}
             return rows, ops, resumed
 
-        rows, ops, resumed = self.store.run(claim)
+        # A claim need not reach disk before it returns (durable=False): a claim lost in a
+        # database crash is only a lease lost, and the batch is claimed again.
+        with self.store.transaction(origin=self._listener, durable=False) as tx:
+            rows, ops, resumed = claim(tx)
         if not rows:
             return resumed > 0
         now = self.clock.now()

@@ -198,3 +198,15 @@ class EntityOperationFailed(TaskFailed):
 class LockingRulesViolation(TenutoError, RuntimeError):
     """Orchestration code broke a rule of critical sections: it locked entities while
     holding locks, or called an entity it does not hold inside a critical section."""
+
+
+class UnknownEntity(ValidationError, LookupError):
+    """No worker serves entities of this name (a signal to it would wait forever)."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        hint = ", ".join(sorted(known)) if known else "none"
+        super().__init__(
+            f"no entity named {name!r} is registered by any worker (known entities: {hint}); "
+            "register it with @app.entity, or pass check_names=False to the client"
+        )
+        self.name = name

@@ -130,3 +130,18 @@ def call_outside_lock(ctx: tenuto.OrchestrationContext, _: object) -> object:
     with (yield ctx.lock_entities("@counter@l1")):
         yield ctx.call_entity("@counter@l2", "get")
     return "unreachable"
+
+
+@app.orchestrator
+def replayed(ctx: tenuto.OrchestrationContext, key: str) -> object:
+    """Calls, a critical section that waits for an event, a signal: replayed from its
+    history by a worker that never ran it."""
+    entity = f"@counter@{key}"
+    a = yield ctx.call_entity(entity, "add", 1)
+    with (yield ctx.lock_entities(entity)):
+        b = yield ctx.call_entity(entity, "add", 1)
+        yield ctx.wait_for_event("go")
+        c = yield ctx.call_entity(entity, "add", 1)
+    ctx.signal_entity(entity, "add", 100)
+    d = yield ctx.call_entity(entity, "get")
+    return [a, b, c, d]

@@ -22,7 +22,8 @@ The modules: :mod:`.params` reads the command line, :mod:`.render` and
 :mod:`.timeline` print, and the commands are in :mod:`.instances` (start, status,
 list, terminate, raise, history, purge), :mod:`.pausing` (pause, resume, pauses) and
 :mod:`.serving` (worker, serve), :mod:`.retention` (retention show|set|clear),
-:mod:`.transfer` (export, import) and :mod:`.events` (events).
+:mod:`.transfer` (export, import), :mod:`.events` (events) and :mod:`.entities`
+(entity get|list|signal|clean).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ..errors import TenutoError
 from ..store import is_database_error
 from . import (
     checking,
+    entities,
     events,
     instances,
     limits,
@@ -139,6 +141,7 @@ class _InternalError(click.ClickException):
         *schedules.COMMANDS,
         *limits.COMMANDS,
         *work.COMMANDS,
+        *entities.COMMANDS,
     ],
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="Exit codes: 0 success, 1 the operation failed (e.g. unknown id, finished "

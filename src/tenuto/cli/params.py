@@ -232,8 +232,14 @@ def acts_on_many(
 
 
 def type_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Add ``--orchestrator NAME`` and ``--activity NAME``: a whole type as the target
-    (a standing pause), instead of instances."""
+    """Add ``--orchestrator NAME``, ``--activity NAME`` and ``--entity-type NAME``: a
+    whole type as the target (a standing pause), instead of instances."""
+    fn = click.option(
+        "--entity-type",
+        default=None,
+        metavar="NAME",
+        help="Every entity of NAME, including those created meanwhile (a standing pause).",
+    )(fn)
     fn = click.option(
         "--activity",
         default=None,
@@ -249,12 +255,21 @@ def type_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
+#: The option that names each kind of type.
+_TYPE_OPTIONS = {
+    "orchestrator": "--orchestrator",
+    "activity": "--activity",
+    "entity": "--entity-type",
+}
+
+
 def type_target(
     instance_id: str | None,
     all_: bool,
     flt: Filter,
     orchestrator: str | None,
     activity: str | None,
+    entity_type: str | None = None,
 ) -> tuple[str, str] | None:
     """``(kind, name)`` when the command acts on a whole orchestrator or activity type
     (``--orchestrator NAME`` or ``--activity NAME``), ``None`` when it acts on instances.
@@ -263,23 +278,28 @@ def type_target(
     instance ID, ``--all`` or the instance filters."""
     given = [
         (kind, name)
-        for kind, name in (("orchestrator", orchestrator), ("activity", activity))
+        for kind, name in (
+            ("orchestrator", orchestrator),
+            ("activity", activity),
+            ("entity", entity_type),
+        )
         if name is not None
     ]
     if not given:
         return None
+    options = [_TYPE_OPTIONS[kind] for kind, _ in given]
     if len(given) > 1:
-        raise click.UsageError("give --orchestrator or --activity, not both")
-    [(kind, name)] = given
+        raise click.UsageError(f"give {' or '.join(options)}, not both")
+    [(kind, name)], [option] = given, options
     if not name.strip():
-        raise click.UsageError(f"--{kind} needs the name of an {kind}")
+        raise click.UsageError(f"{option} needs the name of an {kind}")
     if instance_id is not None:
         raise click.UsageError(
-            f"give an instance ID or --{kind}, not both: --{kind} {name} acts on the whole type"
+            f"give an instance ID or {option}, not both: {option} {name} acts on the whole type"
         )
     if all_ or flt.given:
         raise click.UsageError(
-            f"--{kind} acts on the whole type; it takes neither --all nor {_FILTER_NAMES} "
+            f"{option} acts on the whole type; it takes neither --all nor {_FILTER_NAMES} "
             "(those select instances)"
         )
     return kind, name

@@ -9,6 +9,7 @@ from datetime import datetime
 import click
 
 from ..client import Client
+from ..entities import is_entity_id
 from ..filters import Filter
 from ..status import InstanceStatus, StandingPause
 from .limits import show_limits
@@ -25,6 +26,7 @@ from .params import (
     type_target,
 )
 from .render import (
+    plural,
     print_json,
     report_count,
     show_standing_pauses,
@@ -66,6 +68,7 @@ def pause(
     flt: Filter,
     orchestrator: str | None,
     activity: str | None,
+    entity_type: str | None,
     reason: str | None,
     resume_at: datetime | None,
     wait_drained: float | None,
@@ -82,8 +85,9 @@ def pause(
 
     --orchestrator NAME pauses every instance of NAME, and holds those started while the
     pause stands. --activity NAME holds every execution of that activity, in every
-    orchestration (the instances stay RUNNING, waiting); running ones finish. See them
-    with 'tenuto pauses'.
+    orchestration (the instances stay RUNNING, waiting); running ones finish.
+    --entity-type NAME holds every entity of NAME (their operations queue). See them
+    with 'tenuto pauses'. An entity id, @name@key, pauses that entity.
 
     \b
     Examples:
@@ -93,8 +97,10 @@ def pause(
       tenuto pause --all --reason "incident 1234"      (every live instance)
       tenuto pause --orchestrator backup --reason "business hours" --resume-at +8h
       tenuto pause --activity charge_card --reason "billing upgrade"
+      tenuto pause @counter@user-42 --reason "fixing its state"
+      tenuto pause --entity-type counter --reason "deploy"
     """
-    target = type_target(instance_id, all_, flt, orchestrator, activity)
+    target = type_target(instance_id, all_, flt, orchestrator, activity, entity_type)
     if wait_drained is not None and (target is not None or all_):
         raise click.UsageError("--wait-drained waits for one instance: give its ID")
     with Client(db, actor=by) as client:
@@ -102,6 +108,8 @@ def pause(
             kind, name = target
             if kind == "orchestrator":
                 changed = client.pause_orchestrator(name, reason, resume_at=resume_at)
+            elif kind == "entity":
+                changed = client.pause_entity_type(name, reason, resume_at=resume_at)
             else:
                 changed = client.pause_activity(name, reason, resume_at=resume_at)
             _report_type_change(client, kind, name, changed, paused=True, as_json=as_json)
@@ -111,6 +119,10 @@ def pause(
             report_count(count, "Paused", as_json)
             return
         assert instance_id is not None
+        if is_entity_id(instance_id):
+            changed = client.pause(instance_id, reason, resume_at=resume_at)
+            _report_entity(client, instance_id, changed, "Paused", "already paused", as_json)
+            return
         was_paused = resume_at is not None and client.status(instance_id).pause is not None
         changed = client.pause(instance_id, reason, resume_at=resume_at)
         st = client.status(instance_id)
@@ -150,6 +162,7 @@ def resume(
     flt: Filter,
     orchestrator: str | None,
     activity: str | None,
+    entity_type: str | None,
     reason: str | None,
     by: str | None,
     deliver_failure: bool,
@@ -172,7 +185,7 @@ def resume(
       tenuto resume --activity charge_card --reason "billing is back"
       tenuto resume order-17 --deliver-failure   # let the code handle the failure
     """
-    target = type_target(instance_id, all_, flt, orchestrator, activity)
+    target = type_target(instance_id, all_, flt, orchestrator, activity, entity_type)
     if deliver_failure and instance_id is None:
         raise click.UsageError("--deliver-failure resumes one instance: give its ID")
     with Client(db, actor=by) as client:
@@ -180,6 +193,8 @@ def resume(
             kind, name = target
             if kind == "orchestrator":
                 changed = client.resume_orchestrator(name, reason)
+            elif kind == "entity":
+                changed = client.resume_entity_type(name, reason)
             else:
                 changed = client.resume_activity(name, reason)
             _report_type_change(client, kind, name, changed, paused=False, as_json=as_json)
@@ -188,6 +203,10 @@ def resume(
             report_count(client.resume_many(flt, reason=reason), "Resumed", as_json)
             return
         assert instance_id is not None
+        if is_entity_id(instance_id):
+            changed = client.resume(instance_id, reason)
+            _report_entity(client, instance_id, changed, "Resumed", "not paused", as_json)
+            return
         changed = client.resume(instance_id, reason, deliver_failure=deliver_failure)
         _report_change(client.status(instance_id), changed, "Resumed", "not paused", as_json)
 
@@ -232,10 +251,12 @@ def _report_change(st: InstanceStatus, changed: bool, done: str, noop: str, as_j
 _PAUSED = {
     "orchestrator": "every instance held until resumed",
     "activity": "no execution starts anywhere until resumed; running ones finish",
+    "entity": "operations queue for every entity of it until resumed",
 }
 _RESUMED = {
     "orchestrator": "the instances it paused continue (those paused on their own stay paused)",
     "activity": "held executions start in the order they were scheduled",
+    "entity": "queued operations run, in the order they were sent",
 }
 
 
@@ -254,6 +275,19 @@ def _report_type_change(
         click.echo(f"Paused {kind} {name}: {_PAUSED[kind]}{_scheduled(this)}.")
     else:
         click.echo(f"Resumed {kind} {name}: {_RESUMED[kind]}.")
+
+
+def _report_entity(
+    client: Client, entity_id: str, changed: bool, done: str, noop: str, as_json: bool
+) -> None:
+    st = client.get_entity(entity_id)
+    if as_json:
+        print_json({"changed": changed, "entity": None if st is None else st.to_json()})
+    elif changed:
+        queued = "" if st is None else f"; {plural(st.pending_operations, 'operation')} queued"
+        click.echo(f"{done} entity {entity_id}{queued}.")
+    else:
+        click.echo(f"Entity {entity_id} was {noop}; nothing changed.")
 
 
 def _about(sp: StandingPause | None) -> str:

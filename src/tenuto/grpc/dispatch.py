@@ -49,12 +49,13 @@ from .. import _json, _step
 from .. import history as h
 from .._activities import ActivityOutcome, deliver_outcomes
 from .._json import dumps
-from .._wakeups import DONE, WORK
+from .._wakeups import DONE, ENTITIES, WORK
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ValidationError
 from ..status import Failure
 from ..store.base import ActivityRow, InstanceRow, Store, Tx, WorkerRow
 from . import convert
+from .entity_dispatch import SdkEntities
 
 log = logging.getLogger("tenuto.grpc")
 
@@ -82,6 +83,8 @@ class Stream:
     steps: set[str] = field(default_factory=set)
     activity_tokens: set[str] = field(default_factory=set)
     closed: bool = False
+    #: Entity names it serves (its filters name them; none without filters).
+    entities: list[str] = field(default_factory=list)
     #: Consecutive idle claims that found due work it could not take (backs polling off).
     misses: int = 0
     #: Claim passes made for it (each one leases whatever it may take).
@@ -151,7 +154,9 @@ class Dispatcher:
         self._activities: dict[str, _Activity] = {}
         self._streams: set[Stream] = set()
         self._stopping = threading.Event()
-        self._listener = store.listener([WORK, DONE])
+        self._listener = store.listener([WORK, DONE, ENTITIES])
+        #: Entity batches leased for SDK workers (see tenuto.grpc.entity_dispatch).
+        self.entities = SdkEntities(store, clock)
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -276,7 +281,9 @@ class Dispatcher:
         orchestrators: list[str] | None = None
         activities: list[str] | None = None
         versions: dict[str, list[str]] = {}
+        entities: list[str] = []
         if request.HasField("workItemFilters"):
+            entities = sorted({f.name.lower() for f in request.workItemFilters.entities})
             filters = request.workItemFilters
             orchestrators = sorted({f.name for f in filters.orchestrations})
             activities = sorted({f.name for f in filters.activities})
@@ -292,6 +299,7 @@ class Dispatcher:
             ),
             versions,
             peer=peer,
+            entities=entities,
             opened_at=self.clock.now(),
         )
         now = self.clock.now()
@@ -301,6 +309,8 @@ class Dispatcher:
             if orchestrators or activities:
                 # Known names let `tenuto start` and the HTTP API check the names they get.
                 tx.register_names(orchestrators or [], activities or [], now)
+            if entities:
+                tx.register_entity_names(entities, now)
             tx.put_worker(beat)
 
         self.store.run(register)
@@ -349,10 +359,13 @@ class Dispatcher:
         until = now + self.lease_seconds
         take_steps = room_steps > 0 and stream.orchestrators != []
         take_activities = room_activities > 0 and stream.activities != []
+        entity_items: list[pb.WorkItem] = []
 
         def run(
             tx: Tx,
         ) -> tuple[list[tuple[InstanceRow, list[h.Event], _Claimed]], list[ActivityRow]]:
+            if stream.entities:
+                entity_items[:] = self.entities.claim(tx, stream.entities, now, BATCH, lease, until)
             steps = []
             if take_steps:
                 for row, messages in tx.claim_steps(
@@ -387,7 +400,7 @@ class Dispatcher:
 
         steps, activities = self.store.run(run)
         stream.claims += 1
-        items: list[pb.WorkItem] = []
+        items: list[pb.WorkItem] = list(entity_items)
         with self._lock:
             for row, past, step in steps:
                 token = f"{lease}/o/{row.instance_id}"

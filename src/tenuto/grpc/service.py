@@ -9,8 +9,10 @@ the stored JSON text byte for byte, and the execution id. Worker calls (``GetWor
 
 Errors: an unknown instance is ``NOT_FOUND``, a bad request ``INVALID_ARGUMENT``, an
 operation the instance's state forbids ``FAILED_PRECONDITION``, a taken id
-``ALREADY_EXISTS``; durable entities are ``UNIMPLEMENTED``. Nothing a request carries
-crashes the server: an unexpected error is logged and answered ``INTERNAL``.
+``ALREADY_EXISTS``. Entities: the client calls are served by :mod:`.entities`, entity
+work items by :mod:`.entity_dispatch`; SDK orchestrations cannot call entities yet.
+Nothing a request carries crashes the server: an unexpected error is logged and
+answered ``INTERNAL``.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from ..errors import (
 )
 from ..status import TERMINAL, Status, from_timestamp
 from ..store.base import InstanceRow, Reader, Selection, Store
-from . import convert
+from . import convert, entities
 from .auth import ACTOR, TokenAuth
 from .dispatch import Dispatcher
 
@@ -51,10 +53,6 @@ log = logging.getLogger("tenuto.grpc")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_ENTITIES = (
-    "durable entities are not supported by tenuto yet; run orchestrations and activities "
-    "only (see docs/durable-task-sdks.md)"
-)
 #: A worker stream with nothing to send says it is alive this often (seconds): SDK
 #: workers reconnect after a silence of 120 s.
 HEALTH_PING = 30.0
@@ -587,12 +585,41 @@ class SidecarService(stubs.TaskHubSidecarServiceServicer):
 
     # -- entities ----------------------------------------------------------------------
 
-    def _no_entities(self, request: Any, context: grpc.ServicerContext) -> Any:
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, _ENTITIES)
+    @_rpc
+    def SignalEntity(
+        self, request: pb.SignalEntityRequest, context: grpc.ServicerContext
+    ) -> pb.SignalEntityResponse:
+        return entities.signal(self.client, request)
 
-    SignalEntity = _no_entities
-    GetEntity = _no_entities
-    QueryEntities = _no_entities
-    CleanEntityStorage = _no_entities
-    CompleteEntityTask = _no_entities
-    AbandonTaskEntityWorkItem = _no_entities
+    @_rpc
+    def GetEntity(
+        self, request: pb.GetEntityRequest, context: grpc.ServicerContext
+    ) -> pb.GetEntityResponse:
+        return entities.get(self.client, request)
+
+    @_rpc
+    def QueryEntities(
+        self, request: pb.QueryEntitiesRequest, context: grpc.ServicerContext
+    ) -> pb.QueryEntitiesResponse:
+        return entities.query(self.client, request)
+
+    @_rpc
+    def CleanEntityStorage(
+        self, request: pb.CleanEntityStorageRequest, context: grpc.ServicerContext
+    ) -> pb.CleanEntityStorageResponse:
+        return entities.clean(self.client, request)
+
+    @_rpc
+    def CompleteEntityTask(
+        self, request: pb.EntityBatchResult, context: grpc.ServicerContext
+    ) -> pb.CompleteTaskResponse:
+        self.dispatcher.entities.complete(request)
+        self.dispatcher.changed()
+        return pb.CompleteTaskResponse()
+
+    @_rpc
+    def AbandonTaskEntityWorkItem(
+        self, request: pb.AbandonEntityTaskRequest, context: grpc.ServicerContext
+    ) -> pb.AbandonEntityTaskResponse:
+        self.dispatcher.entities.abandon(request.completionToken)
+        return pb.AbandonEntityTaskResponse()

@@ -115,7 +115,7 @@ class SqlEntityReads(EntityReads):
         times = []
         # A leased entity's operations are due when the lease runs out, at the earliest.
         row = self._q(
-            "SELECT MIN(CASE WHEN e.lease_until IS NOT NULL AND e.lease_until > o.visible_at "
+            "SELECT MIN(CASE WHEN e.lease IS NOT NULL AND e.lease_until > o.visible_at "
             "THEN e.lease_until ELSE o.visible_at END) "
             "FROM entity_ops o JOIN entities e ON e.entity_id = o.entity_id "
             f"WHERE {cond} AND e.pause_since IS NULL AND {_MAY_RUN} AND NOT {_TYPE_PAUSED}",
@@ -163,6 +163,13 @@ class SqlEntityWrites(EntityWrites):
             ],
         )
 
+    def register_entity_names(self, names: Sequence[str], now: float) -> None:
+        self._many(
+            "INSERT INTO names (kind, name, seen_at) VALUES ('entity', ?, ?) "
+            "ON CONFLICT (kind, name) DO UPDATE SET seen_at = excluded.seen_at",
+            [(n, now) for n in names],
+        )
+
     def ensure_entities(self, entity_ids: Sequence[str], now: float) -> None:
         self._many(
             "INSERT INTO entities (entity_id, name, key, last_modified) VALUES (?, ?, ?, ?) "
@@ -183,7 +190,9 @@ class SqlEntityWrites(EntityWrites):
             f"  AND NOT {_TYPE_PAUSED}"
             "   AND EXISTS (SELECT 1 FROM entity_ops o WHERE o.entity_id = e.entity_id"
             f"      AND o.visible_at <= ? AND {_MAY_RUN})"
-            f"  LIMIT ? {self.d.skip_locked}"
+            # Least recently run first (lease_until stays as the last lease's end):
+            # entities with work take turns, none waits behind busier ones.
+            f"  ORDER BY e.lease_until NULLS FIRST LIMIT ? {self.d.skip_locked}"
             f") RETURNING {ENTITY_COLUMNS}",
             [lease, lease_until, *params, now, now, limit],
         )
@@ -193,17 +202,21 @@ class SqlEntityWrites(EntityWrites):
         self, entity_ids: Sequence[str], now: float, limit: int
     ) -> dict[str, list[EntityOpRow]]:
         found: dict[str, list[EntityOpRow]] = {eid: [] for eid in entity_ids}
-        for part in chunks(sorted(set(entity_ids)), self.d.batch):
-            cond, params = self.d.in_list("o.entity_id", part)
-            for r in self._q(
-                f"SELECT {_OP_COLUMNS} FROM (SELECT {_O_COLUMNS}, ROW_NUMBER() OVER "
-                "(PARTITION BY o.entity_id ORDER BY o.id) AS rn FROM entity_ops o "
-                "JOIN entities e ON e.entity_id = o.entity_id "
-                f"WHERE {cond} AND o.visible_at <= ? AND {_MAY_RUN}) t "
-                "WHERE rn <= ? ORDER BY entity_id, id",
-                [*params, now, limit],
-            ):
+        # One subquery per entity, each reading the head of its queue from the index
+        # (entity_id, id): a long queue costs a batch no more than ``limit`` rows.
+        one = (
+            f"SELECT * FROM (SELECT {_O_COLUMNS} FROM entity_ops o "
+            "JOIN entities e ON e.entity_id = o.entity_id "
+            f"WHERE o.entity_id = ? AND o.visible_at <= ? AND {_MAY_RUN} "
+            "ORDER BY o.id LIMIT ?) t"
+        )
+        for part in chunks(sorted(set(entity_ids)), 100):
+            union = " UNION ALL ".join(one for _ in part)
+            params = [x for eid in part for x in (eid, now, limit)]
+            for r in self._q(union, params):
                 found[r[1]].append(EntityOpRow(*r))
+        for ops in found.values():
+            ops.sort(key=lambda op: op.id)
         return found
 
     def save_entities(self, items: Sequence[tuple[str, str, dict[str, Any]]]) -> list[bool]:
@@ -211,7 +224,7 @@ class SqlEntityWrites(EntityWrites):
         for entity_id, lease, changes in items:
             sets, params = _sets(changes)
             rows = self._q(
-                f"UPDATE entities SET {sets}lease = NULL, lease_until = NULL "
+                f"UPDATE entities SET {sets}lease = NULL "
                 "WHERE entity_id = ? AND lease = ? RETURNING entity_id",
                 [*params, entity_id, lease],
             )

@@ -119,6 +119,10 @@ class EntityWrites(abc.ABC):
         """Queue operations, creating the entities they go to that do not exist yet."""
 
     @abc.abstractmethod
+    def register_entity_names(self, names: Sequence[str], now: float) -> None:
+        """Record the entity names a worker serves (see ``known_names("entity")``)."""
+
+    @abc.abstractmethod
     def ensure_entities(self, entity_ids: Sequence[str], now: float) -> None:
         """Create those of the entities that do not exist yet (no state)."""
 

@@ -6,6 +6,7 @@
  *   #/?status=PAUSED,RUNNING&name=backup&prefix=vol-&from=...&to=...   the instance list
  *   #/instance/<id>                                                      one instance
  *   #/schedules                                          schedules and flow-control limits
+ *   #/entities                                                           the entities
  *
  * This module starts the page: the routing and the refresh loop. The views are list.js
  * (with standing.js, the banner of standing pauses) and instance.js; they act through
@@ -17,12 +18,14 @@ import { ApiError, setupAuth } from "./api.js";
 import { applyFilters, refreshList, setupList } from "./list.js";
 import { refreshInstance } from "./instance.js";
 import { refreshFlow } from "./flow.js";
+import { refreshEntities, setupEntities } from "./entities.js";
 
 /* ---------------------------------------------------------------- routing */
 
 function parseRoute() {
   const hash = location.hash.replace(/^#/, "") || "/";
   if (hash === "/schedules") return { view: "schedules" };
+  if (hash === "/entities") return { view: "entities" };
   const match = hash.match(/^\/instance\/(.+)$/);
   if (match) {
     try {
@@ -52,6 +55,8 @@ function onRoute() {
   $("#flow-view").hidden = route.view !== "schedules";
   if (route.view === "schedules") {
     document.title = "tenuto · schedules and limits";
+  } else if (route.view === "entities") {
+    document.title = "tenuto · entities";
   } else if (route.view === "list") {
     state.listHash = location.hash || "#/";
     applyFilters(route.filters, route.limit);
@@ -80,6 +85,7 @@ async function reload() {
   try {
     if (state.route.view === "instance") await refreshInstance();
     else if (state.route.view === "schedules") await refreshFlow();
+    else if (state.route.view === "entities") await refreshEntities();
     else await refreshList();
     if (!state.locked) {
       $("#main").hidden = false;
@@ -110,6 +116,7 @@ function start() {
   setReloader(reload);
   setupAuth();
   setupList();
+  setupEntities();
   $("#notice-close").addEventListener("click", () => { $("#notice").hidden = true; });
   $("#footer").textContent =
     `Times are in ${Intl.DateTimeFormat().resolvedOptions().timeZone || "local time"}.`;

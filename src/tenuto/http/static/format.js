@@ -96,6 +96,7 @@ export const SOURCES = {
   orchestrator: "standing pause of its orchestrator",
   nondeterminism: "its code no longer matches its history",
   failure: "a call failed its last attempt",
+  entity: "standing pause of its entity type",
 };
 
 /** Activities this instance waits on that a standing activity pause holds. */

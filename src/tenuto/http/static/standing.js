@@ -1,4 +1,4 @@
-/* The banner of standing pauses: orchestrator types and activity types held
+/* The banner of standing pauses: orchestrator, activity and entity types held
  * everywhere, and paused schedules, each with its Resume button. */
 
 import { refresh } from "./state.js";
@@ -11,16 +11,17 @@ const KINDS = {
   orchestrator: ["orchestrators", "Orchestrator", " is paused: its instances pause, new ones are held"],
   activity: ["activities", "Activity", " is held in every orchestration"],
   schedule: ["schedules", "Schedule", " is paused: no new runs"],
+  entity: ["entity-types", "Entity type", " is paused: operations queue for all its entities"],
 };
 
-/** Standing pauses: orchestrator types, activity types and schedules. */
+/** Standing pauses: orchestrator, activity and entity types, and schedules. */
 export function renderStanding(items) {
   const box = $("#standing");
   box.hidden = !items.length;
   box.replaceChildren(...items.map((sp) => {
     const [collection, title, effect] = KINDS[sp.kind] || KINDS.orchestrator;
     const path = `api/${collection}/${enc(sp.name)}/resume`;
-    const what = `${sp.kind} ${sp.name}`;
+    const what = `${title.toLowerCase()} ${sp.name}`;
     const resume = async () => {
       const r = await api("POST", path, {});
       notify(r.changed ? `Resumed ${what}.` : `The ${what} was not paused.`);
