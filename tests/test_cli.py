@@ -449,9 +449,13 @@ def test_pauses_lists_the_standing_pauses_as_a_table_and_as_json(cli, client):
     assert cli.ok("pauses") == "No standing pauses.\n"
     assert cli.json("pauses") == []
     resume_at = datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)
-    client.pause_orchestrator("waits", "business hours", resume_at=resume_at, by="alice")
+    client.pause_orchestrator(
+        "waits", "business hours", resume_at=resume_at, by="alice", force=True
+    )
     before = datetime.now(UTC)
-    data = cli.json("pause", "--activity", "charge", "--resume-at", "+30m", "--by", "bob")
+    data = cli.json(
+        "pause", "--activity", "charge", "--resume-at", "+30m", "--by", "bob", "--force"
+    )
     assert data["changed"] is True
     assert [(sp["kind"], sp["name"]) for sp in data["standing_pauses"]] == [
         ("orchestrator", "waits"),

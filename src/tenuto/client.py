@@ -8,6 +8,7 @@ import binascii
 import functools
 import getpass
 import json
+import logging
 import socket
 import threading
 import time
@@ -18,7 +19,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack
 
-from . import _control, _pending, tracing
+from . import _control, _pending, _served, tracing
 from . import retention as _retention
 from ._checks import check_statuses, check_text, check_time
 from ._checks import check_tags as check_tags  # re-exported (the gRPC service uses them)
@@ -57,6 +58,9 @@ from .work import PendingWork, WorkerInfo
 
 _TIME_FIELDS = ("fire_at", "resume_at")
 MAX_PAGE = 1000
+#: Seconds for which starts of an orchestrator do not check again that it is served.
+_SERVED_RECHECK = 10.0
+log = logging.getLogger("tenuto.client")
 
 
 def _default_actor() -> str:
@@ -171,6 +175,9 @@ class Client:
         self._listeners: list[Listener] = []
         #: Whether :meth:`start` refuses a name no worker serves (see above).
         self.check_names = check_names
+        #: Orchestrator name -> until when starts need not check it is served again
+        #: (monotonic time).
+        self._checked_until: dict[str, float] = {}
 
     def _by(self, by: str | None) -> str:
         return check_text(by, "an actor") or self.actor
@@ -268,7 +275,25 @@ class Client:
             )
 
         self.store.run(start)
+        self._warn_unserved(name)
         return ids
+
+    def _warn_unserved(self, name: str) -> None:
+        """Log a warning if no live worker serves orchestrator ``name``: the start is
+        accepted (a worker may come later), but a typo would wait forever unseen. A
+        name is checked once in a while, not at every start (starts stay one write)."""
+        if time.monotonic() < self._checked_until.get(name, 0.0):
+            return
+        self._checked_until[name] = time.monotonic() + _SERVED_RECHECK
+
+        def read(r: Reader) -> str | None:
+            workers = r.workers(self.clock.now())
+            known = r.known_names(_control.ORCHESTRATOR)
+            return _served.unserved(workers, known, _control.ORCHESTRATOR, name)
+
+        warning = self.store.read(read)
+        if warning is not None:
+            log.warning("%s: it waits until one does", warning)
 
     def _orchestrator_name(self, orchestrator: str | Callable[..., Any]) -> str:
         if self.app is not None:
@@ -663,12 +688,15 @@ class Client:
         *,
         resume_at: datetime | None = None,
         by: str | None = None,
+        force: bool = False,
     ) -> bool:
         """Pause every instance of an orchestrator: those running now, and those started
         while the pause stands (starts are accepted and held). ``True`` if the pause is
         new, ``False`` if one stood already. Ended by :meth:`resume_orchestrator` or at
-        ``resume_at``."""
-        return self._pause_type(_control.ORCHESTRATOR, name_of(orchestrator), reason, resume_at, by)
+        ``resume_at``. A name no worker has registered and no instance uses is refused
+        (:class:`~tenuto.ValidationError`, naming the known ones) unless ``force``."""
+        name = name_of(orchestrator)
+        return self._pause_type(_control.ORCHESTRATOR, name, reason, resume_at, by, force)
 
     def resume_orchestrator(
         self,
@@ -688,11 +716,15 @@ class Client:
         *,
         resume_at: datetime | None = None,
         by: str | None = None,
+        force: bool = False,
     ) -> bool:
         """Hold every execution of an activity, in every orchestration: queued ones and
         retries do not start; running ones finish. Instances waiting on it stay RUNNING
-        and list it in ``held_activities``. ``False`` if such a pause stood already."""
-        return self._pause_type(_control.ACTIVITY, name_of(activity), reason, resume_at, by)
+        and list it in ``held_activities``. ``False`` if such a pause stood already. A
+        name no worker has registered is refused unless ``force`` (as in
+        :meth:`pause_orchestrator`)."""
+        name = name_of(activity)
+        return self._pause_type(_control.ACTIVITY, name, reason, resume_at, by, force)
 
     def resume_activity(
         self,
@@ -751,14 +783,24 @@ class Client:
         return [_pending.worker_info(row) for row in rows]
 
     def _pause_type(
-        self, kind: str, name: str, reason: str | None, resume_at: datetime | None, by: str | None
+        self,
+        kind: str,
+        name: str,
+        reason: str | None,
+        resume_at: datetime | None,
+        by: str | None,
+        force: bool = False,
     ) -> bool:
         at, why, actor = check_time(resume_at, "resume_at"), check_text(reason), self._by(by)
-        return self.store.run(
-            lambda tx: _control.pause_type(
+
+        def pause(tx: Tx) -> bool:
+            if not force:
+                _served.check_pausable_name(tx, kind, name)
+            return _control.pause_type(
                 tx, kind, name, reason=why, by=actor, resume_at=at, now=self.clock.now()
             )
-        )
+
+        return self.store.run(pause)
 
     def _resume_type(self, kind: str, name: str, reason: str | None, by: str | None) -> bool:
         why, actor = check_text(reason), self._by(by)

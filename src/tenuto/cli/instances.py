@@ -25,7 +25,7 @@ from .params import (
 )
 from .render import print_json, report_count, show_list, show_status
 from .timeline import show_history
-from .work import pending_rows
+from .work import echo_warnings, pending_rows
 
 
 @click.command()
@@ -70,7 +70,7 @@ def start(
       tenuto start backup '"vol-1"' --version 2 --tag team=storage --tag env=prod
       cat input.json | tenuto start audit -
     """
-    with Client(db) as client:
+    with Client(db) as client, echo_warnings():
         iid = client.start(
             name,
             input_json,

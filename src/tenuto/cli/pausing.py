@@ -56,6 +56,12 @@ from .work import report_drained
     "it runs: work that had started finishes, its results wait for the resume. Exits 1 "
     "if it still runs by then.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --orchestrator or --activity: pause a name no worker has registered and "
+    "no instance uses (refused otherwise: most likely a typo).",
+)
 @BY_OPTION
 @DB_OPTION
 @JSON_OPTION
@@ -68,6 +74,7 @@ def pause(
     reason: str | None,
     resume_at: datetime | None,
     wait_drained: float | None,
+    force: bool,
     by: str | None,
     db: str | None,
     as_json: bool,
@@ -96,13 +103,15 @@ def pause(
     target = type_target(instance_id, all_, flt, orchestrator, activity)
     if wait_drained is not None and (target is not None or all_):
         raise click.UsageError("--wait-drained waits for one instance: give its ID")
+    if force and target is None:
+        raise click.UsageError("--force goes with --orchestrator NAME or --activity NAME")
     with Client(db, actor=by) as client:
         if target is not None:
             kind, name = target
             if kind == "orchestrator":
-                changed = client.pause_orchestrator(name, reason, resume_at=resume_at)
+                changed = client.pause_orchestrator(name, reason, resume_at=resume_at, force=force)
             else:
-                changed = client.pause_activity(name, reason, resume_at=resume_at)
+                changed = client.pause_activity(name, reason, resume_at=resume_at, force=force)
             _report_type_change(client, kind, name, changed, paused=True, as_json=as_json)
             return
         if acts_on_many(instance_id, all_, flt, "pause", types=True):
