@@ -9,6 +9,7 @@ The public surface::
 
 from ._activities import ActivityInfo, activity_info
 from .app import App
+from .bulk import BulkPreview
 from .client import AsyncClient, Client
 from .clock import Clock, SystemClock
 from .context import OrchestrationContext
@@ -64,6 +65,7 @@ __all__ = [
     "App",
     "AsyncClient",
     "AwaitedEvent",
+    "BulkPreview",
     "ChildWork",
     "Client",
     "Clock",

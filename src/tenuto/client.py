@@ -28,6 +28,7 @@ from ._ids import check_instance_id as check_instance_id  # re-exported: the id 
 from ._json import dumps, loads, loads_shown, shown
 from ._wakeups import DONE, WORK
 from .app import App, check_name, name_of
+from .bulk import ACTIONS, BulkPreview
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import (
     InstanceNotFound,
@@ -664,6 +665,38 @@ class Client:
 
         return self.store.run(purge)
 
+    def preview_many(
+        self,
+        action: str,
+        filter: Filter | None = None,
+        *,
+        sample: int = 5,
+        **where: Unpack[FilterArgs],
+    ) -> BulkPreview:
+        """How many instances :meth:`pause_many`, :meth:`resume_many`,
+        :meth:`terminate_many` or :meth:`purge_many` (``action``: ``"pause"``,
+        ``"resume"``, ``"terminate"``, ``"purge"``) would change with this filter, and
+        the ids of the first ``sample`` of them; nothing changes."""
+        if action not in ACTIONS:
+            raise ValidationError(
+                f"unknown bulk action {action!r}: use one of {', '.join(ACTIONS)}"
+            )
+        if not isinstance(sample, int) or not 0 <= sample <= MAX_PAGE:
+            raise ValidationError(f"sample must be an int from 0 to {MAX_PAGE}")
+        chosen = selection(filter, where, ACTIONS[action])
+        # Of the statuses the filter names, only those the action applies to count.
+        statuses = tuple(s for s in chosen.statuses if s in ACTIONS[action])
+        if not statuses:
+            return BulkPreview(action, 0, ())
+        chosen = replace(chosen, statuses=statuses)
+
+        def read(r: Reader) -> BulkPreview:
+            count = sum(r.count_by_status(chosen).values())
+            rows = r.query(chosen, sample, None) if sample else []
+            return BulkPreview(action, count, tuple(row.instance_id for row in rows))
+
+        return self.store.read(read, snapshot=True)
+
     # -- retention ---------------------------------------------------------------------
 
     def set_retention(self, policy: Retention | str | Mapping[str, Any] | None) -> None:
@@ -899,6 +932,7 @@ class AsyncClient:
     retention = _in_thread(Client.retention)
     pending_work = _in_thread(Client.pending_work)
     workers = _in_thread(Client.workers)
+    preview_many = _in_thread(Client.preview_many)
 
     async def wait_drained(self, instance_id: str, timeout: float | None = None) -> PendingWork:
         """Wait until nothing of the instance is running (see

@@ -11,6 +11,7 @@ import click
 from ..client import Client
 from ..errors import WaitTimeout
 from ..filters import Filter
+from .bulk import bulk_options, check_bulk_flags, go_ahead
 from .params import (
     ALL_OPTION,
     BY_OPTION,
@@ -168,7 +169,9 @@ def list_(flt: Filter, limit: int, cursor: str | None, db: str | None, as_json: 
 
 
 @click.command()
-@click.argument("instance_id", metavar="ID")
+@click.argument("instance_id", metavar="[ID]", required=False)
+@ALL_OPTION
+@filter_options
 @REASON_OPTION
 @click.option(
     "--recursive/--no-recursive",
@@ -176,24 +179,39 @@ def list_(flt: Filter, limit: int, cursor: str | None, db: str | None, as_json: 
     show_default=True,
     help="Also terminate its live sub-orchestrations.",
 )
+@bulk_options
 @BY_OPTION
 @DB_OPTION
 @JSON_OPTION
 def terminate(
-    instance_id: str,
+    instance_id: str | None,
+    all_: bool,
+    flt: Filter,
     reason: str | None,
     recursive: bool,
+    dry_run: bool,
+    yes: bool,
     by: str | None,
     db: str | None,
     as_json: bool,
 ) -> None:
-    """End a live instance (paused ones too) as TERMINATED.
+    """End a live instance (paused ones too) as TERMINATED, or with --all every live
+    one the filters select.
 
     \b
-    Example:
+    Examples:
       tenuto terminate billing-2024-05 --reason obsolete
+      tenuto terminate --all --name backup --status paused --dry-run
+      tenuto terminate --all --id-prefix test- --reason cleanup --yes
     """
+    check_bulk_flags(all_, dry_run, yes)
     with Client(db, actor=by) as client:
+        if acts_on_many(instance_id, all_, flt, "terminate"):
+            if go_ahead(client, "terminate", flt, dry_run=dry_run, yes=yes, as_json=as_json):
+                count = client.terminate_many(flt, reason=reason, recursive=recursive)
+                report_count(count, "Terminated", as_json)
+            return
+        assert instance_id is not None
         client.terminate(instance_id, reason, recursive=recursive)
         st = client.status(instance_id)
     if as_json:
@@ -254,9 +272,18 @@ def history(instance_id: str, verbose: bool, db: str | None, as_json: bool) -> N
 @click.argument("instance_id", metavar="[ID]", required=False)
 @ALL_OPTION
 @filter_options
+@bulk_options
 @DB_OPTION
 @JSON_OPTION
-def purge(instance_id: str | None, all_: bool, flt: Filter, db: str | None, as_json: bool) -> None:
+def purge(
+    instance_id: str | None,
+    all_: bool,
+    flt: Filter,
+    dry_run: bool,
+    yes: bool,
+    db: str | None,
+    as_json: bool,
+) -> None:
     """Delete a finished instance and its history, or with --all every finished
     (COMPLETED, FAILED, TERMINATED) one the filters select.
 
@@ -264,9 +291,13 @@ def purge(instance_id: str | None, all_: bool, flt: Filter, db: str | None, as_j
     Examples:
       tenuto purge billing-2024-05
       tenuto purge --all --status completed --created-before -30d
+      tenuto purge --all --created-before -30d --dry-run
     """
+    check_bulk_flags(all_, dry_run, yes)
     with Client(db) as client:
         if acts_on_many(instance_id, all_, flt, "purge"):
+            if not go_ahead(client, "purge", flt, dry_run=dry_run, yes=yes, as_json=as_json):
+                return
             count = client.purge_many(flt)
         else:
             assert instance_id is not None

@@ -11,6 +11,7 @@ import click
 from ..client import Client
 from ..filters import Filter
 from ..status import InstanceStatus, StandingPause
+from .bulk import bulk_options, check_bulk_flags, go_ahead
 from .params import (
     ALL_OPTION,
     BY_OPTION,
@@ -62,6 +63,7 @@ from .work import report_drained
     help="With --orchestrator or --activity: pause a name no worker has registered and "
     "no instance uses (refused otherwise: most likely a typo).",
 )
+@bulk_options
 @BY_OPTION
 @DB_OPTION
 @JSON_OPTION
@@ -75,6 +77,8 @@ def pause(
     resume_at: datetime | None,
     wait_drained: float | None,
     force: bool,
+    dry_run: bool,
+    yes: bool,
     by: str | None,
     db: str | None,
     as_json: bool,
@@ -97,6 +101,7 @@ def pause(
       tenuto pause billing-2024-05 --reason "db upgrade" --wait-drained 300
       tenuto pause --all --name backup --reason "storage outage"
       tenuto pause --all --reason "incident 1234"      (every live instance)
+      tenuto pause --all --name backup --dry-run       (how many, changing nothing)
       tenuto pause --orchestrator backup --reason "business hours" --resume-at +8h
       tenuto pause --activity charge_card --reason "billing upgrade"
     """
@@ -105,6 +110,7 @@ def pause(
         raise click.UsageError("--wait-drained waits for one instance: give its ID")
     if force and target is None:
         raise click.UsageError("--force goes with --orchestrator NAME or --activity NAME")
+    check_bulk_flags(all_, dry_run, yes)
     with Client(db, actor=by) as client:
         if target is not None:
             kind, name = target
@@ -115,6 +121,8 @@ def pause(
             _report_type_change(client, kind, name, changed, paused=True, as_json=as_json)
             return
         if acts_on_many(instance_id, all_, flt, "pause", types=True):
+            if not go_ahead(client, "pause", flt, dry_run=dry_run, yes=yes, as_json=as_json):
+                return
             count = client.pause_many(flt, reason=reason, resume_at=resume_at)
             report_count(count, "Paused", as_json)
             return
@@ -144,6 +152,7 @@ def pause(
 @filter_options
 @type_options
 @REASON_OPTION
+@bulk_options
 @BY_OPTION
 @DB_OPTION
 @JSON_OPTION
@@ -154,6 +163,8 @@ def resume(
     orchestrator: str | None,
     activity: str | None,
     reason: str | None,
+    dry_run: bool,
+    yes: bool,
     by: str | None,
     db: str | None,
     as_json: bool,
@@ -174,6 +185,7 @@ def resume(
       tenuto resume --activity charge_card --reason "billing is back"
     """
     target = type_target(instance_id, all_, flt, orchestrator, activity)
+    check_bulk_flags(all_, dry_run, yes)
     with Client(db, actor=by) as client:
         if target is not None:
             kind, name = target
@@ -184,6 +196,8 @@ def resume(
             _report_type_change(client, kind, name, changed, paused=False, as_json=as_json)
             return
         if acts_on_many(instance_id, all_, flt, "resume", types=True):
+            if not go_ahead(client, "resume", flt, dry_run=dry_run, yes=yes, as_json=as_json):
+                return
             report_count(client.resume_many(flt, reason=reason), "Resumed", as_json)
             return
         assert instance_id is not None

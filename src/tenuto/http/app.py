@@ -22,7 +22,7 @@ from starlette.middleware import Middleware
 
 from .. import errors
 from ..client import Client
-from . import api, durable, metrics_route, work_api
+from . import api, bulk_api, durable, metrics_route, work_api
 from . import dashboard as dash
 from .common import ApiError, error_response
 from .middleware import DEFAULT_MAX_BODY, LimitBody, RefuseCrossSite, RequireToken
@@ -68,6 +68,7 @@ def create_app(
     app.state.tokens_configured = bool(tokens)
     app.include_router(api.router)
     app.include_router(work_api.router)
+    app.include_router(bulk_api.router)
     app.include_router(durable.router)
     app.include_router(metrics_route.router)
     if dashboard:
