@@ -577,7 +577,7 @@ def test_purge_deletes_finished_instances_one_or_all(cli, client):
 # -- errors ----------------------------------------------------------------------------
 
 
-def test_an_unknown_id_is_a_one_line_error_for_every_command(cli):
+def test_an_unknown_id_is_a_one_line_error_for_every_command(cli, client):
     for args in (
         ["status", "nope"],
         ["pause", "nope"],
@@ -587,7 +587,9 @@ def test_an_unknown_id_is_a_one_line_error_for_every_command(cli):
         ["history", "nope"],
         ["purge", "nope"],
     ):
-        assert cli.fails(*args) == "Error: no orchestration instance with id 'nope'", args
+        # It names the database it looked in (a wrong --db is the usual cause).
+        expected = f"Error: no orchestration instance with id 'nope' in the database {cli.db_url}"
+        assert cli.fails(*args) == expected, args
 
 
 def test_a_finished_instance_is_a_one_line_error(cli, client):
@@ -695,7 +697,9 @@ def test_tenuto_db_from_the_environment_and_db_overrides_it(db_url, client, tmp_
     assert [st["instance_id"] for st in json.loads(listed.stdout)["items"]] == ["env-1"]
     other = f"sqlite:///{tmp_path / 'other.db'}"
     overridden = run_cli("list", "--json", "--db", other, env=env, cwd=cwd)
-    assert json.loads(overridden.stdout)["items"] == []
+    # A read looks in the database --db names; it never creates one.
+    assert f"no database at {tmp_path / 'other.db'}" in one_line_error(overridden, 1)
+    assert not (tmp_path / "other.db").exists()
     assert list(cwd.iterdir()) == []  # no default ./tenuto.db was created
 
 

@@ -21,7 +21,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack
 
 from . import _control, _pending, _served, tracing
 from . import retention as _retention
-from ._checks import check_statuses, check_text, check_time
+from ._checks import check_resume_at, check_statuses, check_text, check_time
 from ._checks import check_tags as check_tags  # re-exported (the gRPC service uses them)
 from ._checks import check_version as check_version
 from ._ids import check_instance_id as check_instance_id  # re-exported: the id rules
@@ -106,15 +106,22 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         ) from None
 
 
-def to_status(row: InstanceRow, held: Sequence[str] = ()) -> InstanceStatus:
-    """The public snapshot of a stored instance row."""
+def to_status(
+    row: InstanceRow, held: Sequence[str] = (), standing_resume: float | None = None
+) -> InstanceStatus:
+    """The public snapshot of a stored instance row. ``standing_resume``: the scheduled
+    resume of the standing pause of its orchestrator, which an instance it holds shows
+    as its own (the standing pause resumes it then)."""
     pause = None
     if row.status is Status.PAUSED and row.pause_since is not None:
+        resume_at = row.pause_resume_at
+        if resume_at is None and row.pause_source == _control.ORCHESTRATOR:
+            resume_at = standing_resume
         pause = PauseInfo(
             reason=row.pause_reason,
             by=row.pause_by,
             since=from_timestamp(row.pause_since),  # type: ignore[arg-type]
-            resume_at=from_timestamp(row.pause_resume_at),
+            resume_at=from_timestamp(resume_at),
             source=row.pause_source or "client",
         )
     return InstanceStatus(
@@ -135,6 +142,21 @@ def to_status(row: InstanceRow, held: Sequence[str] = ()) -> InstanceStatus:
         version=row.version,
         tags=None if row.tags is None else loads(row.tags),
     )
+
+
+def _standing_resumes(r: Reader, rows: Sequence[InstanceRow]) -> dict[str, float | None]:
+    """The scheduled resume of the standing pause of each orchestrator that holds one of
+    ``rows`` (one read, only if one of them is held so)."""
+    names = sorted(
+        {
+            row.name
+            for row in rows
+            if row.status is Status.PAUSED and row.pause_source == _control.ORCHESTRATOR
+        }
+    )
+    if not names:
+        return {}
+    return {sp.name: sp.resume_at for sp in r.standing_pauses(_control.ORCHESTRATOR, names)}
 
 
 def _history_event(seq: int, event: Event) -> HistoryEvent:
@@ -314,16 +336,19 @@ class Client:
         """The instance's current status; :class:`~tenuto.InstanceNotFound` if unknown."""
         instance_id = _known_id(instance_id)
 
-        def read(r: Reader) -> tuple[InstanceRow | None, dict[str, list[str]]]:
+        def read(
+            r: Reader,
+        ) -> tuple[InstanceRow | None, dict[str, list[str]], dict[str, float | None]]:
             row = r.get_instance(instance_id)
             # Only a RUNNING instance can be waiting on a held activity.
             running = row is not None and row.status is Status.RUNNING
-            return row, (r.held_activities([instance_id]) if running else {})
+            held = r.held_activities([instance_id]) if running else {}
+            return row, held, _standing_resumes(r, [row] if row else [])
 
-        row, held = self.store.read(read)
+        row, held, resumes = self.store.read(read)
         if row is None:
             raise InstanceNotFound(instance_id)
-        return to_status(row, held.get(instance_id, ()))
+        return to_status(row, held.get(instance_id, ()), resumes.get(row.name))
 
     def history(self, instance_id: str) -> list[HistoryEvent]:
         """The instance's history events, oldest first."""
@@ -355,14 +380,17 @@ class Client:
         chosen = selection(filter, where)
         after = None if cursor is None else decode_cursor(cursor)
 
-        def read(r: Reader) -> tuple[list[InstanceRow], dict[str, list[str]]]:
+        def read(
+            r: Reader,
+        ) -> tuple[list[InstanceRow], dict[str, list[str]], dict[str, float | None]]:
             rows = r.query(chosen, limit + 1, after)
-            return rows, r.held_activities([row.instance_id for row in rows[:limit]])
+            held = r.held_activities([row.instance_id for row in rows[:limit]])
+            return rows, held, _standing_resumes(r, rows[:limit])
 
-        rows, held = self.store.read(read)
+        rows, held, resumes = self.store.read(read)
         more = len(rows) > limit
         rows = rows[:limit]
-        items = [to_status(r, held.get(r.instance_id, ())) for r in rows]
+        items = [to_status(r, held.get(r.instance_id, ()), resumes.get(r.name)) for r in rows]
         return Page(items, encode_cursor(rows[-1]) if more else None)
 
     def count(self, filter: Filter | None = None, **where: Unpack[FilterArgs]) -> dict[Status, int]:
@@ -472,7 +500,8 @@ class Client:
         keeps its reason and actor, and the change is recorded in the history (an
         ``ExecutionSuspended`` event with ``rescheduled: true``)."""
         instance_id = _known_id(instance_id)
-        at, why, actor = check_time(resume_at, "resume_at"), check_text(reason), self._by(by)
+        at = check_resume_at(resume_at, self.clock.now())
+        why, actor = check_text(reason), self._by(by)
         changed = self.store.run(
             lambda tx: _control.pause(
                 tx,
@@ -579,7 +608,8 @@ class Client:
         ``filter`` or as keyword arguments, as in :meth:`query`); returns how many
         changed."""
         chosen = selection(filter, where, PAUSABLE)
-        at, why, actor = check_time(resume_at, "resume_at"), check_text(reason), self._by(by)
+        at = check_resume_at(resume_at, self.clock.now())
+        why, actor = check_text(reason), self._by(by)
         return self.store.run(
             lambda tx: len(
                 _control.pause(
@@ -824,7 +854,8 @@ class Client:
         by: str | None,
         force: bool = False,
     ) -> bool:
-        at, why, actor = check_time(resume_at, "resume_at"), check_text(reason), self._by(by)
+        at = check_resume_at(resume_at, self.clock.now())
+        why, actor = check_text(reason), self._by(by)
 
         def pause(tx: Tx) -> bool:
             if not force:

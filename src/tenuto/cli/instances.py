@@ -12,6 +12,7 @@ from ..client import Client
 from ..errors import WaitTimeout
 from ..filters import Filter
 from .bulk import bulk_options, check_bulk_flags, go_ahead
+from .opening import client_for
 from .params import (
     ALL_OPTION,
     BY_OPTION,
@@ -111,7 +112,7 @@ def status(instance_id: str, wait: float | None, db: str | None, as_json: bool) 
       tenuto status billing-2024-05 --wait 60 --json
     """
     timed_out = False
-    with Client(db) as client:
+    with client_for(db, read_only=True) as client:
         st = client.status(instance_id)
         if wait is not None and not st.is_terminal:
             try:
@@ -160,7 +161,7 @@ def list_(flt: Filter, limit: int, cursor: str | None, db: str | None, as_json: 
       tenuto list --created-after -1d --json
       tenuto list --cursor <next cursor of the previous page>
     """
-    with Client(db) as client:
+    with client_for(db, read_only=True) as client:
         page = client.query(flt, limit=limit, cursor=cursor)
     if as_json:
         print_json({"items": [st.to_json() for st in page.items], "next_cursor": page.next_cursor})
@@ -205,7 +206,7 @@ def terminate(
       tenuto terminate --all --id-prefix test- --reason cleanup --yes
     """
     check_bulk_flags(all_, dry_run, yes)
-    with Client(db, actor=by) as client:
+    with client_for(db, actor=by) as client:
         if acts_on_many(instance_id, all_, flt, "terminate"):
             if go_ahead(client, "terminate", flt, dry_run=dry_run, yes=yes, as_json=as_json):
                 count = client.terminate_many(flt, reason=reason, recursive=recursive)
@@ -236,7 +237,7 @@ def raise_(instance_id: str, event: str, data: Any, db: str | None, as_json: boo
       tenuto raise billing-2024-05 approval '{"ok": true}'
       tenuto raise billing-2024-05 cancel
     """
-    with Client(db) as client:
+    with client_for(db) as client:
         client.raise_event(instance_id, event, data)
     if as_json:
         print_json({"instance_id": instance_id, "event": event, "data": data})
@@ -260,7 +261,7 @@ def history(instance_id: str, verbose: bool, db: str | None, as_json: bool) -> N
       tenuto history billing-2024-05
       tenuto history billing-2024-05 --json
     """
-    with Client(db) as client:
+    with client_for(db, read_only=True) as client:
         events = client.history(instance_id)
     if as_json:
         print_json({"instance_id": instance_id, "events": [e.to_json() for e in events]})
@@ -294,7 +295,7 @@ def purge(
       tenuto purge --all --created-before -30d --dry-run
     """
     check_bulk_flags(all_, dry_run, yes)
-    with Client(db) as client:
+    with client_for(db) as client:
         if acts_on_many(instance_id, all_, flt, "purge"):
             if not go_ahead(client, "purge", flt, dry_run=dry_run, yes=yes, as_json=as_json):
                 return

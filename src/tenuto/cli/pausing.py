@@ -12,6 +12,7 @@ from ..client import Client
 from ..filters import Filter
 from ..status import InstanceStatus, StandingPause
 from .bulk import bulk_options, check_bulk_flags, go_ahead
+from .opening import client_for
 from .params import (
     ALL_OPTION,
     BY_OPTION,
@@ -111,7 +112,7 @@ def pause(
     if force and target is None:
         raise click.UsageError("--force goes with --orchestrator NAME or --activity NAME")
     check_bulk_flags(all_, dry_run, yes)
-    with Client(db, actor=by) as client:
+    with client_for(db, actor=by) as client:
         if target is not None:
             kind, name = target
             if kind == "orchestrator":
@@ -186,7 +187,7 @@ def resume(
     """
     target = type_target(instance_id, all_, flt, orchestrator, activity)
     check_bulk_flags(all_, dry_run, yes)
-    with Client(db, actor=by) as client:
+    with client_for(db, actor=by) as client:
         if target is not None:
             kind, name = target
             if kind == "orchestrator":
@@ -220,7 +221,7 @@ def pauses(db: str | None, as_json: bool) -> None:
       tenuto pauses
       tenuto pauses --json
     """
-    with Client(db) as client:
+    with client_for(db, read_only=True) as client:
         standing = client.standing_pauses()
     if as_json:
         print_json([sp.to_json() for sp in standing])

@@ -295,7 +295,10 @@ def show_list(items: Sequence[InstanceStatus], next_cursor: str | None) -> None:
             else:
                 reason = p.reason or ""
                 if p.resume_at is not None:
-                    resumes = ago_text(p.resume_at) if short_times else time_text(p.resume_at)
+                    if short_times:  # "in 2h 5m"
+                        resumes = ago_text(p.resume_at)
+                    else:
+                        resumes = f"at {time_text(p.resume_at)}"
                     reason = f"{reason} (resumes {resumes})".strip()
                 since = ago_text(p.since) if short_times else since_text(p.since)
                 if width >= NARROW:

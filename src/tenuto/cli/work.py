@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 
-from ..client import Client
 from ..status import Status
 from ..work import PendingWork, QueuedActivity, WorkerInfo
+from .opening import client_for
 from .params import DB_OPTION, JSON_OPTION
 from .render import (
     PAUSE_STYLE,
@@ -149,7 +149,7 @@ def workers(db: str | None, as_json: bool) -> None:
       tenuto workers
       tenuto workers --json
     """
-    with Client(db) as client:
+    with client_for(db, read_only=True) as client:
         found = client.workers()
     if as_json:
         print_json([w.to_json() for w in found])
