@@ -168,6 +168,7 @@ def test_rest_pending_work_and_workers(http_server, drain_worker, tmp_path: Path
         api.post(f"/api/instances/{iid}/pause", json={"reason": "maintenance"})
         work = api.get(f"/api/instances/{iid}/work").json()
         assert work["status"] == "PAUSED" and work["drained"] is False
+        assert work["warnings"] == []
         [running] = work["running"]
         assert running["name"] == "slow" and running["worker"]
         assert api.get(f"/api/instances/{iid}/work?wait_drained=0.1").json()["drained"] is False

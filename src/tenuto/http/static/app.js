@@ -5,6 +5,7 @@
  * uses innerHTML. Routes live in the URL hash:
  *   #/?status=PAUSED,RUNNING&name=backup&prefix=vol-&from=...&to=...   the instance list
  *   #/instance/<id>                                                      one instance
+ *   #/workers                                                            the live workers
  *
  * This module starts the page: the routing and the refresh loop. The views are list.js
  * (with standing.js, the banner of standing pauses) and instance.js; they act through
@@ -12,14 +13,21 @@
  */
 import { POLL_MS, setReloader, state, STATUSES } from "./state.js";
 import { $, fmtTime, h, updateClocks } from "./format.js";
-import { ApiError, setupAuth } from "./api.js";
+import { api, ApiError, setupAuth } from "./api.js";
 import { applyFilters, refreshList, setupList } from "./list.js";
 import { refreshInstance } from "./instance.js";
+import { workersView } from "./work.js";
+
+async function refreshWorkers() {
+  const found = await api("GET", "api/workers");
+  if (state.route.view === "workers") $("#workers-view").replaceChildren(...workersView(found.items));
+}
 
 /* ---------------------------------------------------------------- routing */
 
 function parseRoute() {
   const hash = location.hash.replace(/^#/, "") || "/";
+  if (hash === "/workers") return { view: "workers" };
   const match = hash.match(/^\/instance\/(.+)$/);
   if (match) {
     try {
@@ -46,7 +54,10 @@ function onRoute() {
   state.route = route;
   $("#list-view").hidden = route.view !== "list";
   $("#instance-view").hidden = route.view !== "instance";
-  if (route.view === "list") {
+  $("#workers-view").hidden = route.view !== "workers";
+  if (route.view === "workers") {
+    document.title = "tenuto · workers";
+  } else if (route.view === "list") {
     state.listHash = location.hash || "#/";
     applyFilters(route.filters, route.limit);
     document.title = "tenuto · instances";
@@ -73,6 +84,7 @@ async function reload() {
   busy = true;
   try {
     if (state.route.view === "instance") await refreshInstance();
+    else if (state.route.view === "workers") await refreshWorkers();
     else await refreshList();
     if (!state.locked) {
       $("#main").hidden = false;
