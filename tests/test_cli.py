@@ -457,9 +457,13 @@ def test_pauses_lists_the_standing_pauses_as_a_table_and_as_json(cli, client):
     assert cli.ok("pauses") == "No standing pauses.\n"
     assert cli.json("pauses") == []
     resume_at = datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)
-    client.pause_orchestrator("waits", "business hours", resume_at=resume_at, by="alice")
+    client.pause_orchestrator(
+        "waits", "business hours", resume_at=resume_at, by="alice", force=True
+    )
     before = datetime.now(UTC)
-    data = cli.json("pause", "--activity", "charge", "--resume-at", "+30m", "--by", "bob")
+    data = cli.json(
+        "pause", "--activity", "charge", "--resume-at", "+30m", "--by", "bob", "--force"
+    )
     assert data["changed"] is True
     assert [(sp["kind"], sp["name"]) for sp in data["standing_pauses"]] == [
         ("orchestrator", "waits"),
@@ -581,7 +585,7 @@ def test_purge_deletes_finished_instances_one_or_all(cli, client):
 # -- errors ----------------------------------------------------------------------------
 
 
-def test_an_unknown_id_is_a_one_line_error_for_every_command(cli):
+def test_an_unknown_id_is_a_one_line_error_for_every_command(cli, client):
     for args in (
         ["status", "nope"],
         ["pause", "nope"],
@@ -591,7 +595,9 @@ def test_an_unknown_id_is_a_one_line_error_for_every_command(cli):
         ["history", "nope"],
         ["purge", "nope"],
     ):
-        assert cli.fails(*args) == "Error: no orchestration instance with id 'nope'", args
+        # It names the database it looked in (a wrong --db is the usual cause).
+        expected = f"Error: no orchestration instance with id 'nope' in the database {cli.db_url}"
+        assert cli.fails(*args) == expected, args
 
 
 def test_a_finished_instance_is_a_one_line_error(cli, client):
@@ -699,7 +705,9 @@ def test_tenuto_db_from_the_environment_and_db_overrides_it(db_url, client, tmp_
     assert [st["instance_id"] for st in json.loads(listed.stdout)["items"]] == ["env-1"]
     other = f"sqlite:///{tmp_path / 'other.db'}"
     overridden = run_cli("list", "--json", "--db", other, env=env, cwd=cwd)
-    assert json.loads(overridden.stdout)["items"] == []
+    # A read looks in the database --db names; it never creates one.
+    assert f"no database at {tmp_path / 'other.db'}" in one_line_error(overridden, 1)
+    assert not (tmp_path / "other.db").exists()
     assert list(cwd.iterdir()) == []  # no default ./tenuto.db was created
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -84,6 +85,21 @@ def tally(ctx: tenuto.EntityContext, n: int = 0) -> int:
     """A durable entity for the entity list: adds ``n`` to its state."""
     ctx.set_state(ctx.get_state(0) + n)
     return int(ctx.get_state())
+
+
+#: Opened by a test to let ``slow`` finish.
+slow_gate = threading.Event()
+
+
+@app.activity
+def slow(label: str) -> str:
+    slow_gate.wait(60)
+    return label
+
+
+@app.orchestrator
+def slow_job(ctx, label):
+    return (yield ctx.call_activity(slow, label))
 
 
 @pytest.fixture
@@ -423,6 +439,11 @@ def test_bulk_pause_of_a_filtered_set_and_actions_on_a_selection(dashboard):
     expect(dash.page.locator("#rows tr")).to_have_count(3)
     dash.page.click("#bulk-pause")
     expect(dash.modal()).to_contain_text("ID starting with “batch-”")
+    # The count comes before acting (the preview changes nothing).
+    expect(dash.modal().locator(".bulk-count")).to_have_text(
+        re.compile(r"^This pauses 3 instances now \(first: batch-\d, batch-\d, batch-\d\)\.$")
+    )
+    assert status_of(c, "batch-1") is tenuto.Status.RUNNING
     dash.modal().locator("input[name=reason]").fill("quota exceeded")
     dash.submit("Pause")
     expect(dash.notice()).to_have_text("Paused 3 instances matching the filter.")
@@ -458,6 +479,9 @@ def test_bulk_pause_of_a_filtered_set_and_actions_on_a_selection(dashboard):
     dash.page.locator('#counts [data-status="PAUSED"]').click()
     expect(dash.page.locator("#rows tr")).to_have_count(1)
     dash.page.click("#bulk-resume")
+    expect(dash.modal().locator(".bulk-count")).to_have_text(
+        "This resumes 1 instance now (first: batch-3)."
+    )
     dash.submit("Resume")
     expect(dash.notice()).to_have_text("Resumed 1 instance matching the filter.")
     assert status_of(c, "batch-3") is tenuto.Status.RUNNING
@@ -704,3 +728,37 @@ class _NoState:
 
 
 _no_state = _NoState()
+
+
+def test_instance_page_shows_what_a_pause_holds_and_the_workers_page_lists_workers(dashboard):
+    dash = dashboard()
+    c = dash.client
+    slow_gate.clear()
+    c.start(slow_job, "vol-9", instance_id="in-flight")
+    wait_for(lambda: c.pending_work("in-flight").running, what="slow to run")
+    c.pause("in-flight", reason="db upgrade")
+    dash.open("#/instance/in-flight")
+    work = dash.page.locator("#work")
+    expect(work).to_contain_text("Running")
+    expect(work).to_contain_text("slow (task 0, attempt 1, started")
+    expect(work.locator(".drained")).to_have_text("Work of it is still running.")
+    dash.screenshot("dashboard-in-flight-running.png")
+
+    slow_gate.set()
+    expect(work.locator(".drained")).to_have_text(
+        "Paused and quiet: nothing of it runs until it is resumed."
+    )
+    expect(work).to_contain_text("Result waiting")
+    expect(work).to_contain_text("slow (task 0) completed at")
+    expect(work).to_contain_text("(after the resume)")
+    dash.screenshot("dashboard-in-flight-drained.png")
+
+    dash.page.click("#nav-workers")
+    table = dash.page.locator("#workers-table")
+    [worker] = c.workers()
+    row = table.locator("tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text(worker.id)
+    expect(row).to_contain_text("tenuto")
+    expect(row).to_contain_text("slow_job")
+    dash.screenshot("dashboard-workers.png")

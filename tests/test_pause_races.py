@@ -72,7 +72,7 @@ def _at_once(*calls: Callable[[], object]) -> list[float]:
 def _queue_held(client: tenuto.Client, db_url: str, prefix: str, fans: int = 50) -> None:
     """Start ``fans`` instances of ``fanning`` (ids ``prefix0``...), 4 activities each,
     and wait until all 200 are queued and held by a standing pause of ``step``."""
-    client.pause_activity("step", reason="hold them while they are scheduled")
+    client.pause_activity("step", reason="hold them while they are scheduled", force=True)
     client.start_many("fanning", [4] * fans, instance_ids=[f"{prefix}{i}" for i in range(fans)])
     query = "SELECT COUNT(*) FROM activities WHERE instance_id LIKE ? AND held = 1"
     wait_for(
@@ -173,7 +173,7 @@ def test_resuming_instances_racing_an_activity_pause_holds_that_activity(db_url,
             typist.resume_activity("step")
             _, paused = _at_once(
                 lambda p=prefix: resumer.resume_many(id_prefix=p),
-                lambda: typist.pause_activity("step", reason="downstream"),
+                lambda: typist.pause_activity("step", reason="downstream", force=True),
             )
             assert sql_rows(db_url, STARTABLE_WHILE_TYPE_PAUSED) == []
             assert _started_after(log, prefix, paused) == []

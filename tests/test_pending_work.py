@@ -116,7 +116,7 @@ def test_a_parent_is_not_drained_while_its_child_runs(
 def test_held_activities_are_listed_with_what_holds_them(
     client: tenuto.Client, drain_worker, tmp_path: Path
 ) -> None:
-    client.pause_activity("slow", reason="upgrade")
+    client.pause_activity("slow", reason="upgrade", force=True)
     drain_worker()
     iid = client.start("inspect", str(tmp_path / "release"), instance_id="held")
     work = wait_for(lambda: (w := client.pending_work(iid)).held and w, timeout=30)
@@ -168,6 +168,7 @@ def test_rest_pending_work_and_workers(http_server, drain_worker, tmp_path: Path
         api.post(f"/api/instances/{iid}/pause", json={"reason": "maintenance"})
         work = api.get(f"/api/instances/{iid}/work").json()
         assert work["status"] == "PAUSED" and work["drained"] is False
+        assert work["warnings"] == []
         [running] = work["running"]
         assert running["name"] == "slow" and running["worker"]
         assert api.get(f"/api/instances/{iid}/work?wait_drained=0.1").json()["drained"] is False

@@ -241,8 +241,8 @@ def test_nothing_of_a_paused_activity_starts_after_the_call_returns(client, star
 
 def test_standing_pauses_lists_what_stands(client):
     at = datetime.now(UTC) + timedelta(hours=1)
-    client.pause_orchestrator("backup", "business hours", resume_at=at, by="ops")
-    client.pause_activity("charge_card", "upgrade", by="billing-team")
+    client.pause_orchestrator("backup", "business hours", resume_at=at, by="ops", force=True)
+    client.pause_activity("charge_card", "upgrade", by="billing-team", force=True)
     pauses = client.standing_pauses()
     assert [(p.kind, p.name, p.reason, p.by) for p in pauses] == [
         ("orchestrator", "backup", "business hours", "ops"),
@@ -271,7 +271,7 @@ def test_scheduled_resume_of_a_standing_pause_fires_after_a_worker_restart(clien
 
 def test_standing_pauses_are_in_the_tracking_log(client, caplog):
     caplog.set_level(logging.INFO, logger="tenuto")
-    client.pause_orchestrator("backup", "why", by="ops")
+    client.pause_orchestrator("backup", "why", by="ops", force=True)
     client.resume_orchestrator("backup", by="ops")
     events = [r.tenuto["event"] for r in caplog.records if hasattr(r, "tenuto")]
     assert "orchestrator_paused" in events and "orchestrator_resumed" in events
@@ -290,7 +290,8 @@ def test_an_activity_pause_holds_work_in_other_worker_processes(client, db_url, 
     env = {"CRASH_LOG": str(log), "ACTIVITY_SECONDS": "0"}
     workers = [WorkerProcess(db_url, env) for _ in range(2)]
     try:
-        client.pause_activity("work", "billing upgrade", by="ops")
+        # The worker processes may not have registered it yet.
+        client.pause_activity("work", "billing upgrade", by="ops", force=True)
         ids = [client.start("chain", 2) for _ in range(6)]
         for iid in ids:
             wait_for(lambda iid=iid: client.status(iid).held_activities == ("work",), timeout=20)

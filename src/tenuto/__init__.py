@@ -10,6 +10,7 @@ The public surface::
 from ._activities import ActivityInfo, activity_info
 from ._entity_client import EntityCleaning
 from .app import App
+from .bulk import BulkPreview
 from .client import AsyncClient, Client
 from .clock import Clock, SystemClock
 from .context import OrchestrationContext
@@ -73,6 +74,7 @@ __all__ = [
     "App",
     "AsyncClient",
     "AwaitedEvent",
+    "BulkPreview",
     "ChildWork",
     "Client",
     "Clock",

@@ -124,3 +124,21 @@ def check_tags(tags: Any) -> dict[str, str] | None:
 def _bad_text(text: str) -> bool:
     """Whether ``text`` holds a control character or a lone surrogate."""
     return _CONTROL_RE.search(text) is not None or not is_text(text)
+
+
+#: How far in the past a ``resume_at`` may be (clocks of different hosts differ a little).
+RESUME_AT_SKEW = 5.0
+
+
+def check_resume_at(value: datetime | None, now: float) -> float | None:
+    """A pause's ``resume_at`` as epoch seconds: a time ahead of ``now``. One in the past
+    (by more than :data:`RESUME_AT_SKEW` seconds) is refused rather than resuming at
+    once, which is surely not what was meant."""
+    at = check_time(value, "resume_at")
+    if at is not None and at < now - RESUME_AT_SKEW:
+        assert value is not None
+        raise ValidationError(
+            f"resume_at {value.isoformat()} is in the past: the resume time must be in the "
+            "future (or leave it out, and resume by hand)"
+        )
+    return at

@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from . import history as h
+from ._control import ACTIVITY, ORCHESTRATOR
 from ._json import loads
+from ._served import unserved
 from .status import LIVE, from_timestamp
 from .store.base import InstanceRow, Reader, WorkerRow, WorkRow
 from .work import (
@@ -76,6 +78,16 @@ def pending_work(r: Reader, instance_id: str, now: float) -> PendingWork | None:
         AwaitedEvent(e["name"], from_timestamp(e["timeout_at"]))
         for e in (loads(awaited) if awaited else [])
     )
+    warnings: list[str] = []
+    if row.status in LIVE:
+        workers = r.workers(now)
+        names = [(ORCHESTRATOR, row.name)]
+        names += [(ACTIVITY, n) for n in dict.fromkeys(q.name for q in queued)]
+        known = {kind: r.known_names(kind) for kind in {kind for kind, _ in names}}
+        for kind, name in names:
+            warning = unserved(workers, known[kind], kind, name)
+            if warning is not None:
+                warnings.append(warning)
     return PendingWork(
         instance_id=instance_id,
         status=row.status,
@@ -89,6 +101,7 @@ def pending_work(r: Reader, instance_id: str, now: float) -> PendingWork | None:
             ChildWork(c.instance_id, c.name, c.status, c.instance_id not in busy) for c in children
         ),
         drained=not running and not busy,
+        warnings=tuple(warnings),
     )
 
 

@@ -8,6 +8,7 @@ import binascii
 import functools
 import getpass
 import json
+import logging
 import socket
 import threading
 import time
@@ -18,10 +19,10 @@ from datetime import datetime
 from functools import partial
 from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack
 
-from . import _control, _pending, tracing
+from . import _control, _pending, _served, tracing
 from . import events as _events
 from . import retention as _retention
-from ._checks import check_statuses, check_text, check_time
+from ._checks import check_resume_at, check_statuses, check_text, check_time
 from ._checks import check_tags as check_tags  # re-exported (the gRPC service uses them)
 from ._checks import check_version as check_version
 from ._entity_client import EntityClient
@@ -30,6 +31,7 @@ from ._ids import check_instance_id as check_instance_id  # re-exported: the id 
 from ._json import dumps, loads, loads_shown, shown
 from ._wakeups import DONE, WORK
 from .app import App, check_name, name_of
+from .bulk import ACTIONS, BulkPreview
 from .clock import SYSTEM_CLOCK, Clock
 from .entities import is_entity_id
 from .errors import (
@@ -63,6 +65,9 @@ from .work import PendingWork, WorkerInfo
 
 _TIME_FIELDS = ("fire_at", "resume_at")
 MAX_PAGE = 1000
+#: Seconds for which starts of an orchestrator do not check again that it is served.
+_SERVED_RECHECK = 10.0
+log = logging.getLogger("tenuto.client")
 
 
 def _default_actor() -> str:
@@ -107,15 +112,22 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         ) from None
 
 
-def to_status(row: InstanceRow, held: Sequence[str] = ()) -> InstanceStatus:
-    """The public snapshot of a stored instance row."""
+def to_status(
+    row: InstanceRow, held: Sequence[str] = (), standing_resume: float | None = None
+) -> InstanceStatus:
+    """The public snapshot of a stored instance row. ``standing_resume``: the scheduled
+    resume of the standing pause of its orchestrator, which an instance it holds shows
+    as its own (the standing pause resumes it then)."""
     pause = None
     if row.status is Status.PAUSED and row.pause_since is not None:
+        resume_at = row.pause_resume_at
+        if resume_at is None and row.pause_source == _control.ORCHESTRATOR:
+            resume_at = standing_resume
         pause = PauseInfo(
             reason=row.pause_reason,
             by=row.pause_by,
             since=from_timestamp(row.pause_since),  # type: ignore[arg-type]
-            resume_at=from_timestamp(row.pause_resume_at),
+            resume_at=from_timestamp(resume_at),
             source=row.pause_source or "client",
         )
     return InstanceStatus(
@@ -136,6 +148,21 @@ def to_status(row: InstanceRow, held: Sequence[str] = ()) -> InstanceStatus:
         version=row.version,
         tags=None if row.tags is None else loads(row.tags),
     )
+
+
+def _standing_resumes(r: Reader, rows: Sequence[InstanceRow]) -> dict[str, float | None]:
+    """The scheduled resume of the standing pause of each orchestrator that holds one of
+    ``rows`` (one read, only if one of them is held so)."""
+    names = sorted(
+        {
+            row.name
+            for row in rows
+            if row.status is Status.PAUSED and row.pause_source == _control.ORCHESTRATOR
+        }
+    )
+    if not names:
+        return {}
+    return {sp.name: sp.resume_at for sp in r.standing_pauses(_control.ORCHESTRATOR, names)}
 
 
 def _history_event(seq: int, event: Event) -> HistoryEvent:
@@ -177,6 +204,9 @@ class Client(FlowMethods, EntityClient):
         self._listeners: list[Listener] = []
         #: Whether :meth:`start` refuses a name no worker serves (see above).
         self.check_names = check_names
+        #: Orchestrator name -> until when starts need not check it is served again
+        #: (monotonic time).
+        self._checked_until: dict[str, float] = {}
 
     def _by(self, by: str | None) -> str:
         return check_text(by, "an actor") or self.actor
@@ -295,7 +325,25 @@ class Client(FlowMethods, EntityClient):
                 tx.set_priority(ids, priority)
 
         self.store.run(start)
+        self._warn_unserved(name)
         return ids
+
+    def _warn_unserved(self, name: str) -> None:
+        """Log a warning if no live worker serves orchestrator ``name``: the start is
+        accepted (a worker may come later), but a typo would wait forever unseen. A
+        name is checked once in a while, not at every start (starts stay one write)."""
+        if time.monotonic() < self._checked_until.get(name, 0.0):
+            return
+        self._checked_until[name] = time.monotonic() + _SERVED_RECHECK
+
+        def read(r: Reader) -> str | None:
+            workers = r.workers(self.clock.now())
+            known = r.known_names(_control.ORCHESTRATOR)
+            return _served.unserved(workers, known, _control.ORCHESTRATOR, name)
+
+        warning = self.store.read(read)
+        if warning is not None:
+            log.warning("%s: it waits until one does", warning)
 
     def _orchestrator_name(self, orchestrator: str | Callable[..., Any]) -> str:
         if self.app is not None:
@@ -315,16 +363,19 @@ class Client(FlowMethods, EntityClient):
         """The instance's current status; :class:`~tenuto.InstanceNotFound` if unknown."""
         instance_id = _known_id(instance_id)
 
-        def read(r: Reader) -> tuple[InstanceRow | None, dict[str, list[str]]]:
+        def read(
+            r: Reader,
+        ) -> tuple[InstanceRow | None, dict[str, list[str]], dict[str, float | None]]:
             row = r.get_instance(instance_id)
             # Only a RUNNING instance can be waiting on a held activity.
             running = row is not None and row.status is Status.RUNNING
-            return row, (r.held_activities([instance_id]) if running else {})
+            held = r.held_activities([instance_id]) if running else {}
+            return row, held, _standing_resumes(r, [row] if row else [])
 
-        row, held = self.store.read(read)
+        row, held, resumes = self.store.read(read)
         if row is None:
             raise InstanceNotFound(instance_id)
-        return to_status(row, held.get(instance_id, ()))
+        return to_status(row, held.get(instance_id, ()), resumes.get(row.name))
 
     def history(self, instance_id: str) -> list[HistoryEvent]:
         """The instance's history events, oldest first."""
@@ -356,14 +407,17 @@ class Client(FlowMethods, EntityClient):
         chosen = selection(filter, where)
         after = None if cursor is None else decode_cursor(cursor)
 
-        def read(r: Reader) -> tuple[list[InstanceRow], dict[str, list[str]]]:
+        def read(
+            r: Reader,
+        ) -> tuple[list[InstanceRow], dict[str, list[str]], dict[str, float | None]]:
             rows = r.query(chosen, limit + 1, after)
-            return rows, r.held_activities([row.instance_id for row in rows[:limit]])
+            held = r.held_activities([row.instance_id for row in rows[:limit]])
+            return rows, held, _standing_resumes(r, rows[:limit])
 
-        rows, held = self.store.read(read)
+        rows, held, resumes = self.store.read(read)
         more = len(rows) > limit
         rows = rows[:limit]
-        items = [to_status(r, held.get(r.instance_id, ())) for r in rows]
+        items = [to_status(r, held.get(r.instance_id, ()), resumes.get(r.name)) for r in rows]
         return Page(items, encode_cursor(rows[-1]) if more else None)
 
     def count(self, filter: Filter | None = None, **where: Unpack[FilterArgs]) -> dict[Status, int]:
@@ -478,7 +532,8 @@ class Client(FlowMethods, EntityClient):
         if is_entity_id(instance_id):
             return self._pause_entity(instance_id, reason, resume_at, by)
         instance_id = _known_id(instance_id)
-        at, why, actor = check_time(resume_at, "resume_at"), check_text(reason), self._by(by)
+        at = check_resume_at(resume_at, self.clock.now())
+        why, actor = check_text(reason), self._by(by)
         changed = self.store.run(
             lambda tx: _control.pause(
                 tx,
@@ -621,7 +676,8 @@ class Client(FlowMethods, EntityClient):
         ``filter`` or as keyword arguments, as in :meth:`query`); returns how many
         changed."""
         chosen = selection(filter, where, PAUSABLE)
-        at, why, actor = check_time(resume_at, "resume_at"), check_text(reason), self._by(by)
+        at = check_resume_at(resume_at, self.clock.now())
+        why, actor = check_text(reason), self._by(by)
         return self.store.run(
             lambda tx: len(
                 _control.pause(
@@ -707,6 +763,38 @@ class Client(FlowMethods, EntityClient):
 
         return self.store.run(purge)
 
+    def preview_many(
+        self,
+        action: str,
+        filter: Filter | None = None,
+        *,
+        sample: int = 5,
+        **where: Unpack[FilterArgs],
+    ) -> BulkPreview:
+        """How many instances :meth:`pause_many`, :meth:`resume_many`,
+        :meth:`terminate_many` or :meth:`purge_many` (``action``: ``"pause"``,
+        ``"resume"``, ``"terminate"``, ``"purge"``) would change with this filter, and
+        the ids of the first ``sample`` of them; nothing changes."""
+        if action not in ACTIONS:
+            raise ValidationError(
+                f"unknown bulk action {action!r}: use one of {', '.join(ACTIONS)}"
+            )
+        if not isinstance(sample, int) or not 0 <= sample <= MAX_PAGE:
+            raise ValidationError(f"sample must be an int from 0 to {MAX_PAGE}")
+        chosen = selection(filter, where, ACTIONS[action])
+        # Of the statuses the filter names, only those the action applies to count.
+        statuses = tuple(s for s in chosen.statuses if s in ACTIONS[action])
+        if not statuses:
+            return BulkPreview(action, 0, ())
+        chosen = replace(chosen, statuses=statuses)
+
+        def read(r: Reader) -> BulkPreview:
+            count = sum(r.count_by_status(chosen).values())
+            rows = r.query(chosen, sample, None) if sample else []
+            return BulkPreview(action, count, tuple(row.instance_id for row in rows))
+
+        return self.store.read(read, snapshot=True)
+
     # -- retention ---------------------------------------------------------------------
 
     def set_retention(self, policy: Retention | str | Mapping[str, Any] | None) -> None:
@@ -731,12 +819,15 @@ class Client(FlowMethods, EntityClient):
         *,
         resume_at: datetime | None = None,
         by: str | None = None,
+        force: bool = False,
     ) -> bool:
         """Pause every instance of an orchestrator: those running now, and those started
         while the pause stands (starts are accepted and held). ``True`` if the pause is
         new, ``False`` if one stood already. Ended by :meth:`resume_orchestrator` or at
-        ``resume_at``."""
-        return self._pause_type(_control.ORCHESTRATOR, name_of(orchestrator), reason, resume_at, by)
+        ``resume_at``. A name no worker has registered and no instance uses is refused
+        (:class:`~tenuto.ValidationError`, naming the known ones) unless ``force``."""
+        name = name_of(orchestrator)
+        return self._pause_type(_control.ORCHESTRATOR, name, reason, resume_at, by, force)
 
     def resume_orchestrator(
         self,
@@ -756,11 +847,15 @@ class Client(FlowMethods, EntityClient):
         *,
         resume_at: datetime | None = None,
         by: str | None = None,
+        force: bool = False,
     ) -> bool:
         """Hold every execution of an activity, in every orchestration: queued ones and
         retries do not start; running ones finish. Instances waiting on it stay RUNNING
-        and list it in ``held_activities``. ``False`` if such a pause stood already."""
-        return self._pause_type(_control.ACTIVITY, name_of(activity), reason, resume_at, by)
+        and list it in ``held_activities``. ``False`` if such a pause stood already. A
+        name no worker has registered is refused unless ``force`` (as in
+        :meth:`pause_orchestrator`)."""
+        name = name_of(activity)
+        return self._pause_type(_control.ACTIVITY, name, reason, resume_at, by, force)
 
     def resume_activity(
         self,
@@ -827,14 +922,25 @@ class Client(FlowMethods, EntityClient):
         return [_pending.worker_info(row) for row in rows]
 
     def _pause_type(
-        self, kind: str, name: str, reason: str | None, resume_at: datetime | None, by: str | None
+        self,
+        kind: str,
+        name: str,
+        reason: str | None,
+        resume_at: datetime | None,
+        by: str | None,
+        force: bool = False,
     ) -> bool:
-        at, why, actor = check_time(resume_at, "resume_at"), check_text(reason), self._by(by)
-        return self.store.run(
-            lambda tx: _control.pause_type(
+        at = check_resume_at(resume_at, self.clock.now())
+        why, actor = check_text(reason), self._by(by)
+
+        def pause(tx: Tx) -> bool:
+            if not force:
+                _served.check_pausable_name(tx, kind, name)
+            return _control.pause_type(
                 tx, kind, name, reason=why, by=actor, resume_at=at, now=self.clock.now()
             )
-        )
+
+        return self.store.run(pause)
 
     def _resume_type(self, kind: str, name: str, reason: str | None, by: str | None) -> bool:
         why, actor = check_text(reason), self._by(by)
@@ -946,6 +1052,7 @@ class AsyncClient:
     resume_entity_type = _in_thread(Client.resume_entity_type)
     pending_work = _in_thread(Client.pending_work)
     workers = _in_thread(Client.workers)
+    preview_many = _in_thread(Client.preview_many)
 
     async def wait_drained(self, instance_id: str, timeout: float | None = None) -> PendingWork:
         """Wait until nothing of the instance is running (see

@@ -134,7 +134,8 @@ class PendingWork:
     ``queued``: those not started for no such reason. ``timers``, ``events``: what
     the orchestration waits for. ``children``: its sub-orchestrations. ``drained``:
     nothing of it, its live sub-orchestrations included, is running: once a paused
-    instance is drained, nothing of it runs until it is resumed.
+    instance is drained, nothing of it runs until it is resumed. ``warnings``: names
+    no live worker serves.
     """
 
     instance_id: str
@@ -147,6 +148,10 @@ class PendingWork:
     events: tuple[AwaitedEvent, ...]
     children: tuple[ChildWork, ...]
     drained: bool
+    #: What may keep it waiting forever: its orchestrator, or an activity it waits
+    #: for, that no live worker serves (``no live worker serves orchestrator
+    #: 'chekout' (known: checkout, ...)``).
+    warnings: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (datetimes as ISO 8601 strings)."""
@@ -154,6 +159,7 @@ class PendingWork:
             "instance_id": self.instance_id,
             "status": self.status.value,
             "drained": self.drained,
+            "warnings": list(self.warnings),
             "running": [a.to_json() for a in self.running],
             "waiting_results": [r.to_json() for r in self.waiting_results],
             "held": [a.to_json() for a in self.held],

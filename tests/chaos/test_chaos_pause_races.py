@@ -120,7 +120,8 @@ def test_nothing_starts_while_paused_whatever_runs_concurrently(db_url: str, tmp
 
         def activity_type(client: tenuto.Client, rng: random.Random) -> None:
             name = rng.choice(["step", "always_fails"])
-            client.pause_activity(name, reason="downstream")
+            # force: the worker processes may not have registered the name yet.
+            client.pause_activity(name, reason="downstream", force=True)
             _held_for(rng)
             client.resume_activity(name)
 

@@ -11,6 +11,8 @@ import click
 from ..client import Client
 from ..errors import WaitTimeout
 from ..filters import Filter
+from .bulk import bulk_options, check_bulk_flags, go_ahead
+from .opening import client_for
 from .params import (
     ALL_OPTION,
     BY_OPTION,
@@ -25,7 +27,7 @@ from .params import (
 )
 from .render import print_json, report_count, show_list, show_status
 from .timeline import show_history
-from .work import pending_rows
+from .work import echo_warnings, pending_rows
 
 
 @click.command()
@@ -70,7 +72,7 @@ def start(
       tenuto start backup '"vol-1"' --version 2 --tag team=storage --tag env=prod
       cat input.json | tenuto start audit -
     """
-    with Client(db) as client:
+    with Client(db) as client, echo_warnings():
         iid = client.start(
             name,
             input_json,
@@ -110,7 +112,7 @@ def status(instance_id: str, wait: float | None, db: str | None, as_json: bool) 
       tenuto status billing-2024-05 --wait 60 --json
     """
     timed_out = False
-    with Client(db) as client:
+    with client_for(db, read_only=True) as client:
         st = client.status(instance_id)
         if wait is not None and not st.is_terminal:
             try:
@@ -159,7 +161,7 @@ def list_(flt: Filter, limit: int, cursor: str | None, db: str | None, as_json: 
       tenuto list --created-after -1d --json
       tenuto list --cursor <next cursor of the previous page>
     """
-    with Client(db) as client:
+    with client_for(db, read_only=True) as client:
         page = client.query(flt, limit=limit, cursor=cursor)
     if as_json:
         print_json({"items": [st.to_json() for st in page.items], "next_cursor": page.next_cursor})
@@ -168,7 +170,9 @@ def list_(flt: Filter, limit: int, cursor: str | None, db: str | None, as_json: 
 
 
 @click.command()
-@click.argument("instance_id", metavar="ID")
+@click.argument("instance_id", metavar="[ID]", required=False)
+@ALL_OPTION
+@filter_options
 @REASON_OPTION
 @click.option(
     "--recursive/--no-recursive",
@@ -176,24 +180,39 @@ def list_(flt: Filter, limit: int, cursor: str | None, db: str | None, as_json: 
     show_default=True,
     help="Also terminate its live sub-orchestrations.",
 )
+@bulk_options
 @BY_OPTION
 @DB_OPTION
 @JSON_OPTION
 def terminate(
-    instance_id: str,
+    instance_id: str | None,
+    all_: bool,
+    flt: Filter,
     reason: str | None,
     recursive: bool,
+    dry_run: bool,
+    yes: bool,
     by: str | None,
     db: str | None,
     as_json: bool,
 ) -> None:
-    """End a live instance (paused ones too) as TERMINATED.
+    """End a live instance (paused ones too) as TERMINATED, or with --all every live
+    one the filters select.
 
     \b
-    Example:
+    Examples:
       tenuto terminate billing-2024-05 --reason obsolete
+      tenuto terminate --all --name backup --status paused --dry-run
+      tenuto terminate --all --id-prefix test- --reason cleanup --yes
     """
-    with Client(db, actor=by) as client:
+    check_bulk_flags(all_, dry_run, yes)
+    with client_for(db, actor=by) as client:
+        if acts_on_many(instance_id, all_, flt, "terminate"):
+            if go_ahead(client, "terminate", flt, dry_run=dry_run, yes=yes, as_json=as_json):
+                count = client.terminate_many(flt, reason=reason, recursive=recursive)
+                report_count(count, "Terminated", as_json)
+            return
+        assert instance_id is not None
         client.terminate(instance_id, reason, recursive=recursive)
         st = client.status(instance_id)
     if as_json:
@@ -218,7 +237,7 @@ def raise_(instance_id: str, event: str, data: Any, db: str | None, as_json: boo
       tenuto raise billing-2024-05 approval '{"ok": true}'
       tenuto raise billing-2024-05 cancel
     """
-    with Client(db) as client:
+    with client_for(db) as client:
         client.raise_event(instance_id, event, data)
     if as_json:
         print_json({"instance_id": instance_id, "event": event, "data": data})
@@ -242,7 +261,7 @@ def history(instance_id: str, verbose: bool, db: str | None, as_json: bool) -> N
       tenuto history billing-2024-05
       tenuto history billing-2024-05 --json
     """
-    with Client(db) as client:
+    with client_for(db, read_only=True) as client:
         events = client.history(instance_id)
     if as_json:
         print_json({"instance_id": instance_id, "events": [e.to_json() for e in events]})
@@ -254,9 +273,18 @@ def history(instance_id: str, verbose: bool, db: str | None, as_json: bool) -> N
 @click.argument("instance_id", metavar="[ID]", required=False)
 @ALL_OPTION
 @filter_options
+@bulk_options
 @DB_OPTION
 @JSON_OPTION
-def purge(instance_id: str | None, all_: bool, flt: Filter, db: str | None, as_json: bool) -> None:
+def purge(
+    instance_id: str | None,
+    all_: bool,
+    flt: Filter,
+    dry_run: bool,
+    yes: bool,
+    db: str | None,
+    as_json: bool,
+) -> None:
     """Delete a finished instance and its history, or with --all every finished
     (COMPLETED, FAILED, TERMINATED) one the filters select.
 
@@ -264,9 +292,13 @@ def purge(instance_id: str | None, all_: bool, flt: Filter, db: str | None, as_j
     Examples:
       tenuto purge billing-2024-05
       tenuto purge --all --status completed --created-before -30d
+      tenuto purge --all --created-before -30d --dry-run
     """
-    with Client(db) as client:
+    check_bulk_flags(all_, dry_run, yes)
+    with client_for(db) as client:
         if acts_on_many(instance_id, all_, flt, "purge"):
+            if not go_ahead(client, "purge", flt, dry_run=dry_run, yes=yes, as_json=as_json):
+                return
             count = client.purge_many(flt)
         else:
             assert instance_id is not None

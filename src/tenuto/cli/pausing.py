@@ -12,7 +12,9 @@ from ..client import Client
 from ..entities import is_entity_id
 from ..filters import Filter
 from ..status import InstanceStatus, StandingPause
+from .bulk import bulk_options, check_bulk_flags, go_ahead
 from .limits import show_limits
+from .opening import client_for
 from .params import (
     ALL_OPTION,
     BY_OPTION,
@@ -59,6 +61,13 @@ from .work import report_drained
     "it runs: work that had started finishes, its results wait for the resume. Exits 1 "
     "if it still runs by then.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --orchestrator or --activity: pause a name no worker has registered and "
+    "no instance uses (refused otherwise: most likely a typo).",
+)
+@bulk_options
 @BY_OPTION
 @DB_OPTION
 @JSON_OPTION
@@ -72,6 +81,9 @@ def pause(
     reason: str | None,
     resume_at: datetime | None,
     wait_drained: float | None,
+    force: bool,
+    dry_run: bool,
+    yes: bool,
     by: str | None,
     db: str | None,
     as_json: bool,
@@ -95,6 +107,7 @@ def pause(
       tenuto pause billing-2024-05 --reason "db upgrade" --wait-drained 300
       tenuto pause --all --name backup --reason "storage outage"
       tenuto pause --all --reason "incident 1234"      (every live instance)
+      tenuto pause --all --name backup --dry-run       (how many, changing nothing)
       tenuto pause --orchestrator backup --reason "business hours" --resume-at +8h
       tenuto pause --activity charge_card --reason "billing upgrade"
       tenuto pause @counter@user-42 --reason "fixing its state"
@@ -103,18 +116,23 @@ def pause(
     target = type_target(instance_id, all_, flt, orchestrator, activity, entity_type)
     if wait_drained is not None and (target is not None or all_):
         raise click.UsageError("--wait-drained waits for one instance: give its ID")
-    with Client(db, actor=by) as client:
+    if force and target is None:
+        raise click.UsageError("--force goes with --orchestrator NAME or --activity NAME")
+    check_bulk_flags(all_, dry_run, yes)
+    with client_for(db, actor=by) as client:
         if target is not None:
             kind, name = target
             if kind == "orchestrator":
-                changed = client.pause_orchestrator(name, reason, resume_at=resume_at)
+                changed = client.pause_orchestrator(name, reason, resume_at=resume_at, force=force)
             elif kind == "entity":
                 changed = client.pause_entity_type(name, reason, resume_at=resume_at)
             else:
-                changed = client.pause_activity(name, reason, resume_at=resume_at)
+                changed = client.pause_activity(name, reason, resume_at=resume_at, force=force)
             _report_type_change(client, kind, name, changed, paused=True, as_json=as_json)
             return
         if acts_on_many(instance_id, all_, flt, "pause", types=True):
+            if not go_ahead(client, "pause", flt, dry_run=dry_run, yes=yes, as_json=as_json):
+                return
             count = client.pause_many(flt, reason=reason, resume_at=resume_at)
             report_count(count, "Paused", as_json)
             return
@@ -148,6 +166,7 @@ def pause(
 @filter_options
 @type_options
 @REASON_OPTION
+@bulk_options
 @BY_OPTION
 @click.option(
     "--deliver-failure",
@@ -164,6 +183,8 @@ def resume(
     activity: str | None,
     entity_type: str | None,
     reason: str | None,
+    dry_run: bool,
+    yes: bool,
     by: str | None,
     deliver_failure: bool,
     db: str | None,
@@ -188,7 +209,8 @@ def resume(
     target = type_target(instance_id, all_, flt, orchestrator, activity, entity_type)
     if deliver_failure and instance_id is None:
         raise click.UsageError("--deliver-failure resumes one instance: give its ID")
-    with Client(db, actor=by) as client:
+    check_bulk_flags(all_, dry_run, yes)
+    with client_for(db, actor=by) as client:
         if target is not None:
             kind, name = target
             if kind == "orchestrator":
@@ -200,6 +222,8 @@ def resume(
             _report_type_change(client, kind, name, changed, paused=False, as_json=as_json)
             return
         if acts_on_many(instance_id, all_, flt, "resume", types=True):
+            if not go_ahead(client, "resume", flt, dry_run=dry_run, yes=yes, as_json=as_json):
+                return
             report_count(client.resume_many(flt, reason=reason), "Resumed", as_json)
             return
         assert instance_id is not None
@@ -227,7 +251,7 @@ def pauses(db: str | None, as_json: bool) -> None:
       tenuto pauses
       tenuto pauses --json
     """
-    with Client(db) as client:
+    with client_for(db, read_only=True) as client:
         standing = client.standing_pauses()
         limits = client.limits()
     if as_json:

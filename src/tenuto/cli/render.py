@@ -238,38 +238,88 @@ def _held(names: Sequence[str], standing: Sequence[StandingPause]) -> str:
     return "; ".join(parts)
 
 
+#: Terminal widths below which tables drop or shorten columns (see :func:`show_list`).
+NARROW, MEDIUM = 100, 160
+
+
+def console_width() -> int:
+    """The width tables are laid out for: the terminal's, or ``$COLUMNS`` (default 200)
+    when piped, as :func:`print_rich` prints them."""
+    if sys.stdout.isatty():
+        from rich.console import Console
+
+        return Console().width
+    return int(os.environ.get("COLUMNS") or 200)
+
+
+def ago_text(when: datetime) -> str:
+    """``5m 3s ago``, or ``in 2h 5m`` for a time ahead."""
+    seconds = seconds_since(when)
+    return f"{duration_text(seconds)} ago" if seconds >= 0 else f"in {duration_text(-seconds)}"
+
+
 def show_list(items: Sequence[InstanceStatus], next_cursor: str | None) -> None:
     """A page of instances. Paused ones get since when, by whom and why; running ones
-    that wait on activities held by a standing pause get those activities."""
+    that wait on activities held by a standing pause get those activities.
+
+    Narrower terminals drop columns, timestamps first: below :data:`MEDIUM` columns
+    the creation time goes and times read as "5m ago"; below :data:`NARROW` the name,
+    the update time and who paused go too. The id, the status and the reason stay."""
     if not items:
         print_rich(text("No instances match."))
         return
+    width = console_width()
     paused = any(st.pause is not None for st in items)
     held = any(_held_while_running(st) for st in items)
     columns = ["ID", "Name", "Status", "Created", "Updated"]
-    result = table(*columns, no_wrap=[c for c in columns if c != "Name"])
+    if width < MEDIUM:
+        columns.remove("Created")
+        if paused:  # the time of the pause says more
+            columns.remove("Updated")
+    if width < NARROW:
+        columns.remove("Name")
+    # A long name wraps on a wide terminal; on a narrower one the reason and who paused
+    # wrap instead (the name stays whole).
+    wraps = ("Name",) if width >= MEDIUM else ()
+    result = table(*columns, no_wrap=[c for c in columns if c not in wraps])
+    pause_columns = ["Paused since", "By", "Reason"] if width >= NARROW else ["Paused", "Reason"]
     if paused:
-        for column in ("Paused since", "By", "Reason"):
-            result.add_column(column, style=PAUSE_STYLE, no_wrap=column != "Reason")
+        for column in pause_columns:
+            result.add_column(
+                column,
+                style=PAUSE_STYLE,
+                no_wrap=column not in ("Reason", "By"),
+                min_width=20 if column == "Reason" else None,
+            )
     if held:
         result.add_column("Held activities", style=PAUSE_STYLE)
+    short_times = width < MEDIUM
     for st in items:
-        row = [
-            text(st.instance_id),
-            text(st.name),
-            status_text(st.runtime_status),
-            text(time_text(st.created_at)),
-            text(time_text(st.updated_at)),
-        ]
+        cells = {
+            "ID": text(st.instance_id),
+            "Name": text(st.name),
+            "Status": status_text(st.runtime_status),
+            "Created": text(time_text(st.created_at)),
+            "Updated": text(ago_text(st.updated_at) if short_times else time_text(st.updated_at)),
+        }
+        row = [cells[c] for c in columns]
         if paused:
             p = st.pause
             if p is None:
-                row += [text(""), text(""), text("")]
+                row += [text("") for _ in pause_columns]
             else:
                 reason = p.reason or ""
                 if p.resume_at is not None:
-                    reason = f"{reason} (resumes at {time_text(p.resume_at)})".strip()
-                row += [text(since_text(p.since)), text(paused_by(p)), text(reason)]
+                    if short_times:  # "in 2h 5m"
+                        resumes = ago_text(p.resume_at)
+                    else:
+                        resumes = f"at {time_text(p.resume_at)}"
+                    reason = f"{reason} (resumes {resumes})".strip()
+                since = ago_text(p.since) if short_times else since_text(p.since)
+                if width >= NARROW:
+                    row += [text(since), text(paused_by(p)), text(reason)]
+                else:
+                    row += [text(since), text(reason)]
         if held:
             row.append(text(", ".join(_held_while_running(st))))
         result.add_row(*row)
@@ -286,18 +336,31 @@ def _held_while_running(st: InstanceStatus) -> tuple[str, ...]:
 
 
 def show_standing_pauses(pauses: Sequence[StandingPause]) -> None:
+    """The standing pauses; narrower terminals show times as "5m ago" (below
+    :data:`MEDIUM` columns) and drop who paused (below :data:`NARROW`)."""
     if not pauses:
         print_rich(text("No standing pauses."))
         return
+    width = console_width()
     columns = ["Kind", "Name", "Reason", "By", "Since", "Resumes at"]
+    if width < NARROW:
+        columns.remove("By")
     result = table(*columns, no_wrap=[c for c in columns if c != "Reason"])
+    short_times = width < MEDIUM
     for sp in pauses:
-        result.add_row(
-            text(sp.kind),
-            text(sp.name, "bold"),
-            text(sp.reason or "(none given)"),
-            text(sp.by),
-            text(since_text(sp.since)),
-            text(time_text(sp.resume_at)),
-        )
+        cells = {
+            "Kind": text(sp.kind),
+            "Name": text(sp.name, "bold"),
+            "Reason": text(sp.reason or "(none given)"),
+            "By": text(sp.by),
+            "Since": text(ago_text(sp.since) if short_times else since_text(sp.since)),
+            "Resumes at": text(
+                ""
+                if sp.resume_at is None
+                else ago_text(sp.resume_at)
+                if short_times
+                else time_text(sp.resume_at)
+            ),
+        }
+        result.add_row(*(cells[c] for c in columns))
     print_rich(result, text(f"{plural(len(pauses), 'standing pause')}.", "dim"))

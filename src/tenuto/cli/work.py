@@ -3,13 +3,16 @@ and what ``tenuto pause --wait-drained`` waits for) and ``tenuto workers``."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 
-from ..client import Client
 from ..status import Status
 from ..work import PendingWork, QueuedActivity, WorkerInfo
+from .opening import client_for
 from .params import DB_OPTION, JSON_OPTION
 from .render import (
     PAUSE_STYLE,
@@ -26,7 +29,7 @@ from .render import (
 
 def pending_rows(work: PendingWork) -> list[tuple[str, Any]]:
     """The rows ``tenuto status`` shows of what runs and what waits."""
-    rows: list[tuple[str, Any]] = []
+    rows: list[tuple[str, Any]] = [("Warning", text(w, "bold red")) for w in work.warnings]
     for a in work.running:
         started = f", started {time_text(a.started_at)}" if a.started_at else ""
         rows.append(
@@ -88,6 +91,23 @@ def report_drained(work: PendingWork, as_json: bool) -> None:
     click.echo(f"{work.instance_id} is paused and quiet{results}: go ahead.")
 
 
+class _Echo(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"Warning: {record.getMessage()}", err=True)
+
+
+@contextmanager
+def echo_warnings() -> Iterator[None]:
+    """Print the client's warnings (an orchestrator no live worker serves) on stderr."""
+    logger = logging.getLogger("tenuto.client")
+    handler = _Echo(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
 def show_workers(workers: list[WorkerInfo]) -> None:
     if not workers:
         print_rich(text("No live workers."))
@@ -129,7 +149,7 @@ def workers(db: str | None, as_json: bool) -> None:
       tenuto workers
       tenuto workers --json
     """
-    with Client(db) as client:
+    with client_for(db, read_only=True) as client:
         found = client.workers()
     if as_json:
         print_json([w.to_json() for w in found])

@@ -36,6 +36,7 @@ from .models import (
     StatusName,
     TerminateRequest,
     TypeChangedModel,
+    TypePauseRequest,
 )
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -291,12 +292,12 @@ def standing_pauses(client: ClientDep) -> StandingPausesModel:
     "/orchestrators/{name}/pause", response_model=TypeChangedModel, tags=["standing pauses"]
 )
 def pause_orchestrator(
-    name: TypeName, client: ClientDep, request: Request, body: PauseRequest | None = None
+    name: TypeName, client: ClientDep, request: Request, body: TypePauseRequest | None = None
 ) -> TypeChangedModel:
     """Pause every instance of an orchestrator, and hold new ones, until resumed."""
-    body = body or PauseRequest()
+    body = body or TypePauseRequest()
     changed = client.pause_orchestrator(
-        name, body.reason, resume_at=body.resume_at, by=actor(request, body.by)
+        name, body.reason, resume_at=body.resume_at, by=actor(request, body.by), force=body.force
     )
     return _standing(client, changed)
 
@@ -316,12 +317,12 @@ def resume_orchestrator(
 
 @router.post("/activities/{name}/pause", response_model=TypeChangedModel, tags=["standing pauses"])
 def pause_activity(
-    name: TypeName, client: ClientDep, request: Request, body: PauseRequest | None = None
+    name: TypeName, client: ClientDep, request: Request, body: TypePauseRequest | None = None
 ) -> TypeChangedModel:
     """Hold every execution of an activity, in every orchestration, until resumed."""
-    body = body or PauseRequest()
+    body = body or TypePauseRequest()
     changed = client.pause_activity(
-        name, body.reason, resume_at=body.resume_at, by=actor(request, body.by)
+        name, body.reason, resume_at=body.resume_at, by=actor(request, body.by), force=body.force
     )
     return _standing(client, changed)
 

@@ -25,6 +25,7 @@ from ..client import Client
 from ..schedules import ScheduleExists, ScheduleNotFound
 from . import (
     api,
+    bulk_api,
     durable,
     durable_entities,
     entities,
@@ -81,6 +82,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(flow_api.router)
     app.include_router(work_api.router)
+    app.include_router(bulk_api.router)
     app.include_router(durable.router)
     app.include_router(entities.router)
     app.include_router(durable_entities.router)

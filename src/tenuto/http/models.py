@@ -133,6 +133,14 @@ class PauseRequest(BaseModel):
     resume_at: datetime | None = Field(default=None, description="Resume by itself then.")
 
 
+class TypePauseRequest(PauseRequest):
+    force: bool = Field(
+        default=False,
+        description="Pause a name no worker has registered and no instance uses (else "
+        "refused with 422: most likely a typo).",
+    )
+
+
 class ResumeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

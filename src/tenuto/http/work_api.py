@@ -66,6 +66,9 @@ class PendingWorkModel(BaseModel):
     instance_id: str
     status: StatusName
     drained: bool
+    warnings: list[str] = Field(
+        description="Names no live worker serves: its orchestrator, or an activity it waits for."
+    )
     running: list[RunningActivityModel]
     waiting_results: list[WaitingResultModel]
     held: list[QueuedActivityModel]

@@ -37,15 +37,25 @@ def resolve_url(url: str | None) -> str:
     return url or os.environ.get("TENUTO_DB") or DEFAULT_URL
 
 
-def open_store(url: str | None = None) -> Store:
-    """Open the store a URL names: ``sqlite:///path`` or ``postgresql://...``."""
+def open_store(url: str | None = None, *, create: bool = True) -> Store:
+    """Open the store a URL names: ``sqlite:///path`` or ``postgresql://...``.
+
+    ``create=False`` refuses to create a database file that is not there (a read of a
+    mistyped path must not leave an empty database behind): a
+    :class:`~tenuto.ValidationError` naming the path."""
     url = resolve_url(url)
     backend = _BACKENDS.get(url.split(":", 1)[0].lower())
     if backend is None:
         examples = " or ".join(dict.fromkeys(example for _, _, example in _BACKENDS.values()))
         raise ValidationError(f"unsupported database URL {url!r}: use {examples}")
     module, cls, _ = backend
-    store: Store = getattr(importlib.import_module(f"{__name__}.{module}"), cls)(url)
+    loaded = importlib.import_module(f"{__name__}.{module}")
+    missing = getattr(loaded, "missing", None)  # backends whose database is a file
+    if not create and missing is not None and (path := missing(url)) is not None:
+        raise ValidationError(
+            f"there is no database at {path}: check --db or $TENUTO_DB (nothing was created)"
+        )
+    store: Store = getattr(loaded, cls)(url)
     return store
 
 

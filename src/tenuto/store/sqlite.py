@@ -67,6 +67,22 @@ class _Cursor(SqlCursor):
         self.conn.executemany(sql, rows)
 
 
+def missing(url: str) -> str | None:
+    """The path of the file ``url`` names if there is no such file (``None`` if there is);
+    a URL with a bad option is refused first, as opening it would."""
+    path, options = parse_url(url)
+    _settings(options)
+    return None if os.path.exists(path) else os.path.abspath(path)
+
+
+def _settings(options: dict[str, str]) -> tuple[str, float]:
+    """The ``synchronous`` mode and the ``busy_timeout`` of the URL's options."""
+    sync = options.get("synchronous", "normal").lower()
+    if sync not in _SYNC_MODES:
+        raise ValidationError(f"synchronous must be one of {sorted(_SYNC_MODES)}, not {sync!r}")
+    return _SYNC_MODES[sync], _busy_timeout(options.get("busy_timeout", "60"))
+
+
 def parse_url(url: str) -> tuple[str, dict[str, str]]:
     """``sqlite:///relative.db`` or ``sqlite:////absolute.db`` to a path and options."""
     parts = split_url(url)
@@ -115,11 +131,7 @@ class SqliteStore(Store):
         path, options = parse_url(url)
         self.url = url
         self.path = os.path.abspath(path)
-        sync = options.get("synchronous", "normal").lower()
-        if sync not in _SYNC_MODES:
-            raise ValidationError(f"synchronous must be one of {sorted(_SYNC_MODES)}, not {sync!r}")
-        self.synchronous = _SYNC_MODES[sync]
-        self.busy_timeout = _busy_timeout(options.get("busy_timeout", "60"))
+        self.synchronous, self.busy_timeout = _settings(options)
         directory = os.path.dirname(self.path)
         if directory and not os.path.isdir(directory):
             raise ValidationError(f"the directory of the SQLite file does not exist: {directory}")

@@ -105,12 +105,27 @@ async function runOn(target, verb, unchangedWhy, call) {
   refresh();
 }
 
+/** How many instances a bulk action on `filter` changes, filled in once counted
+ * (POST /api/bulk/preview changes nothing). */
+function bulkCount(action, filter) {
+  const line = h("p", { class: "bulk-count", "aria-live": "polite" }, "Counting…");
+  api("POST", "api/bulk/preview", { action, ...filterBody(filter), sample: 3 })
+    .then((r) => {
+      const verb = action === "pause" ? "pauses" : "resumes";
+      const first = r.sample.length ? ` (first: ${r.sample.join(", ")})` : "";
+      line.textContent = `This ${verb} ${plural(r.count, "instance")} now${first}.`;
+    })
+    .catch((err) => { line.textContent = `Could not count them: ${err.message}`; });
+  return line;
+}
+
 export function pauseDialog(target) {
   openDialog({
     title: target.kind === "filter" ? "Pause all matching" : "Pause",
     submitLabel: "Pause",
     content: [
       h("p", { class: "target" }, "Pause ", h("strong", {}, targetText(target))),
+      target.kind === "filter" ? bulkCount("pause", target.filter) : null,
       target.kind === "filter"
         ? h("p", { class: "muted" }, "Only PENDING and RUNNING instances change.")
         : null,
@@ -153,6 +168,7 @@ export function resumeAllDialog(filter) {
     submitLabel: "Resume",
     content: [
       h("p", { class: "target" }, "Resume ", h("strong", {}, targetText({ kind: "filter", filter }))),
+      bulkCount("resume", filter),
       h("p", { class: "muted" }, "Only PAUSED instances change."),
       h("label", {}, "Reason (optional)", h("input", { name: "reason", maxlength: 4096 })),
     ],

@@ -7,6 +7,7 @@
  *   #/instance/<id>                                                      one instance
  *   #/schedules                                          schedules and flow-control limits
  *   #/entities                                                           the entities
+ *   #/workers                                                            the live workers
  *
  * This module starts the page: the routing and the refresh loop. The views are list.js
  * (with standing.js, the banner of standing pauses) and instance.js; they act through
@@ -14,11 +15,17 @@
  */
 import { POLL_MS, setReloader, state, STATUSES } from "./state.js";
 import { $, fmtTime, h, updateClocks } from "./format.js";
-import { ApiError, setupAuth } from "./api.js";
+import { api, ApiError, setupAuth } from "./api.js";
 import { applyFilters, refreshList, setupList } from "./list.js";
 import { refreshInstance } from "./instance.js";
 import { refreshFlow } from "./flow.js";
 import { refreshEntities, setupEntities } from "./entities.js";
+import { workersView } from "./work.js";
+
+async function refreshWorkers() {
+  const found = await api("GET", "api/workers");
+  if (state.route.view === "workers") $("#workers-view").replaceChildren(...workersView(found.items));
+}
 
 /* ---------------------------------------------------------------- routing */
 
@@ -26,6 +33,7 @@ function parseRoute() {
   const hash = location.hash.replace(/^#/, "") || "/";
   if (hash === "/schedules") return { view: "schedules" };
   if (hash === "/entities") return { view: "entities" };
+  if (hash === "/workers") return { view: "workers" };
   const match = hash.match(/^\/instance\/(.+)$/);
   if (match) {
     try {
@@ -52,11 +60,15 @@ function onRoute() {
   state.route = route;
   $("#list-view").hidden = route.view !== "list";
   $("#instance-view").hidden = route.view !== "instance";
+  $("#workers-view").hidden = route.view !== "workers";
   $("#flow-view").hidden = route.view !== "schedules";
+  $("#entities-view").hidden = route.view !== "entities";
   if (route.view === "schedules") {
     document.title = "tenuto · schedules and limits";
   } else if (route.view === "entities") {
     document.title = "tenuto · entities";
+  } else if (route.view === "workers") {
+    document.title = "tenuto · workers";
   } else if (route.view === "list") {
     state.listHash = location.hash || "#/";
     applyFilters(route.filters, route.limit);
@@ -86,6 +98,7 @@ async function reload() {
     if (state.route.view === "instance") await refreshInstance();
     else if (state.route.view === "schedules") await refreshFlow();
     else if (state.route.view === "entities") await refreshEntities();
+    else if (state.route.view === "workers") await refreshWorkers();
     else await refreshList();
     if (!state.locked) {
       $("#main").hidden = false;

@@ -9,6 +9,7 @@ import {
 import { api } from "./api.js";
 import { pauseDialog, raiseDialog, resumeNow, terminateDialog } from "./actions.js";
 import { deliverFailureButton, rerunButtons } from "./rerun.js";
+import { workPanel } from "./work.js";
 
 export async function refreshInstance() {
   const id = state.route.id;
@@ -25,7 +26,14 @@ export async function refreshInstance() {
     }
     throw err;
   }
-  const key = JSON.stringify(st);
+  // What is in flight changes while the status does not (an activity ends while paused).
+  const work = LIVE.has(st.runtime_status)
+    ? await api("GET", `api/instances/${enc(id)}/work`).catch((err) => {
+      if (err.status === 401) throw err;
+      return null;
+    })
+    : null;
+  const key = JSON.stringify([st, work]);
   if (seq !== state.instanceSeq || key === state.instanceKey) return;
   const [history, children] = await Promise.all([
     api("GET", `api/instances/${enc(id)}/history`),
@@ -37,14 +45,14 @@ export async function refreshInstance() {
   ]);
   if (seq !== state.instanceSeq || state.route.view !== "instance" || state.route.id !== id) return;
   state.instanceKey = key;
-  renderInstance(st, history.events, children.items);
+  renderInstance(st, history.events, children.items, work);
 }
 
 function backLink() {
   return h("a", { href: state.listHash, class: "back" }, "‹ All instances");
 }
 
-function renderInstance(st, events, prefixed) {
+function renderInstance(st, events, prefixed, work) {
   const one = { kind: "one", id: st.instance_id };
   const live = LIVE.has(st.runtime_status);
   const actions = h("div", { class: "actions" },
@@ -74,6 +82,7 @@ function renderInstance(st, events, prefixed) {
       ? h("p", { class: "pause-todo" }, TENUTO_PAUSES[st.pause.source]) : null,
     st.held_activities && st.held_activities.length
       ? h("div", { class: "held-panel" }, heldText(st.held_activities)) : null,
+    workPanel(work),
     facts,
     h("div", { class: "panels" },
       valuePanel("Input", st.input),
