@@ -114,9 +114,16 @@ def test_pause_across_processes_holds_every_activity(pg_url, spawn):
         wait_for(lambda: len({ln[1] for ln in _lines(log) if ln[0] == "start"}) >= 30, timeout=60)
         returned = {}
         for iid in ids:
-            c.pause(iid, "across processes")
+            try:
+                c.pause(iid, "across processes")
+            except tenuto.InstanceFinished:
+                # On a loaded machine the last of 100 pauses can come after an instance's
+                # 1.6 s of work: it finished unpaused, there is nothing to hold.
+                continue
             returned[iid] = time.time()
-        assert len(c.query(status="PAUSED", limit=1000).items) == 100
+        ids = list(returned)
+        assert len(ids) >= 50, f"only {len(ids)} instances were still running to pause"
+        assert len(c.query(status="PAUSED", limit=1000).items) == len(ids)
         held_at = {
             iid: len([ln for ln in _lines(log) if ln[0] == "start" and ln[1] == iid]) for iid in ids
         }
@@ -131,10 +138,10 @@ def test_pause_across_processes_holds_every_activity(pg_url, spawn):
         late = [
             (ln[1], ln[2])
             for ln in _lines(log)
-            if ln[0] == "start" and float(ln[4]) >= returned[ln[1]]
+            if ln[0] == "start" and ln[1] in returned and float(ln[4]) >= returned[ln[1]]
         ]
         assert late == []
-        assert c.resume_many(id_prefix="p-") == 100
+        assert c.resume_many(id_prefix="p-") == len(ids)
         for iid in ids:
             assert c.wait(iid, timeout=60).output == [1, 2, 3, 4, 5, 6, 7, 8]
 

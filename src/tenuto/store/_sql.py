@@ -74,6 +74,8 @@ _STANDING_COLUMNS = "kind, name, reason, by, since, resume_at"
 _WORKER_COLUMNS = (
     "id, host, pid, kind, started_at, last_seen, lease_seconds, orchestrators, activities, running"
 )
+#: A heartbeat rewrites every column of its worker's row but the id.
+_WORKER_UPDATE = ", ".join(f"{c} = excluded.{c}" for c in _WORKER_COLUMNS.split(", ")[1:])
 #: Rows read from the head of the due index to find the next due time (see _next_due).
 _HEAD = 16
 #: Most list parameters bound in one statement (SQLite's limit is 32766).
@@ -982,10 +984,9 @@ class SqlTx(SqlOutboxWrites, SqlEntityWrites, SqlReader, FlowSqlTx, Tx):
             row.lease_seconds, row.orchestrators, row.activities, row.running,
         ]  # fmt: skip
         marks = ", ".join("?" for _ in values)
-        updated = [c.strip() for c in _WORKER_COLUMNS.split(",")][1:]
         self._x(
             f"INSERT INTO workers ({_WORKER_COLUMNS}) VALUES ({marks}) ON CONFLICT (id) DO "
-            f"UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in updated)}",
+            f"UPDATE SET {_WORKER_UPDATE}",
             values,
         )
 
