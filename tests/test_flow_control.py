@@ -133,7 +133,7 @@ def test_limits_show_with_reason_actor_and_source(client):
 
 def test_a_paused_instance_never_starts_its_work_whatever_the_limits(client, start_worker):
     client.limit_activity("echo", max_concurrent=100)
-    client.pause_orchestrator("fan", "frozen")
+    client.pause_orchestrator("fan", "frozen", force=True)  # before any worker registered the name
     iid = client.start("fan", 3)
     worker = start_worker(app)
     settle(worker)
@@ -144,7 +144,9 @@ def test_a_paused_instance_never_starts_its_work_whatever_the_limits(client, sta
 
 def test_a_held_activity_type_stays_held_under_a_limit(client, start_worker):
     client.limit_activity("echo", max_concurrent=1)
-    client.pause_activity("echo", "downstream down")
+    client.pause_activity(
+        "echo", "downstream down", force=True
+    )  # before any worker registered the name
     iid = client.start("fan", 3)
     worker = start_worker(app)
     wait_for(lambda: client.status(iid).held_activities == ("echo",), timeout=10)

@@ -190,7 +190,7 @@ def test_bulk_pause_and_resume_by_orchestrator(client):
 
 
 def test_a_standing_pause_of_the_orchestrator_holds_the_runs(client, start_worker):
-    client.pause_orchestrator("tick", "frozen")
+    client.pause_orchestrator("tick", "frozen", force=True)  # before any worker registered the name
     client.create_schedule("s", "tick", every=SECOND)
     start_worker(app)
     run = wait_for(lambda: client.query(id_prefix="s@").items, timeout=10)[0]
