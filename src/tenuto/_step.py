@@ -456,7 +456,8 @@ def paused(
     row: InstanceRow, now: float, reason: str, source: str, details: dict[str, Any] | None = None
 ) -> Step:
     """The writes of a step that pauses the instance instead of running its code on (its
-    code no longer matches its history): the history gains only the pause record
+    code no longer matches its history, or a child failed under a call that pauses on
+    failure, see :mod:`tenuto._failures`): the history gains only the pause record
     (``ExecutionSuspended`` by ``"tenuto"`` from ``source``, with ``details``), nothing of
     the inbox is consumed (resuming replays again with the messages that were due), and
     the instance's queued activities are held, as by any pause."""

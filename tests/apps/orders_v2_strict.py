@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 from orders_common import register
+from orders_v2 import order
 
 import tenuto
 
 app = tenuto.App(on_nondeterminism="fail")
 register(app)
-
-
-@app.orchestrator
-def order(ctx, item):
-    yield ctx.call_activity("check_fraud", item)
-    reserved = yield ctx.call_activity("reserve", item)
-    approval = yield ctx.wait_for_event("approve")
-    shipped = yield ctx.call_activity("ship", item)
-    return {"version": 2, "steps": [reserved, approval, shipped]}
+app.orchestrator(order)
