@@ -134,7 +134,7 @@ def test_a_draining_process_logs_its_own_changes_once(client, caplog):
         wait_for(lambda: _drained(caplog), what="the record to be drained")
     finally:
         drainer.stop()
-        tenuto.tracking.log_locally = True
+    assert tenuto.tracking.log_locally  # logging its own changes again
     records = [r.tenuto for r in caplog.records if hasattr(r, "tenuto")]
     assert [(r["event"], r["instance_id"], r["seq"]) for r in records] == [("started", "own-1", 1)]
 
@@ -376,3 +376,5 @@ def test_tenuto_worker_drains_the_outbox_too(client, db_url, tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(timeout=30) == 0
+    assert _state(client).holder is None  # the lease given up on the way out
+    assert "could not release the outbox lease" not in log.read_text()

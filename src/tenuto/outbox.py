@@ -67,20 +67,24 @@ class Drainer:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._logged_locally = True
 
     def start(self) -> None:
         """Drain in a background thread until :meth:`stop`. This process then logs
         every change as drained, its own included, and no longer as it commits them."""
+        self._logged_locally = tracking.log_locally
         tracking.log_locally = False
         self._thread = threading.Thread(target=self._run, name="tenuto-outbox", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop draining and give the lease up (another process takes it at once)."""
+        """Stop draining and give the lease up (another process takes it at once); this
+        process then logs its own changes again."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+            tracking.log_locally = self._logged_locally
         try:
             self.store.run(lambda tx: tx.release_drain(self.holder))
         except Exception as exc:  # the lease then simply expires

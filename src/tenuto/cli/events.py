@@ -8,7 +8,7 @@ import time
 import click
 
 from ..client import Client
-from ..events import MAX_EVENTS, EventsPage, TrackedEvent
+from ..events import MAX_EVENTS, MAX_SEQ, EventsPage, TrackedEvent
 from .params import DB_OPTION
 
 #: How long one read of ``--follow`` waits for a record before asking again.
@@ -18,7 +18,7 @@ _FOLLOW_WAIT = 5.0
 @click.command()
 @click.option(
     "--after",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, MAX_SEQ),
     default=None,
     metavar="SEQ",
     help="Print the records after this one (0: every record kept) [default: the last "
