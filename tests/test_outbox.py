@@ -173,6 +173,27 @@ def test_drained_records_become_spans_when_tracing_is_on(client):
     assert abs(paused.start_time / 1e9 - time.time()) < 60
 
 
+def test_a_pause_from_a_durable_task_sdk_client_is_in_the_outbox(client, db_url, caplog):
+    pytest.importorskip("durabletask")
+    from durabletask import client as dc
+
+    from tenuto.grpc import GrpcServer
+
+    caplog.set_level(logging.INFO, logger="tenuto")
+    with GrpcServer(db_url, port=0, lease_seconds=5) as server:
+        sdk = dc.TaskHubGrpcClient(host_address=f"127.0.0.1:{server.port}")
+        try:
+            iid = sdk.schedule_new_orchestration("job", instance_id="sdk-1")
+            sdk.suspend_orchestration(iid, reason="change freeze")
+        finally:
+            sdk.close()
+    Drainer(client.store).drain_once()
+    paused = [r for r in _drained(caplog) if r["event"] == "paused"]
+    assert [(r["instance_id"], r["reason"], r["by"], r["source"]) for r in paused] == [
+        ("sdk-1", "change freeze", "grpc", "client")
+    ]
+
+
 # -- tenuto serve processes -------------------------------------------------------------
 
 
