@@ -194,6 +194,35 @@ def test_a_pause_from_a_durable_task_sdk_client_is_in_the_outbox(client, db_url,
     ]
 
 
+@pytest.mark.slow
+def test_the_drainer_carries_on_after_a_postgres_restart(caplog):
+    from conftest import own_postgres
+
+    caplog.set_level(logging.INFO, logger="tenuto")
+
+    def drained(iid: str) -> bool:
+        return any(r["instance_id"] == iid for r in _drained(caplog))
+
+    def said(text: str) -> bool:
+        return any(text in r.getMessage() for r in caplog.records)
+
+    with own_postgres() as server, tenuto.Client(f"{server.url}?schema=drain") as c:
+        drainer = Drainer(c.store, interval=0.05, lease_seconds=2)
+        drainer.start()
+        try:
+            c.start("job", None, instance_id="before")
+            wait_for(lambda: drained("before") and _state(c).emitted == 1, timeout=30)
+            server.stop("fast")  # every connection drops
+            wait_for(lambda: said("draining the tracking outbox failed"), timeout=30)
+            server.start()
+            c.start("job", None, instance_id="after")
+            wait_for(lambda: drained("after"), timeout=60)
+            assert said("draining the tracking outbox works again")
+        finally:
+            drainer.stop()
+    assert [r["seq"] for r in _drained(caplog)] == [1, 2]
+
+
 # -- tenuto serve processes -------------------------------------------------------------
 
 
