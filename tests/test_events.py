@@ -59,6 +59,7 @@ def test_events_says_how_many_records_were_trimmed_before_the_cursor(client):
     ("args", "message"),
     [
         ({"after": -1}, "after must be"),
+        ({"after": 2**63}, "after must be"),
         ({"limit": 0}, "limit must be"),
         ({"wait": 61}, "wait must be"),
     ],
@@ -87,8 +88,9 @@ def test_the_api_serves_events_with_a_long_poll(http_server, client):
         "next_cursor": 0,
         "missed": 0,
     }
-    bad = httpx.get(f"{server.url}/api/events", params={"after": -1})
-    assert bad.status_code == 422 and "after" in bad.text
+    for after in (-1, 2**63):
+        bad = httpx.get(f"{server.url}/api/events", params={"after": after})
+        assert bad.status_code == 422 and "after" in bad.text
 
     def later() -> None:
         client.start("job", None, instance_id="api-1")

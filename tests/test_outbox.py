@@ -134,7 +134,7 @@ def test_a_draining_process_logs_its_own_changes_once(client, caplog):
         wait_for(lambda: _drained(caplog), what="the record to be drained")
     finally:
         drainer.stop()
-        tenuto.tracking.log_locally = True
+    assert tenuto.tracking.log_locally  # logging its own changes again
     records = [r.tenuto for r in caplog.records if hasattr(r, "tenuto")]
     assert [(r["event"], r["instance_id"], r["seq"]) for r in records] == [("started", "own-1", 1)]
 
@@ -171,6 +171,56 @@ def test_drained_records_become_spans_when_tracing_is_on(client):
     assert paused.start_time == paused.end_time
     assert paused.start_time is not None
     assert abs(paused.start_time / 1e9 - time.time()) < 60
+
+
+def test_a_pause_from_a_durable_task_sdk_client_is_in_the_outbox(client, db_url, caplog):
+    pytest.importorskip("durabletask")
+    from durabletask import client as dc
+
+    from tenuto.grpc import GrpcServer
+
+    caplog.set_level(logging.INFO, logger="tenuto")
+    with GrpcServer(db_url, port=0, lease_seconds=5) as server:
+        sdk = dc.TaskHubGrpcClient(host_address=f"127.0.0.1:{server.port}")
+        try:
+            iid = sdk.schedule_new_orchestration("job", instance_id="sdk-1")
+            sdk.suspend_orchestration(iid, reason="change freeze")
+        finally:
+            sdk.close()
+    Drainer(client.store).drain_once()
+    paused = [r for r in _drained(caplog) if r["event"] == "paused"]
+    assert [(r["instance_id"], r["reason"], r["by"], r["source"]) for r in paused] == [
+        ("sdk-1", "change freeze", "grpc", "client")
+    ]
+
+
+@pytest.mark.slow
+def test_the_drainer_carries_on_after_a_postgres_restart(caplog):
+    from conftest import own_postgres
+
+    caplog.set_level(logging.INFO, logger="tenuto")
+
+    def drained(iid: str) -> bool:
+        return any(r["instance_id"] == iid for r in _drained(caplog))
+
+    def said(text: str) -> bool:
+        return any(text in r.getMessage() for r in caplog.records)
+
+    with own_postgres() as server, tenuto.Client(f"{server.url}?schema=drain") as c:
+        drainer = Drainer(c.store, interval=0.05, lease_seconds=2)
+        drainer.start()
+        try:
+            c.start("job", None, instance_id="before")
+            wait_for(lambda: drained("before") and _state(c).emitted == 1, timeout=30)
+            server.stop("fast")  # every connection drops
+            wait_for(lambda: said("draining the tracking outbox failed"), timeout=30)
+            server.start()
+            c.start("job", None, instance_id="after")
+            wait_for(lambda: drained("after"), timeout=60)
+            assert said("draining the tracking outbox works again")
+        finally:
+            drainer.stop()
+    assert [r["seq"] for r in _drained(caplog)] == [1, 2]
 
 
 # -- tenuto serve processes -------------------------------------------------------------
@@ -376,3 +426,5 @@ def test_tenuto_worker_drains_the_outbox_too(client, db_url, tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(timeout=30) == 0
+    assert _state(client).holder is None  # the lease given up on the way out
+    assert "could not release the outbox lease" not in log.read_text()

@@ -23,6 +23,8 @@ from .store.outbox import TrackingRecord
 MAX_WAIT = 60.0
 #: The most records one read returns.
 MAX_EVENTS = 1000
+#: The largest sequence number (a signed 64-bit integer in the database).
+MAX_SEQ = 2**63 - 1
 #: How often a waiting read looks again.
 _POLL = 0.2
 
@@ -68,8 +70,10 @@ class EventsPage:
 
 def check(after: int, limit: int, wait: float) -> None:
     """Refuse values a read cannot take, saying which."""
-    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
-        raise ValidationError(f"after must be a record's seq (an integer >= 0), not {after!r}")
+    if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_SEQ:
+        raise ValidationError(
+            f"after must be a record's seq (an integer from 0 to {MAX_SEQ}), not {after!r}"
+        )
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_EVENTS:
         raise ValidationError(f"limit must be an integer from 1 to {MAX_EVENTS}, not {limit!r}")
     if not 0 <= wait <= MAX_WAIT:

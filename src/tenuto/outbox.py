@@ -13,10 +13,11 @@ own transaction (:func:`tenuto._control.track_each`, and the steps' commits). On
    counts (the ``tenuto_events_total`` and ``tenuto_pauses_total`` metrics, which every
    process reads from the store) and trims what is old enough.
 
-At least once: a drainer that dies between 2 and 3 has emitted records that it did not
-record as emitted; whoever takes the lease over emits that batch (at most ``batch``
-records, with the same ``seq`` numbers) again. Nothing else repeats, and nothing is
-lost: a record is deleted only once emitted. The counts are exact (added with step 3).
+At least once: a drainer that dies between 2 and 3, or whose step 3 fails (the database
+went away), has emitted records that it did not record as emitted; whoever drains next
+emits that batch (at most ``batch`` records, with the same ``seq`` numbers) again.
+Nothing else repeats, and nothing is lost: a record is deleted only once emitted. The
+counts are exact (added with step 3).
 
 ``tenuto serve`` and ``tenuto worker`` run one each; the others wait, and one of them
 takes over within ``lease_seconds`` of the holder's death.
@@ -67,20 +68,24 @@ class Drainer:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._logged_locally = True
 
     def start(self) -> None:
         """Drain in a background thread until :meth:`stop`. This process then logs
         every change as drained, its own included, and no longer as it commits them."""
+        self._logged_locally = tracking.log_locally
         tracking.log_locally = False
         self._thread = threading.Thread(target=self._run, name="tenuto-outbox", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop draining and give the lease up (another process takes it at once)."""
+        """Stop draining and give the lease up (another process takes it at once); this
+        process then logs its own changes again."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+            tracking.log_locally = self._logged_locally
         try:
             self.store.run(lambda tx: tx.release_drain(self.holder))
         except Exception as exc:  # the lease then simply expires
@@ -91,12 +96,15 @@ class Drainer:
         while not self._stop.is_set():
             try:
                 emitted = self.drain_once() if self._due() else 0
+                if failures:
+                    log.warning("draining the tracking outbox works again")
                 failures = 0
             except Exception as exc:
                 failures += 1
                 if failures == 1:
                     log.warning("draining the tracking outbox failed: %s; retrying", exc)
-                self._stop.wait(min(self.interval * 2**failures, self.lease_seconds / 3))
+                backoff = self.interval * 2 ** min(failures, 10)
+                self._stop.wait(min(backoff, self.lease_seconds / 3))
                 continue
             if emitted < self.batch:
                 self._stop.wait(self.interval)

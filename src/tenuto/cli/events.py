@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 import click
 
 from ..client import Client
-from ..events import MAX_EVENTS, EventsPage, TrackedEvent
+from ..events import MAX_EVENTS, MAX_SEQ, EventsPage, TrackedEvent
 from .params import DB_OPTION
 
-#: How long one read of ``--follow`` waits for a record before asking again.
-_FOLLOW_WAIT = 5.0
+#: How long ``--follow`` waits before it reads again when nothing came.
+_FOLLOW_POLL = 0.25
 
 
 @click.command()
 @click.option(
     "--after",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, MAX_SEQ),
     default=None,
     metavar="SEQ",
     help="Print the records after this one (0: every record kept) [default: the last "
@@ -59,17 +64,33 @@ def events(after: int | None, limit: int, follow: bool, as_json: bool, db: str |
             )
         if after is None:
             after = max(0, state.sequenced - limit)
-        try:
-            while True:
-                page = client.events(
-                    after, limit=MAX_EVENTS if follow else limit, wait=_FOLLOW_WAIT if follow else 0
-                )
+        if not follow:
+            _print(client.events(after, limit=limit), as_json)
+            return
+        with _until_signalled() as stopped:
+            while not stopped.is_set():
+                page = client.events(after, limit=MAX_EVENTS)
                 _print(page, as_json)
                 after = page.next_cursor
-                if not follow:
-                    return
-        except KeyboardInterrupt:
-            return
+                if not page.items:
+                    stopped.wait(_FOLLOW_POLL)
+
+
+@contextmanager
+def _until_signalled() -> Iterator[threading.Event]:
+    """An event set by Ctrl-C or SIGTERM: ``--follow`` stops between two reads, never in
+    the middle of one (an interrupted database call would end in an error)."""
+    stopped = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopped.set()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stopped
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _print(page: EventsPage, as_json: bool) -> None:

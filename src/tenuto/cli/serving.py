@@ -222,13 +222,16 @@ def worker(
       tenuto worker myproject.flows:app --db postgresql://tenuto@db/tenuto
     """
     from ..outbox import Drainer
+    from ..store import open_store
     from ..worker import Worker
 
     _setup_logging(log_level, log_format)
     app = load_app(app_spec)
+    # The store is this command's, so that the drainer gives its lease up before it closes.
+    store = open_store(db)
     running = Worker(
         app,
-        db,
+        store=store,
         concurrency=concurrency,
         lease_seconds=lease_seconds,
         step_warning=step_warning,
@@ -236,12 +239,13 @@ def worker(
         retention=retention,
     )
     # The tracking outbox: this process emits every change if it holds the lease.
-    drainer = Drainer(running.store, lease_seconds=lease_seconds)
+    drainer = Drainer(store, lease_seconds=lease_seconds)
     drainer.start()
     try:
         running.run()
     finally:
         drainer.stop()
+        store.close()
 
 
 @click.command()

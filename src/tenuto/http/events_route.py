@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from ..client import Client
-from ..events import MAX_EVENTS, MAX_WAIT, EventsPage
+from ..events import MAX_EVENTS, MAX_SEQ, MAX_WAIT, EventsPage
 from .api import _ERRORS
 from .common import JSONRoute, get_client
 
@@ -32,7 +32,9 @@ class EventsPageModel(BaseModel):
 @router.get("/events", response_model=EventsPageModel)
 async def events(
     client: Annotated[Client, Depends(get_client)],
-    after: Annotated[int, Query(ge=0, description="The seq of the last record read.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_SEQ, description="The seq of the last record read.")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_EVENTS)] = 100,
     wait: Annotated[
         float,
