@@ -371,3 +371,19 @@ def test_fire_times_missed_while_no_worker_ran_follow_the_catchup_window(db_url,
         fired = [parse_fire_time(i).timestamp() - start.timestamp() for i in started]  # type: ignore[union-attr]
         assert fired == [float(s) for s in range(11 - expected, 11)]
         assert client.schedule("s").next_fires[0] == start + timedelta(seconds=11)
+
+
+def test_the_async_client_has_the_schedule_and_limit_methods(db_url):
+    import asyncio
+
+    async def main() -> None:
+        async with tenuto.AsyncClient(db_url, actor="async") as aclient:
+            info = await aclient.create_schedule("a", "tick", every=SECOND)
+            assert info.schedule_id == "a"
+            assert await aclient.pause_schedule("a", "why")
+            assert (await aclient.schedule("a")).pause.by == "async"  # type: ignore[union-attr]
+            limit = await aclient.limit_activity("echo", 2, None, "quota")
+            assert (limit.max_concurrent, limit.reason, limit.by) == (2, "quota", "async")
+            assert [lim.name for lim in await aclient.limits()] == ["echo"]
+
+    asyncio.run(main())
