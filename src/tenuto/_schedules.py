@@ -23,6 +23,7 @@ from . import _control
 from ._control import track_each
 from ._json import dumps
 from .app import App
+from .errors import ValidationError
 from .schedules import MAX_BACKFILL, ScheduleExists, ScheduleNotFound, ScheduleSpec, run_id
 from .status import LIVE, Status
 from .store.base import Tx
@@ -200,8 +201,6 @@ def backfill(tx: Tx, schedule_id: str, start: float, end: float, *, now: float) 
     for at in spec.fires(start - 1e-6, end):
         times.append(at)
         if len(times) > MAX_BACKFILL:
-            from .errors import ValidationError
-
             raise ValidationError(
                 f"a backfill starts at most {MAX_BACKFILL} runs; this range has more: "
                 "split it into smaller ranges"
