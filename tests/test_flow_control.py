@@ -64,8 +64,8 @@ def test_a_rate_limit_holds_across_two_worker_processes(client, flow_workers):
     starts = [start for start, _ in _intervals(log)]
     per_second = Counter(int(s) for s in starts)
     assert max(per_second.values()) <= 5, per_second
-    # Four windows of five: the last starts about 3 s after the first.
-    assert starts[-1] - starts[0] >= 2.9, "20 starts at 5/s take about 3 s"
+    # Four windows of five (each 1.1 s): the last starts 3.3 s after the first.
+    assert starts[-1] - starts[0] >= 3.2, "20 starts at 5/s take more than 3 s"
 
 
 @pytest.mark.slow

@@ -303,7 +303,7 @@ def test_schedule_declared_in_code_is_created_by_the_worker(client, start_worker
 
 
 @pytest.mark.slow
-def test_three_workers_fire_each_fire_time_once_and_survive_a_kill(
+def test_three_workers_fire_each_fire_time_once_survive_a_kill_and_stop_while_paused(
     db_url: str, client: tenuto.Client, tmp_path: Path
 ):
     log = tmp_path / "flow.log"
@@ -319,14 +319,27 @@ def test_three_workers_fire_each_fire_time_once_and_survive_a_kill(
         count = len(_fire_times(client, "s"))
         wait_for(lambda: len(_fire_times(client, "s")) >= count + 3, timeout=30)
         times = _fire_times(client, "s")
-        # Once per fire time, none missed: consecutive seconds.
+        # Once per fire time, none missed, through the kill: consecutive seconds.
         assert times == [times[0] + i for i in range(len(times))]
-        runs = client.query(id_prefix="s@", limit=1000).items
-        for st in runs:
-            if st.is_terminal:
-                assert st.runtime_status is Status.COMPLETED
-        started = [ln.split()[1] for ln in log.read_text().splitlines() if ln.startswith("end")]
-        assert set(started) <= {st.instance_id for st in runs}
+
+        # Paused, the two workers left start nothing; resumed, they fire again.
+        client.update_schedule("s", catchup_window=SECOND)
+        client.pause_schedule("s", "maintenance")
+        paused_at = time.time()
+        wait_for(lambda: time.time() > paused_at + 3.2, timeout=10)
+        resumed_at = time.time()
+        client.resume_schedule("s")
+        wait_for(lambda: _fire_times(client, "s")[-1] > resumed_at, timeout=30)
+        assert [t for t in _fire_times(client, "s") if paused_at < t < resumed_at - 1.0] == []
+
+        # Every run completed, its activity run by a worker.
+        client.pause_schedule("s")
+        runs = client.wait_many(
+            [st.instance_id for st in client.query(id_prefix="s@", limit=1000).items], timeout=60
+        )
+        assert {st.runtime_status for st in runs} == {Status.COMPLETED}
+        ended = {ln.split()[1] for ln in log.read_text().splitlines() if ln.startswith("end")}
+        assert ended == {st.instance_id for st in runs}
     finally:
         for w in workers:
             w.stop()
@@ -358,3 +371,19 @@ def test_fire_times_missed_while_no_worker_ran_follow_the_catchup_window(db_url,
         fired = [parse_fire_time(i).timestamp() - start.timestamp() for i in started]  # type: ignore[union-attr]
         assert fired == [float(s) for s in range(11 - expected, 11)]
         assert client.schedule("s").next_fires[0] == start + timedelta(seconds=11)
+
+
+def test_the_async_client_has_the_schedule_and_limit_methods(db_url):
+    import asyncio
+
+    async def main() -> None:
+        async with tenuto.AsyncClient(db_url, actor="async") as aclient:
+            info = await aclient.create_schedule("a", "tick", every=SECOND)
+            assert info.schedule_id == "a"
+            assert await aclient.pause_schedule("a", "why")
+            assert (await aclient.schedule("a")).pause.by == "async"  # type: ignore[union-attr]
+            limit = await aclient.limit_activity("echo", 2, None, "quota")
+            assert (limit.max_concurrent, limit.reason, limit.by) == (2, "quota", "async")
+            assert [lim.name for lim in await aclient.limits()] == ["echo"]
+
+    asyncio.run(main())

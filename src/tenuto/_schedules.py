@@ -15,6 +15,7 @@ worker ran, and are older than that are skipped (not queued).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from . import _control
 from ._control import track_each
 from ._json import dumps
 from .app import App
+from .errors import ValidationError
 from .schedules import MAX_BACKFILL, ScheduleExists, ScheduleNotFound, ScheduleSpec, run_id
 from .status import LIVE, Status
 from .store.base import Tx
@@ -200,8 +202,6 @@ def backfill(tx: Tx, schedule_id: str, start: float, end: float, *, now: float) 
     for at in spec.fires(start - 1e-6, end):
         times.append(at)
         if len(times) > MAX_BACKFILL:
-            from .errors import ValidationError
-
             raise ValidationError(
                 f"a backfill starts at most {MAX_BACKFILL} runs; this range has more: "
                 "split it into smaller ranges"
@@ -227,7 +227,7 @@ def fire_due(tx: Tx, now: float, limit: int = 50) -> list[str]:
             _start_run(tx, state, at, now, jitter=True)
         if row.next_fire is not None and row.next_fire <= now:
             oldest = max(row.next_fire, now - state.spec.catchup_window)
-            times = list(_first(state.spec.fires(oldest - 1e-6, now), MAX_PER_FIRING))
+            times = list(itertools.islice(state.spec.fires(oldest - 1e-6, now), MAX_PER_FIRING))
             for at in times:
                 _fire(tx, state, at, now, state.spec.overlap, jitter=True)
             full = len(times) == MAX_PER_FIRING
@@ -235,15 +235,6 @@ def fire_due(tx: Tx, now: float, limit: int = 50) -> list[str]:
         tx.update_schedule(row.schedule_id, state.changes())
     _watch_failures(tx, now)
     return started
-
-
-def _first(times: Any, n: int) -> list[float]:
-    out: list[float] = []
-    for at in times:
-        out.append(at)
-        if len(out) >= n:
-            break
-    return out
 
 
 def _latest_live(tx: Tx, row: ScheduleRow) -> bool:

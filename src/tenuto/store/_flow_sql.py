@@ -36,12 +36,17 @@ _PRUNE_EVERY = 16
 _prunes = itertools.count()
 
 
+#: Added to a rate's window: the claims are spaced by it, so that starts as the
+#: activities see them (a moment after their claim, a moment that varies) keep to the rate.
+RATE_MARGIN = 0.1
+
+
 def rate_window(per_second: float) -> tuple[float, int]:
     """The rolling window of a rate: ``(seconds, starts allowed in any such window)``.
     A rate of 1/s or more allows ``floor(rate)`` starts in any second; a lower one,
-    one start per ``1/rate`` seconds."""
+    one start per ``1/rate`` seconds (each window :data:`RATE_MARGIN` longer)."""
     window = max(1.0, 1.0 / per_second)
-    return window, max(1, math.floor(per_second * window + 1e-9))
+    return window + RATE_MARGIN, max(1, math.floor(per_second * window + 1e-9))
 
 
 class FlowSqlReader(FlowReader):
