@@ -532,7 +532,7 @@ def _orchestrator_item(
             instanceId=row.instance_id,
             executionId=wrappers_pb2.StringValue(value=row.execution_id),
             pastEvents=convert.history(past, row, for_replay=True),
-            newEvents=convert.history(new, row, for_replay=True),
+            newEvents=convert.history(new, row, for_replay=True, earlier=past),
         ),
     )
 
