@@ -24,7 +24,7 @@ from pathlib import Path
 import tenuto
 from tenuto.store.entity_base import NewEntityOp
 
-from .databases import DEFAULT_PG_URL
+from .databases import DEFAULT_PG_URL, _pg_admin
 
 app = tenuto.App()
 
@@ -81,10 +81,15 @@ def signal_rate(url: str, count: int = 1000) -> float:
         return count / (time.perf_counter() - start)
 
 
+#: The PostgreSQL schemas this run made (dropped at its end).
+_SCHEMAS: list[str] = []
+
+
 def _url(backend: str, folder: Path, pg_url: str) -> str:
     if backend == "sqlite":
         return f"sqlite:///{folder / f'entities-{uuid.uuid4().hex[:6]}.db'}"
-    return f"{pg_url}?schema=bench_entities_{uuid.uuid4().hex[:8]}"
+    _SCHEMAS.append(f"bench_entities_{uuid.uuid4().hex[:8]}")
+    return f"{pg_url}?schema={_SCHEMAS[-1]}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{backend:10} {label:16} {args.ops:>8} {seconds:>8.2f} {rate:>9.0f}")
             rate = signal_rate(_url(backend, Path(folder), args.pg_url))
             print(f"{backend:10} {'client signals':16} {1000:>8} {1000 / rate:>8.2f} {rate:>9.0f}")
+    if _SCHEMAS:
+        _pg_admin(args.pg_url, [f'DROP SCHEMA IF EXISTS "{name}" CASCADE' for name in _SCHEMAS])
     return 0
 
 

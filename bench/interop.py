@@ -10,7 +10,8 @@ runner copies the named test files of its ``tests/durabletask/`` folder (and the
 table: file, passed, failed, skipped. Nothing of theirs is kept in this repository.
 
 Tests that need durable entities are deselected (``-k 'not entit'``) unless
-``--with-entities`` is given: tenuto does not serve entities yet.
+``--with-entities`` is given, which also runs their entity and schedule files
+(:data:`ENTITY_FILES`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ FILES = (
     "test_orchestration_versioning_e2e.py",
     "test_work_item_filters_e2e.py",
     "test_batch_actions.py",
+)
+#: Their end-to-end tests of durable entities (and of schedules, built on entities): run
+#: with ``--with-entities``.
+ENTITY_FILES = (
+    "entities/test_class_based_entities_e2e.py",
+    "entities/test_function_based_entities_e2e.py",
+    "entities/test_delayed_signals_e2e.py",
+    "scheduled/test_scheduled_e2e.py",
 )
 HELPERS = ("_port_utils.py",)
 ENTITIES = "entit"
@@ -87,6 +96,8 @@ def prepare(suite: Path, files: tuple[str, ...], into: Path) -> None:
     (into / "tests" / "__init__.py").write_text("")
     (target / "__init__.py").write_text("")
     for name in (*files, *HELPERS):
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        (target / name).parent.joinpath("__init__.py").touch()
         shutil.copyfile(source / name, target / name)
     shutil.copyfile(Path(__file__).with_name("interop_backend.py"), into / "_tenuto_backend.py")
     (into / "conftest.py").write_text(_CONFTEST)
@@ -132,7 +143,11 @@ def _counts(report: Path, files: tuple[str, ...]) -> dict[str, Counts]:
     if not report.exists():
         raise SystemExit("pytest wrote no report: see its output above")
     for case in ET.parse(report).getroot().iter("testcase"):
-        module = case.get("classname", "").split(".")[-1] + ".py"
+        # "tests.durabletask.entities.test_x" (a class name may follow): the file's path.
+        parts = case.get("classname", "").split(".")[2:]
+        while parts and not parts[-1].startswith("test"):
+            parts.pop()
+        module = "/".join(parts) + ".py"
         counts = out.setdefault(module, Counts())
         if case.find("skipped") is not None:
             counts.skipped += 1
@@ -173,12 +188,17 @@ def main(argv: list[str] | None = None) -> int:
         "--with-entities", action="store_true", help="also run the tests that need entities"
     )
     parser.add_argument(
-        "--file", action="append", choices=FILES, help="run only this file (repeatable)"
+        "--file",
+        action="append",
+        choices=FILES + ENTITY_FILES,
+        help="run only this file (repeatable)",
     )
     parser.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
     args = parser.parse_args(argv)
     db = "sqlite" if args.db == "sqlite" else args.pg_url
     files = tuple(args.file) if args.file else FILES
+    if args.with_entities and not args.file:
+        files += ENTITY_FILES
     results = run(
         args.suite, db, files=files, with_entities=args.with_entities, extra=args.pytest_args
     )

@@ -145,3 +145,44 @@ def test_an_sdk_worker_runs_entities_for_sdk_and_tenuto_callers(side: Sidecar) -
 def _sdk_state(side: Sidecar, key: str) -> Any:
     found = side.tenuto.get_entity(f"@sdk_counter@{key}")
     return None if found is None else found.state
+
+
+# -- SDK orchestrations calling entities ----------------------------------------------------
+
+
+def sdk_caller(ctx: Any, key: str) -> Any:
+    """An SDK orchestration: calls, a signal, a failing call, a critical section."""
+    mine = EntityInstanceId("sdk_counter", key)
+    theirs = EntityInstanceId("counter", key)  # run by a tenuto worker
+    first = yield ctx.call_entity(mine, "add", 2)
+    ctx.signal_entity(mine, "add", 10)
+    other = yield ctx.call_entity(theirs, "add", 3)
+    try:
+        yield ctx.call_entity(mine, "fail")
+        failed = None
+    except Exception as error:  # the SDK raises its TaskFailedError
+        failed = str(error)
+    with (yield ctx.lock_entities([mine, theirs])):
+        locked = yield ctx.call_entity(mine, "add", 1)
+    return [first, other, locked, "failing on purpose at 12" in (failed or "")]
+
+
+def test_sdk_orchestrations_call_signal_and_lock_entities(side: Sidecar) -> None:
+    w = TaskHubGrpcWorker(host_address=side.address)
+    w.add_entity(sdk_counter)
+    w.add_orchestrator(sdk_caller)
+    w.use_work_item_filters()
+    w.start()
+    try:
+        iid = side.client.schedule_new_orchestration(sdk_caller, input="o")
+        state = side.client.wait_for_orchestration_completion(iid, timeout=30)
+        assert state is not None and state.runtime_status == dc.OrchestrationStatus.COMPLETED, (
+            state and state.failure_details
+        )
+        assert json.loads(state.serialized_output) == [2, 3, 13, True]
+        for entity in ("@sdk_counter@o", "@counter@o"):
+            assert side.tenuto.get_entity(entity).locked_by is None  # type: ignore[union-attr]
+        kinds = [e.type for e in side.tenuto.history(iid)]
+        assert "EntityLockGranted" in kinds and kinds.count("EntityOperationCalled") == 4
+    finally:
+        w.stop()

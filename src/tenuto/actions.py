@@ -136,12 +136,16 @@ class CallEntity(_Action):
     entity: str
     name: str
     input: Any
+    #: The id a Durable Task SDK gave the request (its results are matched by it).
+    request_id: str | None = None
 
     EVENT: ClassVar[str] = h.ENTITY_CALLED
     DOES: ClassVar[str] = "calls entity operation {name!r}"
 
     def _fields(self) -> dict[str, Any]:
-        return {"entity": self.entity, "name": self.name, "input": self.input}
+        return _with_request(
+            {"entity": self.entity, "name": self.name, "input": self.input}, self.request_id
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,17 +157,19 @@ class SignalEntity(_Action):
     name: str
     input: Any
     signal_time: float | None
+    request_id: str | None = None
 
     EVENT: ClassVar[str] = h.ENTITY_SIGNALED
     DOES: ClassVar[str] = "signals entity operation {name!r}"
 
     def _fields(self) -> dict[str, Any]:
-        return {
+        fields = {
             "entity": self.entity,
             "name": self.name,
             "input": self.input,
             "signal_time": self.signal_time,
         }
+        return _with_request(fields, self.request_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,12 +178,14 @@ class LockEntities(_Action):
 
     task_id: int
     entities: tuple[str, ...]
+    #: A Durable Task SDK's critical section id.
+    request_id: str | None = None
 
     EVENT: ClassVar[str] = h.ENTITY_LOCK_REQUESTED
     DOES: ClassVar[str] = "locks entities"
 
     def _fields(self) -> dict[str, Any]:
-        return {"entities": list(self.entities)}
+        return _with_request({"entities": list(self.entities)}, self.request_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,12 +194,19 @@ class UnlockEntities(_Action):
 
     task_id: int
     entities: tuple[str, ...]
+    request_id: str | None = None
 
     EVENT: ClassVar[str] = h.ENTITY_UNLOCK_SENT
     DOES: ClassVar[str] = "unlocks entities"
 
     def _fields(self) -> dict[str, Any]:
-        return {"entities": list(self.entities)}
+        return _with_request({"entities": list(self.entities)}, self.request_id)
+
+
+def _with_request(fields: dict[str, Any], request_id: str | None) -> dict[str, Any]:
+    if request_id is not None:
+        fields["request_id"] = request_id
+    return fields
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,15 +26,20 @@ from .._ids import check_instance_id
 from .._json import Raw, dumps, loads, raw, raw_fields
 from ..actions import (
     Action,
+    CallEntity,
     Completed,
     ContinuedAsNew,
     CreateSubOrchestration,
     CreateTimer,
     Failed,
+    LockEntities,
     Outcome,
     ScheduleActivity,
     SendEvent,
+    SignalEntity,
+    UnlockEntities,
 )
+from ..entities import EntityId
 from ..errors import InvalidJSON, ValidationError
 from ..status import Failure, Status
 from ..store.base import InstanceRow
@@ -173,9 +178,12 @@ def _task_id(event: h.Event) -> int:
     return int(value) if isinstance(value, int) else -1
 
 
-def history_event(event: h.Event, row: InstanceRow) -> pb.HistoryEvent | None:
+def history_event(
+    event: h.Event, row: InstanceRow, requests: dict[int, str] | None = None
+) -> pb.HistoryEvent | None:
     """One tenuto history event as the protocol's; ``None`` for events it has no form
-    for."""
+    for. ``requests``: the request id of each entity call or lock request by task id,
+    for its result's event (see :func:`history`)."""
     d = event.data
     out = pb.HistoryEvent(eventId=-1, timestamp=timestamp(event.ts))
     t = event.type
@@ -266,10 +274,83 @@ def history_event(event: h.Event, row: InstanceRow) -> pb.HistoryEvent | None:
     elif t == h.CONTINUED_AS_NEW:
         out.continueAsNew.SetInParent()
         _set(out.continueAsNew.input, payload(event, "input"))
+    elif t in _ENTITY_EVENTS:
+        _entity_event(out, event, row, requests or {})
     else:
         # ActivityHeld / ActivityReleased and anything newer: a generic record.
         out.genericEvent.data.value = dumps({"type": t, **d})
     return out
+
+
+_ENTITY_EVENTS = frozenset(
+    {
+        h.ENTITY_CALLED,
+        h.ENTITY_SIGNALED,
+        h.ENTITY_LOCK_REQUESTED,
+        h.ENTITY_UNLOCK_SENT,
+        h.ENTITY_COMPLETED,
+        h.ENTITY_FAILED,
+        h.ENTITY_LOCK_GRANTED,
+    }
+)
+
+
+def _request_id(event: h.Event) -> str:
+    """The request id an entity message was sent with (tenuto's own: its task id)."""
+    return str(event.data.get("request_id") or event.data.get("task_id", ""))
+
+
+def _entity_event(
+    out: pb.HistoryEvent, event: h.Event, row: InstanceRow, requests: dict[int, str]
+) -> None:
+    d, t = event.data, event.type
+    task_id = _task_id(event)
+    entities = d.get("entities") or [""]
+    if t == h.ENTITY_CALLED:
+        out.eventId = task_id
+        call = out.entityOperationCalled
+        call.requestId, call.operation = _request_id(event), d.get("name", "")
+        call.targetInstanceId.value = d.get("entity", "")
+        call.parentInstanceId.value = row.instance_id
+        call.parentExecutionId.value = row.execution_id
+        _set(call.input, payload(event, "input"))
+    elif t == h.ENTITY_SIGNALED:
+        out.eventId = task_id
+        signal = out.entityOperationSignaled
+        signal.requestId, signal.operation = _request_id(event), d.get("name", "")
+        signal.targetInstanceId.value = d.get("entity", "")
+        _set(signal.input, payload(event, "input"))
+        if isinstance(d.get("signal_time"), int | float):
+            signal.scheduledTime.CopyFrom(timestamp(float(d["signal_time"])))
+    elif t == h.ENTITY_LOCK_REQUESTED:
+        out.eventId = task_id
+        lock = out.entityLockRequested
+        lock.criticalSectionId = _request_id(event)
+        lock.lockSet.extend(entities)
+        lock.parentInstanceId.value = row.instance_id
+    elif t == h.ENTITY_UNLOCK_SENT:
+        out.eventId = task_id
+        unlock = out.entityUnlockSent
+        unlock.criticalSectionId = _request_id(event)
+        unlock.parentInstanceId.value = row.instance_id
+        unlock.targetInstanceId.value = entities[0]
+    elif t == h.ENTITY_COMPLETED:
+        out.entityOperationCompleted.requestId = requests.get(task_id, str(task_id))
+        _set(out.entityOperationCompleted.output, payload(event, "result"))
+    elif t == h.ENTITY_FAILED:
+        out.entityOperationFailed.requestId = requests.get(task_id, str(task_id))
+        out.entityOperationFailed.failureDetails.CopyFrom(failure_details(d.get("failure")))
+    else:
+        out.entityLockGranted.criticalSectionId = requests.get(task_id, str(task_id))
+
+
+def requests_of(events: Iterable[h.Event]) -> dict[int, str]:
+    """The request id of each entity call and lock request among ``events``, by task id."""
+    return {
+        _task_id(e): _request_id(e)
+        for e in events
+        if e.type in (h.ENTITY_CALLED, h.ENTITY_LOCK_REQUESTED)
+    }
 
 
 def _set(field: wrappers_pb2.StringValue, text: str | None) -> None:
@@ -278,15 +359,22 @@ def _set(field: wrappers_pb2.StringValue, text: str | None) -> None:
 
 
 def history(
-    events: Iterable[h.Event], row: InstanceRow, *, for_replay: bool
+    events: Iterable[h.Event],
+    row: InstanceRow,
+    *,
+    for_replay: bool,
+    earlier: Iterable[h.Event] = (),
 ) -> list[pb.HistoryEvent]:
     """Events in the protocol's form; ``for_replay`` leaves out what orchestrator code
-    must not see (tenuto's pause records)."""
+    must not see (tenuto's pause records). ``earlier``: the history before ``events``
+    (where the requests their entity results answer were recorded)."""
+    events = list(events)
+    requests = requests_of([*earlier, *events])
     out = []
     for event in events:
         if for_replay and event.type in _NOT_REPLAYED:
             continue
-        converted = history_event(event, row)
+        converted = history_event(event, row, requests)
         if converted is not None:
             out.append(converted)
     return out
@@ -356,7 +444,7 @@ def actions(
                 except ValueError as exc:
                     raise Unsupported(str(exc)) from None
             elif kind == "sendEntityMessage":
-                raise Unsupported("durable entities are not supported by tenuto (yet)")
+                out.append(_entity_action(action.id, action.sendEntityMessage))
             else:
                 raise Unsupported(f"the action {kind!r} is not supported by tenuto")
     except (Unsupported, BadPayload) as exc:
@@ -364,6 +452,49 @@ def actions(
     except InvalidJSON as exc:  # a payload tenuto cannot store: the orchestration fails
         return out, Failed(Failure.from_exception(exc))
     return out, outcome
+
+
+def _entity_action(task_id: int, message: pb.SendEntityMessageAction) -> Action:
+    """An SDK's entity message as tenuto's action; its request id (or critical section
+    id) is kept in the history event, where the result's conversion finds it."""
+    kind = message.WhichOneof("EntityMessageType")
+    try:
+        if kind == "entityOperationCalled":
+            call = message.entityOperationCalled
+            return CallEntity(
+                task_id,
+                _entity(call.targetInstanceId.value),
+                call.operation,
+                parse(call, "input", "an entity operation input"),
+                call.requestId,
+            )
+        if kind == "entityOperationSignaled":
+            signal = message.entityOperationSignaled
+            return SignalEntity(
+                task_id,
+                _entity(signal.targetInstanceId.value),
+                signal.operation,
+                parse(signal, "input", "an entity operation input"),
+                optional_time(signal, "scheduledTime"),
+                signal.requestId,
+            )
+        if kind == "entityLockRequested":
+            lock = message.entityLockRequested
+            ids = tuple(sorted({_entity(e) for e in lock.lockSet}))
+            if not ids:
+                raise Unsupported("a lock request must name at least one entity")
+            return LockEntities(task_id, ids, lock.criticalSectionId)
+        if kind == "entityUnlockSent":
+            unlock = message.entityUnlockSent
+            target = _entity(unlock.targetInstanceId.value)
+            return UnlockEntities(task_id, (target,), unlock.criticalSectionId)
+    except ValidationError as exc:
+        raise Unsupported(str(exc)) from None
+    raise Unsupported(f"the entity message {kind!r} is not supported by tenuto")
+
+
+def _entity(text: str) -> str:
+    return str(EntityId.parse(text))
 
 
 def _completion(done: pb.CompleteOrchestrationAction) -> Outcome:

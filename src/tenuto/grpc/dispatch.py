@@ -83,8 +83,8 @@ class Stream:
     steps: set[str] = field(default_factory=set)
     activity_tokens: set[str] = field(default_factory=set)
     closed: bool = False
-    #: Entity names it serves (its filters name them; none without filters).
-    entities: list[str] = field(default_factory=list)
+    #: Entity names it serves (``None``: any, for a worker without filters).
+    entities: list[str] | None = None
     #: Consecutive idle claims that found due work it could not take (backs polling off).
     misses: int = 0
     #: Claim passes made for it (each one leases whatever it may take).
@@ -129,6 +129,7 @@ class Dispatcher:
         *,
         exclude_orchestrators: Sequence[str] = (),
         exclude_activities: Sequence[str] = (),
+        exclude_entities: Sequence[str] = (),
         lease_seconds: float = 30.0,
         poll_interval: float = 1.0,
         clock: Clock = SYSTEM_CLOCK,
@@ -145,6 +146,7 @@ class Dispatcher:
         self.poll_interval = poll_interval
         self.exclude_orchestrators = list(exclude_orchestrators)
         self.exclude_activities = list(exclude_activities)
+        self.exclude_entities = list(exclude_entities)
         self.id = f"grpc:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -281,7 +283,7 @@ class Dispatcher:
         orchestrators: list[str] | None = None
         activities: list[str] | None = None
         versions: dict[str, list[str]] = {}
-        entities: list[str] = []
+        entities: list[str] | None = None
         if request.HasField("workItemFilters"):
             entities = sorted({f.name.lower() for f in request.workItemFilters.entities})
             filters = request.workItemFilters
@@ -364,8 +366,10 @@ class Dispatcher:
         def run(
             tx: Tx,
         ) -> tuple[list[tuple[InstanceRow, list[h.Event], _Claimed]], list[ActivityRow]]:
-            if stream.entities:
-                entity_items[:] = self.entities.claim(tx, stream.entities, now, BATCH, lease, until)
+            if stream.entities is None or stream.entities:
+                entity_items[:] = self.entities.claim(
+                    tx, stream.entities, self.exclude_entities, now, BATCH, lease, until
+                )
             steps = []
             if take_steps:
                 for row, messages in tx.claim_steps(
@@ -579,7 +583,7 @@ def _orchestrator_item(
             instanceId=row.instance_id,
             executionId=wrappers_pb2.StringValue(value=row.execution_id),
             pastEvents=convert.history(past, row, for_replay=True),
-            newEvents=convert.history(new, row, for_replay=True),
+            newEvents=convert.history(new, row, for_replay=True, earlier=past),
         ),
     )
 

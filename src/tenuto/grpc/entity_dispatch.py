@@ -57,10 +57,18 @@ class SdkEntities:
         self._sent: dict[str, _Sent] = {}
 
     def claim(
-        self, tx: Tx, names: list[str], now: float, limit: int, lease: str, until: float
+        self,
+        tx: Tx,
+        names: list[str] | None,
+        exclude: list[str],
+        now: float,
+        limit: int,
+        lease: str,
+        until: float,
     ) -> list[pb.WorkItem]:
-        """Lease entities of ``names`` in ``tx``; returns the work items to send."""
-        rows = tx.claim_entities(names, now, limit, lease, until)
+        """Lease entities of ``names`` (``None``: any but ``exclude``) in ``tx``;
+        returns the work items to send."""
+        rows = tx.claim_entities(names, now, limit, lease, until, exclude)
         if not rows:
             return []
         queues = tx.entity_ops([r.entity_id for r in rows], now, OPERATIONS)

@@ -86,6 +86,7 @@ class GrpcServer:
         self.dispatcher = Dispatcher(
             self.store,
             exclude_orchestrators=app.orchestrator_names if app else (),
+            exclude_entities=app.entity_names if app else (),
             exclude_activities=app.activity_names if app else (),
             lease_seconds=lease_seconds,
             clock=clock,

@@ -178,11 +178,17 @@ class SqlEntityWrites(EntityWrites):
         )
 
     def claim_entities(
-        self, names: Sequence[str], now: float, limit: int, lease: str, lease_until: float
+        self,
+        names: Sequence[str] | None,
+        now: float,
+        limit: int,
+        lease: str,
+        lease_until: float,
+        exclude: Sequence[str] = (),
     ) -> list[EntityRow]:
-        if not names:
+        if names is not None and not names:
             return []
-        cond, params = self.d.names(names)
+        cond, params = self.d.names(names, exclude)
         rows = self._q(
             "UPDATE entities SET lease = ?, lease_until = ? WHERE entity_id IN ("
             f"  SELECT e.entity_id FROM entities e WHERE {cond}"

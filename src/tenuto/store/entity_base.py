@@ -128,9 +128,16 @@ class EntityWrites(abc.ABC):
 
     @abc.abstractmethod
     def claim_entities(
-        self, names: Sequence[str], now: float, limit: int, lease: str, lease_until: float
+        self,
+        names: Sequence[str] | None,
+        now: float,
+        limit: int,
+        lease: str,
+        lease_until: float,
+        exclude: Sequence[str] = (),
     ) -> list[EntityRow]:
-        """Lease up to ``limit`` entities of ``names`` that are not leased, not paused
+        """Lease up to ``limit`` entities of ``names`` (``None``: any name but those of
+        ``exclude``) that are not leased, not paused
         (neither themselves nor by a standing pause of their name) and have an operation
         they may run now: one due, and while locked, one from the lock holder."""
 
