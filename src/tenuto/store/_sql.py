@@ -71,6 +71,7 @@ _STANDING_COLUMNS = "kind, name, reason, by, since, resume_at"
 _WORKER_COLUMNS = (
     "id, host, pid, kind, started_at, last_seen, lease_seconds, orchestrators, activities, running"
 )
+_WORKER_NAMES = [name.strip() for name in _WORKER_COLUMNS.split(",")]
 #: Rows read from the head of the due index to find the next due time (see _next_due).
 _HEAD = 16
 #: Most list parameters bound in one statement (SQLite's limit is 32766).
@@ -960,10 +961,11 @@ class SqlTx(SqlReader, Tx):
             row.lease_seconds, row.orchestrators, row.activities, row.running,
         ]  # fmt: skip
         marks = ", ".join("?" for _ in values)
-        updated = [c.strip() for c in _WORKER_COLUMNS.split(",")][1:]
+        # Every column but the id, from the constant list.
+        sets = ", ".join(f"{c} = excluded.{c}" for c in _WORKER_NAMES[1:])
         self._x(
             f"INSERT INTO workers ({_WORKER_COLUMNS}) VALUES ({marks}) ON CONFLICT (id) DO "
-            f"UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in updated)}",
+            f"UPDATE SET {sets}",
             values,
         )
 
