@@ -649,6 +649,22 @@ def test_instance_page_shows_what_a_pause_holds_and_the_workers_page_lists_worke
     expect(row).to_contain_text("slow_job")
     dash.screenshot("dashboard-workers.png")
 
+    # The history grouped per call: the activity's bar crosses the pause band.
+    c.resume("in-flight", reason="upgrade done")
+    assert c.wait("in-flight", timeout=30).output == "vol-9"
+    dash.open("#/instance/in-flight")
+    call = dash.page.locator('#calls tr[data-task="0"]')
+    expect(call).to_contain_text("slow")
+    expect(call).to_contain_text("activity")
+    expect(call).to_contain_text("completed")
+    expect(call.locator(".gantt-pause")).to_have_count(1)
+    expect(call.locator(".gantt-completed")).to_have_count(1)
+    expect(dash.page.locator("#calls h2")).to_have_text("Calls (1 call, 1 pause)")
+    completed = dash.page.locator('#timeline li[data-type="TaskCompleted"]')
+    expect(completed).to_contain_text("name")
+    expect(completed).to_contain_text("slow")
+    dash.screenshot("dashboard-calls.png", full_page=True)
+
 
 def test_the_api_docs_work_offline(dashboard):
     dash = dashboard()
