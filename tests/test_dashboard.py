@@ -343,6 +343,9 @@ def test_pause_raise_and_resume_from_the_dashboard(dashboard):
     assert status_of(c, "job-1") is tenuto.Status.PAUSED  # kept until the resume
 
     dash.page.locator(".instance-head").get_by_role("button", name="Resume").click()
+    # Resuming asks for an optional reason, recorded in the history.
+    dash.modal().locator("input[name=reason]").fill("window open")
+    dash.submit("Resume")
     done = c.wait("job-1", timeout=10)
     assert done.runtime_status is tenuto.Status.COMPLETED
     assert done.output == {"ok": True, "by": "ops"}
@@ -352,7 +355,7 @@ def test_pause_raise_and_resume_from_the_dashboard(dashboard):
     period = dash.page.locator(".pause-period")
     expect(period).to_have_count(1)
     expect(period).to_contain_text("maintenance window")
-    expect(period).to_contain_text("resumed by http@127.0.0.1")
+    expect(period).to_contain_text("resumed by http@127.0.0.1 (window open)")
     expect(period.locator(".event[data-type=ExecutionSuspended]")).to_have_count(1)
     expect(period.locator(".event[data-type=ExecutionResumed]")).to_have_count(1)
     dash.screenshot("dashboard-instance-completed.png", full_page=True)
@@ -454,6 +457,7 @@ def test_bulk_pause_of_a_filtered_set_and_actions_on_a_selection(dashboard):
     dash.row("batch-2").locator("input[type=checkbox]").check()
     expect(dash.page.locator("#selection-count")).to_have_text("2 selected")
     dash.page.locator("[data-selection=resume]").click()
+    dash.submit("Resume")
     expect(dash.notice()).to_have_text("Resumed 2 of 2 instances.")
     assert [status_of(c, i).value for i in batch] == ["RUNNING", "RUNNING", "PAUSED"]
 
@@ -509,6 +513,7 @@ def test_token_is_asked_for_and_sent(dashboard):
 
     # Acting with the token: the token's name is the actor.
     dash.row("guarded").get_by_role("button", name="Resume").click()
+    dash.submit("Resume")
     wait_for(lambda: status_of(c, "guarded") is tenuto.Status.RUNNING, what="resumed")
     # ... with a resume time, typed in the browser's local time.
     dash.row("guarded").get_by_role("button", name="Pause…").click()

@@ -7,7 +7,7 @@ import {
   pauseSummary, plural, relative, sofar, SOURCES,
 } from "./format.js";
 import { api } from "./api.js";
-import { pauseDialog, raiseDialog, resumeNow, terminateDialog } from "./actions.js";
+import { pauseDialog, raiseDialog, resumeDialog, terminateDialog } from "./actions.js";
 import { workPanel } from "./work.js";
 import { callNames, callsSection } from "./calls.js";
 
@@ -57,7 +57,7 @@ function renderInstance(st, events, prefixed, work) {
   const live = LIVE.has(st.runtime_status);
   const actions = h("div", { class: "actions" },
     st.runtime_status === "PAUSED"
-      ? h("button", { type: "button", class: "primary", onclick: () => resumeNow(one) }, "Resume")
+      ? h("button", { type: "button", class: "primary", onclick: () => resumeDialog(one) }, "Resume…")
       : h("button", { type: "button", disabled: !live, onclick: () => pauseDialog(one) }, "Pause…"),
     h("button", { type: "button", disabled: !live, onclick: () => raiseDialog(one) }, "Raise event…"),
     h("button", { type: "button", class: "danger-outline", disabled: !live, onclick: () => terminateDialog(one) }, "Terminate…"),

@@ -7,7 +7,7 @@ import {
 } from "./format.js";
 import { api, filterParams } from "./api.js";
 import {
-  notify, pauseDialog, raiseDialog, resumeAllDialog, resumeNow, showError, terminateDialog,
+  notify, pauseDialog, raiseDialog, resumeAllDialog, resumeDialog, showError, terminateDialog,
 } from "./actions.js";
 import { renderStanding } from "./standing.js";
 
@@ -108,7 +108,7 @@ export function setupList() {
   const selected = () => ({ kind: "selection", ids: [...state.selection] });
   const actions = {
     pause: () => pauseDialog(selected()),
-    resume: () => resumeNow(selected()),
+    resume: () => resumeDialog(selected()),
     terminate: () => terminateDialog(selected()),
     raise: () => raiseDialog(selected()),
   };
@@ -243,8 +243,8 @@ function row(st) {
   let action = null;
   if (paused) {
     action = h("button", {
-      type: "button", class: "small", onclick: () => resumeNow({ kind: "one", id: st.instance_id }),
-    }, "Resume");
+      type: "button", class: "small", onclick: () => resumeDialog({ kind: "one", id: st.instance_id }),
+    }, "Resume…");
   } else if (LIVE.has(st.runtime_status)) {
     action = h("button", {
       type: "button", class: "small", onclick: () => pauseDialog({ kind: "one", id: st.instance_id }),
