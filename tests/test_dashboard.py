@@ -576,6 +576,13 @@ def test_instance_page_children_failure_and_screenshots(dashboard):
 
     dash.open()
     expect(dash.row("audit-q3:1")).to_contain_text("via its parent")
+    # Children are listed under their parent, indented.
+    ids = dash.page.locator("#rows tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
+    at = ids.index("audit-q3")
+    assert sorted(ids[at + 1 : at + 3]) == ["audit-q3:0", "audit-q3:1"], ids
+    expect(dash.row("audit-q3:0")).to_have_attribute("data-depth", "1")
+    expect(dash.row("audit-q3:0").locator(".child-mark")).to_have_count(1)
+    expect(dash.row("audit-q3").locator(".child-mark")).to_have_count(0)
     dash.screenshot("dashboard-overview.png")
     if os.environ.get("TENUTO_DOCS_SCREENSHOT"):
         DOCS_IMAGE.parent.mkdir(parents=True, exist_ok=True)
