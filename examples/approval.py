@@ -41,7 +41,12 @@ def expense_approval(ctx: tenuto.OrchestrationContext, report: dict):  # type: i
 
 
 def main() -> None:
-    db = f"sqlite:///{Path(tempfile.mkdtemp(prefix='tenuto-approval-')) / 'approval.db'}"
+    # A database of its own, in a temporary folder removed at the end.
+    with tempfile.TemporaryDirectory(prefix="tenuto-approval-") as tmp:
+        run(f"sqlite:///{Path(tmp) / 'approval.db'}")
+
+
+def run(db: str) -> None:
     with tenuto.Worker(app, db), tenuto.Client(db, app=app, actor="finance") as client:
         print("1. a manager approves in time")
         a = client.start(expense_approval, {"id": "EXP-1", "amount": 120, "wait": 30})

@@ -63,8 +63,12 @@ def _progress(st: tenuto.InstanceStatus) -> str:
 
 
 def demo() -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="tenuto-backup-"))
-    db = f"sqlite:///{workdir / 'backup.db'}"
+    # The demo's database, in a temporary folder removed at the end.
+    with tempfile.TemporaryDirectory(prefix="tenuto-backup-") as workdir:
+        run_demo(f"sqlite:///{Path(workdir) / 'backup.db'}")
+
+
+def run_demo(db: str) -> None:
     client = tenuto.Client(db, app=app, actor="operator")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
     print(f"database: {db}")

@@ -39,7 +39,12 @@ def resize_all(ctx: tenuto.OrchestrationContext, folder: str):  # type: ignore[n
 
 
 def main() -> None:
-    db = f"sqlite:///{Path(tempfile.mkdtemp(prefix='tenuto-fanout-')) / 'fanout.db'}"
+    # A database of its own, in a temporary folder removed at the end.
+    with tempfile.TemporaryDirectory(prefix="tenuto-fanout-") as tmp:
+        run(f"sqlite:///{Path(tmp) / 'fanout.db'}")
+
+
+def run(db: str) -> None:
     with tenuto.Worker(app, db, concurrency=8), tenuto.Client(db, app=app) as client:
         started = time.monotonic()
         iid = client.start(resize_all, "photos/2026")

@@ -37,7 +37,12 @@ def monitor(ctx: tenuto.OrchestrationContext, state: dict):  # type: ignore[no-u
 
 
 def main() -> None:
-    db = f"sqlite:///{Path(tempfile.mkdtemp(prefix='tenuto-monitor-')) / 'monitor.db'}"
+    # A database of its own, in a temporary folder removed at the end.
+    with tempfile.TemporaryDirectory(prefix="tenuto-monitor-") as tmp:
+        run(f"sqlite:///{Path(tmp) / 'monitor.db'}")
+
+
+def run(db: str) -> None:
     with tenuto.Worker(app, db), tenuto.Client(db, app=app) as client:
         iid = client.start(monitor, {"round": 1, "rounds": 5, "every": 0.1, "alerts": []})
         st = client.wait(iid, timeout=60)

@@ -48,7 +48,12 @@ def book_trip(ctx: tenuto.OrchestrationContext, trip: dict):  # type: ignore[no-
 
 
 def main() -> None:
-    db = f"sqlite:///{Path(tempfile.mkdtemp(prefix='tenuto-saga-')) / 'saga.db'}"
+    # A database of its own, in a temporary folder removed at the end.
+    with tempfile.TemporaryDirectory(prefix="tenuto-saga-") as tmp:
+        run(f"sqlite:///{Path(tmp) / 'saga.db'}")
+
+
+def run(db: str) -> None:
     with tenuto.Worker(app, db), tenuto.Client(db, app=app) as client:
         print("a trip that works out:")
         print("  ->", client.wait(client.start(book_trip, {}), timeout=30).output)

@@ -350,6 +350,9 @@ def test_pause_raise_and_resume_from_the_dashboard(dashboard):
     assert status_of(c, "job-1") is tenuto.Status.PAUSED  # kept until the resume
 
     dash.page.locator(".instance-head").get_by_role("button", name="Resume").click()
+    # Resuming asks for an optional reason, recorded in the history.
+    dash.modal().locator("input[name=reason]").fill("window open")
+    dash.submit("Resume")
     done = c.wait("job-1", timeout=10)
     assert done.runtime_status is tenuto.Status.COMPLETED
     assert done.output == {"ok": True, "by": "ops"}
@@ -359,7 +362,7 @@ def test_pause_raise_and_resume_from_the_dashboard(dashboard):
     period = dash.page.locator(".pause-period")
     expect(period).to_have_count(1)
     expect(period).to_contain_text("maintenance window")
-    expect(period).to_contain_text("resumed by http@127.0.0.1")
+    expect(period).to_contain_text("resumed by http@127.0.0.1 (window open)")
     expect(period.locator(".event[data-type=ExecutionSuspended]")).to_have_count(1)
     expect(period.locator(".event[data-type=ExecutionResumed]")).to_have_count(1)
     dash.screenshot("dashboard-instance-completed.png", full_page=True)
@@ -461,6 +464,7 @@ def test_bulk_pause_of_a_filtered_set_and_actions_on_a_selection(dashboard):
     dash.row("batch-2").locator("input[type=checkbox]").check()
     expect(dash.page.locator("#selection-count")).to_have_text("2 selected")
     dash.page.locator("[data-selection=resume]").click()
+    dash.submit("Resume")
     expect(dash.notice()).to_have_text("Resumed 2 of 2 instances.")
     assert [status_of(c, i).value for i in batch] == ["RUNNING", "RUNNING", "PAUSED"]
 
@@ -516,6 +520,7 @@ def test_token_is_asked_for_and_sent(dashboard):
 
     # Acting with the token: the token's name is the actor.
     dash.row("guarded").get_by_role("button", name="Resume").click()
+    dash.submit("Resume")
     wait_for(lambda: status_of(c, "guarded") is tenuto.Status.RUNNING, what="resumed")
     # ... with a resume time, typed in the browser's local time.
     dash.row("guarded").get_by_role("button", name="Pause…").click()
@@ -578,6 +583,13 @@ def test_instance_page_children_failure_and_screenshots(dashboard):
 
     dash.open()
     expect(dash.row("audit-q3:1")).to_contain_text("via its parent")
+    # Children are listed under their parent, indented.
+    ids = dash.page.locator("#rows tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
+    at = ids.index("audit-q3")
+    assert sorted(ids[at + 1 : at + 3]) == ["audit-q3:0", "audit-q3:1"], ids
+    expect(dash.row("audit-q3:0")).to_have_attribute("data-depth", "1")
+    expect(dash.row("audit-q3:0").locator(".child-mark")).to_have_count(1)
+    expect(dash.row("audit-q3").locator(".child-mark")).to_have_count(0)
     dash.screenshot("dashboard-overview.png")
     if os.environ.get("TENUTO_DOCS_SCREENSHOT"):
         DOCS_IMAGE.parent.mkdir(parents=True, exist_ok=True)
@@ -762,3 +774,32 @@ def test_instance_page_shows_what_a_pause_holds_and_the_workers_page_lists_worke
     expect(row).to_contain_text("tenuto")
     expect(row).to_contain_text("slow_job")
     dash.screenshot("dashboard-workers.png")
+
+    # The history grouped per call: the activity's bar crosses the pause band.
+    c.resume("in-flight", reason="upgrade done")
+    assert c.wait("in-flight", timeout=30).output == "vol-9"
+    dash.open("#/instance/in-flight")
+    call = dash.page.locator('#calls tr[data-task="0"]')
+    expect(call).to_contain_text("slow")
+    expect(call).to_contain_text("activity")
+    expect(call).to_contain_text("completed")
+    expect(call.locator(".gantt-pause")).to_have_count(1)
+    expect(call.locator(".gantt-completed")).to_have_count(1)
+    expect(dash.page.locator("#calls h2")).to_have_text("Calls (1 call, 1 pause)")
+    completed = dash.page.locator('#timeline li[data-type="TaskCompleted"]')
+    expect(completed).to_contain_text("name")
+    expect(completed).to_contain_text("slow")
+    dash.screenshot("dashboard-calls.png", full_page=True)
+
+
+def test_the_api_docs_work_offline(dashboard):
+    dash = dashboard()
+    dash.open("docs")
+    # Swagger UI ran (its script came from this server): the operations are listed.
+    expect(dash.page.locator("#operations-instances-pauseInstance")).to_be_visible()
+    expect(dash.page.locator(".opblock").first).to_be_visible()
+    dash.screenshot("api-docs.png")
+    # (The fixture fails the test if anything was fetched from another host.) Back to
+    # the dashboard, where the fixture reads the last notice.
+    dash.open()
+    expect(dash.page.locator("#list-view")).to_be_visible()

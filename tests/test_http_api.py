@@ -360,3 +360,29 @@ def test_a_500_closes_its_connection_and_the_next_request_succeeds(api, monkeypa
         assert r.status_code == 500 and r.json()["error"] == "internal"
         assert api.get(f"/api/instances/{iid}").status_code == 200
         assert r.headers["connection"] == "close"
+
+
+def test_operation_ids_are_short_and_unique(api):
+    spec = api.get("/openapi.json").json()
+    ids = {
+        f"{method.upper()} {path}": op["operationId"]
+        for path, ops in spec["paths"].items()
+        for method, op in ops.items()
+    }
+    assert len(set(ids.values())) == len(ids)
+    assert ids["POST /api/instances/{instance_id}/pause"] == "pauseInstance"
+    assert ids["GET /api/instances"] == "listInstances"
+    assert ids["GET /api/workers"] == "listWorkers"
+    assert ids["POST /runtime/webhooks/durabletask/instances/{instanceId}/suspend"] == (
+        "durableSuspend"
+    )
+    assert all(len(i) <= 24 and "_" not in i for i in ids.values()), ids
+
+
+def test_docs_are_served_offline(api):
+    page = api.get("/docs")
+    assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower() and "https://" not in page.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        served = api.get(f"/docs-assets/{asset}")
+        assert served.status_code == 200 and len(served.content) > 10_000

@@ -128,6 +128,25 @@ def test_an_orchestrator_only_instances_use_can_be_paused(
     assert client.pause_orchestrator("legacy", "old instances")
 
 
+def test_rest_status_of_a_pending_instance_says_no_worker_serves_it(
+    http_server, client: tenuto.Client, registered: None
+) -> None:
+    iid = client.start("checkout", 1)
+    server = http_server()
+    with httpx.Client(base_url=server.url, timeout=30) as api:
+        shown = api.get(f"/api/instances/{iid}").json()
+        assert shown["runtime_status"] == "PENDING"
+        assert shown["warnings"] == [
+            "no live worker serves orchestrator 'checkout' (no worker is running; known: "
+            "check_stock, backup)"
+        ]
+        work = api.get(f"/api/instances/{iid}/work").json()
+        assert work["warnings"] == shown["warnings"]
+        # A list does not pay for the check.
+        [listed] = api.get("/api/instances").json()["items"]
+        assert listed["warnings"] is None
+
+
 def test_rest_refuses_a_typod_standing_pause_with_422(
     http_server, db_url: str, registered: None
 ) -> None:

@@ -134,7 +134,11 @@ def status(
             st = client.wait(instance_id, timeout=max(deadline - time.monotonic(), 0))
         except WaitTimeout:
             st = client.status(instance_id)
-    return InstanceModel.of(st)
+    # A PENDING instance may wait forever for a worker: say so (a cheap check, only then).
+    warnings = None
+    if st.runtime_status is Status.PENDING:
+        warnings = list(client.pending_work(instance_id).warnings)
+    return InstanceModel.of(st, warnings)
 
 
 @router.get("/instances/{instance_id}/history", response_model=HistoryModel, responses=_NOT_FOUND)

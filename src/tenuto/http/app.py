@@ -26,6 +26,7 @@ from ..schedules import ScheduleExists, ScheduleNotFound
 from . import (
     api,
     bulk_api,
+    docs,
     durable,
     durable_entities,
     entities,
@@ -37,6 +38,7 @@ from . import (
 from . import dashboard as dash
 from .common import ApiError, error_response
 from .middleware import DEFAULT_MAX_BODY, LimitBody, RefuseCrossSite, RequireToken
+from .operation_ids import operation_id
 
 log = logging.getLogger("tenuto.http")
 
@@ -73,7 +75,8 @@ def create_app(
         title="tenuto",
         version=_version(),
         description="Durable orchestrations with first-class pause and resume.",
-        docs_url="/docs" if dashboard else None,
+        docs_url=None,  # served offline by docs.mount
+        generate_unique_id_function=operation_id,
         redoc_url=None,
         middleware=checks,  # outermost first: a refused token is a 401 before anything
     )
@@ -90,6 +93,7 @@ def create_app(
     app.include_router(events_route.router)
     if dashboard:
         dash.mount(app)
+        docs.mount(app)
     _install_error_handlers(app, client)
     _declare_security(app, bool(tokens))
     return app

@@ -23,7 +23,7 @@ from .common import error_response
 #: Paths served without a token: the dashboard's static shell, which holds no data and
 #: asks for the token itself.
 PUBLIC_PATHS = ("/", "/favicon.ico")
-PUBLIC_PREFIXES = ("/static/",)
+PUBLIC_PREFIXES = ("/static/", "/docs-assets/")
 #: Routes of the Durable Functions API, which also accept the token as a function key
 #: (``?code=`` or the ``x-functions-key`` header), as Durable Functions clients send it.
 DURABLE_PREFIX = "/runtime/webhooks/durabletask/"

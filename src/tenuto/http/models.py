@@ -65,10 +65,15 @@ class InstanceModel(BaseModel):
     )
     version: str | None = Field(default=None, description="The version it was started with.")
     tags: dict[str, str] | None = Field(default=None, description="Its tags (string values).")
+    warnings: list[str] | None = Field(
+        default=None,
+        description="GET of one PENDING instance: what may keep it from ever starting (no "
+        "live worker serves its orchestrator). The pending work has them for any instance.",
+    )
 
     @classmethod
-    def of(cls, st: InstanceStatus) -> InstanceModel:
-        return cls.model_validate(st.to_json())
+    def of(cls, st: InstanceStatus, warnings: list[str] | None = None) -> InstanceModel:
+        return cls.model_validate({**st.to_json(), "warnings": warnings})
 
 
 class PageModel(BaseModel):

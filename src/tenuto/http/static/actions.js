@@ -156,10 +156,24 @@ export function pauseDialog(target) {
   });
 }
 
-export function resumeNow(target) {
-  return runOn(target, "Resumed", "not paused", async (id) =>
-    (await api("POST", `api/instances/${enc(id)}/resume`, {})).changed,
-  ).catch(showError);
+/** Resume one instance or a selection, with an optional reason (recorded in history). */
+export function resumeDialog(target) {
+  openDialog({
+    title: "Resume",
+    submitLabel: "Resume",
+    content: [
+      h("p", { class: "target" }, "Resume ", h("strong", {}, targetText(target))),
+      h("p", { class: "muted" }, "It continues exactly where it stopped."),
+      h("label", {}, "Reason (optional)",
+        h("input", { name: "reason", maxlength: 4096, placeholder: "e.g. maintenance done" })),
+    ],
+    onSubmit: async (form) => {
+      const reason = form.reason.value.trim();
+      const body = reason ? { reason } : {};
+      await runOn(target, "Resumed", "not paused", async (id) =>
+        (await api("POST", `api/instances/${enc(id)}/resume`, body)).changed);
+    },
+  });
 }
 
 export function resumeAllDialog(filter) {

@@ -7,9 +7,10 @@ import {
   pauseSummary, plural, relative, sofar, SOURCES,
 } from "./format.js";
 import { api } from "./api.js";
-import { pauseDialog, raiseDialog, resumeNow, terminateDialog } from "./actions.js";
+import { pauseDialog, raiseDialog, resumeDialog, terminateDialog } from "./actions.js";
 import { deliverFailureButton, rerunButtons } from "./rerun.js";
 import { workPanel } from "./work.js";
+import { callNames, callsSection } from "./calls.js";
 
 export async function refreshInstance() {
   const id = state.route.id;
@@ -57,7 +58,7 @@ function renderInstance(st, events, prefixed, work) {
   const live = LIVE.has(st.runtime_status);
   const actions = h("div", { class: "actions" },
     st.runtime_status === "PAUSED"
-      ? h("button", { type: "button", class: "primary", onclick: () => resumeNow(one) }, "Resume")
+      ? h("button", { type: "button", class: "primary", onclick: () => resumeDialog(one) }, "Resume…")
       : h("button", { type: "button", disabled: !live, onclick: () => pauseDialog(one) }, "Pause…"),
     h("button", { type: "button", disabled: !live, onclick: () => raiseDialog(one) }, "Raise event…"),
     deliverFailureButton(st),
@@ -91,6 +92,7 @@ function renderInstance(st, events, prefixed, work) {
       st.failure ? failurePanel(st.failure) : null,
     ),
     childrenSection(st, events, prefixed),
+    callsSection(st, events, pausePeriods(events, st)),
     historySection(st, events),
   ].filter(Boolean));
 }
@@ -238,6 +240,7 @@ function lifetimeBar(st, events, periods) {
 
 function timeline(events, periods) {
   const list = h("ol", { class: "timeline", id: "timeline" });
+  const names = callNames(events);
   const start = events.length ? new Date(events[0].timestamp).getTime() : 0;
   let group = null;
   for (const e of events) {
@@ -253,12 +256,18 @@ function timeline(events, periods) {
       group = null;
     }
     if (e.type === "OrchestratorStarted" && !state.showMarkers) continue;
-    (group ? group.body : list).append(eventItem(e, start));
+    // A result shows the name of the call it ends, which only its TaskScheduled holds.
+    const named = e.name === undefined && names.has(e.task_id) && e.type in RESULTS
+      ? { ...e, name: names.get(e.task_id) } : e;
+    (group ? group.body : list).append(eventItem(named, start));
   }
   return list;
 }
 
 const HIDDEN_FIELDS = new Set(["sequence", "type", "timestamp"]);
+const RESULTS = {
+  TaskCompleted: 1, TaskFailed: 1, SubOrchestrationInstanceCompleted: 1, SubOrchestrationInstanceFailed: 1,
+};
 
 function eventItem(e, start) {
   const offset = new Date(e.timestamp).getTime() - start;

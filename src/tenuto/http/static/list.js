@@ -7,7 +7,7 @@ import {
 } from "./format.js";
 import { api, filterParams } from "./api.js";
 import {
-  notify, pauseDialog, raiseDialog, resumeAllDialog, resumeNow, showError, terminateDialog,
+  notify, pauseDialog, raiseDialog, resumeAllDialog, resumeDialog, showError, terminateDialog,
 } from "./actions.js";
 import { renderStanding } from "./standing.js";
 
@@ -108,7 +108,7 @@ export function setupList() {
   const selected = () => ({ kind: "selection", ids: [...state.selection] });
   const actions = {
     pause: () => pauseDialog(selected()),
-    resume: () => resumeNow(selected()),
+    resume: () => resumeDialog(selected()),
     terminate: () => terminateDialog(selected()),
     raise: () => raiseDialog(selected()),
   };
@@ -216,10 +216,10 @@ function renderRows(page) {
   // Keep the row of an instance that did not change, so that a refresh never swaps a
   // button away under the user's pointer; touch the table only if a row changed.
   const rows = new Map();
-  const trs = page.items.map((st) => {
-    const json = JSON.stringify(st);
+  const trs = nested(page.items).map(([st, depth]) => {
+    const json = JSON.stringify([st, depth]);
     const kept = state.rows.get(st.instance_id);
-    const tr = kept && kept.json === json ? kept.tr : row(st);
+    const tr = kept && kept.json === json ? kept.tr : row(st, depth);
     rows.set(st.instance_id, { json, tr });
     return tr;
   });
@@ -238,13 +238,41 @@ function renderRows(page) {
   updateSelectionUi();
 }
 
-function row(st) {
+/** The page's instances with each sub-orchestration right under its parent (when the
+ * parent is on the page), as [status, depth]; the rest keep their order. */
+function nested(items) {
+  const onPage = new Set(items.map((st) => st.instance_id));
+  const children = new Map();
+  for (const st of items) {
+    const parent = st.parent_instance_id;
+    if (parent && onPage.has(parent) && parent !== st.instance_id) {
+      if (!children.has(parent)) children.set(parent, []);
+      children.get(parent).push(st);
+    }
+  }
+  const out = [];
+  const seen = new Set();
+  const visit = (st, depth) => {
+    if (seen.has(st.instance_id)) return;
+    seen.add(st.instance_id);
+    out.push([st, depth]);
+    for (const child of children.get(st.instance_id) || []) visit(child, depth + 1);
+  };
+  for (const st of items) {
+    const parent = st.parent_instance_id;
+    if (!(parent && onPage.has(parent))) visit(st, 0);
+  }
+  for (const st of items) visit(st, 0); // a cycle of parents (never made by tenuto)
+  return out;
+}
+
+function row(st, depth = 0) {
   const paused = st.runtime_status === "PAUSED";
   let action = null;
   if (paused) {
     action = h("button", {
-      type: "button", class: "small", onclick: () => resumeNow({ kind: "one", id: st.instance_id }),
-    }, "Resume");
+      type: "button", class: "small", onclick: () => resumeDialog({ kind: "one", id: st.instance_id }),
+    }, "Resume…");
   } else if (LIVE.has(st.runtime_status)) {
     action = h("button", {
       type: "button", class: "small", onclick: () => pauseDialog({ kind: "one", id: st.instance_id }),
@@ -252,10 +280,16 @@ function row(st) {
   }
   return h(
     "tr",
-    { class: paused ? "row-paused" : "", "data-id": st.instance_id },
+    {
+      class: [paused ? "row-paused" : "", depth ? "row-child" : ""].join(" ").trim(),
+      "data-id": st.instance_id,
+      "data-depth": String(depth),
+    },
     h("td", { class: "col-check" },
       h("input", { type: "checkbox", value: st.instance_id, "aria-label": `Select ${st.instance_id}` })),
-    h("td", { class: "col-id" }, instanceLink(st.instance_id)),
+    h("td", { class: "col-id", style: depth ? `padding-left: ${depth * 1.25}rem` : null },
+      depth ? h("span", { class: "child-mark", "aria-hidden": "true" }, "↳ ") : null,
+      instanceLink(st.instance_id)),
     h("td", {}, st.name),
     h("td", {}, badge(st.runtime_status)),
     h("td", { class: "nowrap", title: relative(st.created_at) }, fmtTime(st.created_at)),
