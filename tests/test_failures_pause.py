@@ -216,10 +216,11 @@ def test_a_failed_sub_orchestration_delivered_to_the_parent(client, start_worker
 
 
 def test_deliver_failure_is_refused_for_another_pause(client, start_worker, http_server, db_url):
-    start_worker(families)
     child_bug["on"] = False
     iid = client.start(parent, 1)
+    # Paused before a worker runs it: a quick instance could otherwise finish first.
     client.pause(iid, "look at it")
+    start_worker(families)
     with pytest.raises(tenuto.ValidationError, match="was not paused by a failed call"):
         client.resume(iid, deliver_failure=True)
     st = client.status(iid)
