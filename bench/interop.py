@@ -68,15 +68,15 @@ class Counts:
     failures: list[str] = field(default_factory=list)
 
 
-def _check_plugins(files: tuple[str, ...]) -> None:
+def _check_plugins(tests: Path, files: tuple[str, ...]) -> None:
     """Their async tests need pytest-asyncio: without it they fail, which would read as
-    tenuto failing them."""
+    tenuto failing them. ``tests`` is where the files were laid out."""
     import importlib.util
 
-    needs = [f for f in files if "async" in f]
+    needs = [f for f in files if "async def test" in (tests / f).read_text()]
     if needs and importlib.util.find_spec("pytest_asyncio") is None:
         raise SystemExit(
-            "pytest-asyncio is not installed, and their async tests need it: "
+            f"pytest-asyncio is not installed, and their async tests need it ({', '.join(needs)}): "
             "pip install -e '.[bench]' (it brings durabletask, pytest and pytest-asyncio)"
         )
 
@@ -116,7 +116,7 @@ def run(
     with tempfile.TemporaryDirectory(prefix="tenuto-interop-suite-") as tmp:
         root = Path(tmp)
         prepare(suite, files, root)
-        _check_plugins(files)
+        _check_plugins(root / "tests" / "durabletask", files)
         report = root / "report.xml"
         args = [
             sys.executable,
