@@ -90,6 +90,10 @@ def _in_flight(log: Path, pid: int) -> set[tuple[str, str]]:
     return started - ended
 
 
+def _starts(log: Path, iid: str) -> list[list[str]]:
+    return [ln for ln in _lines(log) if ln[0] == "start" and ln[1] == iid]
+
+
 def _check_exactly_once(client: tenuto.Client, iid: str) -> None:
     completions = Counter(
         e.data["task_id"] for e in client.history(iid) if e.type == "TaskCompleted"
@@ -202,3 +206,37 @@ def test_a_worker_process_warns_about_a_step_that_does_not_yield(db_url, client,
         assert "stuck-cli" in line and "'chain'" in line, line
     finally:
         worker.kill()
+
+
+@pytest.mark.slow
+def test_an_activity_cut_short_while_its_instance_is_paused_waits_for_the_resume(
+    db_url, client, crash_env
+):
+    """A worker dies under a running activity of a paused instance: once the activity's
+    lease runs out it is queued again, but it may not start before the resume (the
+    operator waited for "drained" to do maintenance)."""
+    log, _, spawn = crash_env
+    first = spawn(db_url, ACTIVITY_SECONDS="30")
+    iid = client.start("chain", 1)
+    wait_for(lambda: _in_flight(log, first.proc.pid), timeout=30)
+    client.pause(iid, "maintenance")
+    first.kill()
+    second = spawn(db_url, ACTIVITY_SECONDS="0.05")
+    # Its lease (1 s) runs out: the activity no longer runs (it waits, held or queued).
+    wait_for(
+        lambda: not client.pending_work(iid).running or len(_starts(log, iid)) > 1,
+        what="the cut-short activity's lease to run out",
+    )
+    # Claims go oldest first: once a later instance's activity has run on the second
+    # worker, a claim of the cut-short one would have come before it.
+    marker = client.start("chain", 1)
+    assert client.wait(marker, timeout=30).output == [1]
+    assert len(_starts(log, iid)) == 1, _starts(log, iid)  # only the run the kill cut short
+    assert client.status(iid).runtime_status is Status.PAUSED
+    client.resume(iid, "maintenance done")
+    st = client.wait(iid, timeout=30)
+    assert st.output == [1]
+    _check_exactly_once(client, iid)
+    assert any(
+        ln[0] == "end" and ln[1] == iid and ln[3] == str(second.proc.pid) for ln in _lines(log)
+    )
