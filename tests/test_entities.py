@@ -369,3 +369,9 @@ class _NothingState:
 
 
 _nothing_state = _NothingState()
+
+
+def test_deliver_failure_is_refused_for_an_entity(client):
+    """An entity has no failed call to deliver: the flag is refused, nothing changes."""
+    with pytest.raises(tenuto.ValidationError, match="is an entity"):
+        client.resume("@counter@k", deliver_failure=True)

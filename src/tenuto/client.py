@@ -562,12 +562,17 @@ class Client(FlowMethods, EntityClient):
         "failure"``, see ``RetryPolicy.on_exhausted``) runs the call again with a fresh
         attempt budget; with ``deliver_failure=True``, its code gets the failure instead
         (``ActivityFailed`` where it waits on the call)."""
+        if not isinstance(deliver_failure, bool):
+            raise InvalidType("deliver_failure must be True or False")
         if is_entity_id(instance_id):
+            if deliver_failure:
+                raise ValidationError(
+                    f"{instance_id} is an entity: it has no failed call to deliver; "
+                    "resume it without deliver_failure"
+                )
             return self._resume_entity(instance_id, reason, by)
         instance_id = _known_id(instance_id)
         why, actor = check_text(reason), self._by(by)
-        if not isinstance(deliver_failure, bool):
-            raise InvalidType("deliver_failure must be True or False")
         changed = self.store.run(
             lambda tx: _control.resume(
                 tx,

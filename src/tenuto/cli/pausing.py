@@ -228,7 +228,7 @@ def resume(
             return
         assert instance_id is not None
         if is_entity_id(instance_id):
-            changed = client.resume(instance_id, reason)
+            changed = client.resume(instance_id, reason, deliver_failure=deliver_failure)
             _report_entity(client, instance_id, changed, "Resumed", "not paused", as_json)
             return
         changed = client.resume(instance_id, reason, deliver_failure=deliver_failure)
